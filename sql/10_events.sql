@@ -1,0 +1,41 @@
+-- Every status change of an operation lands in ktrdr.operation_events, whoever made it (a function, or a
+-- DBA in psql). Statement-level triggers with transition tables keep batch claims and completes cheap.
+-- Operations that become pending are announced on channel ktrdr_operation_pending (payload: the id) so
+-- idle workers wake without waiting for their poll timer.
+
+CREATE OR REPLACE FUNCTION ktrdr.record_inserted_operations()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO ktrdr.operation_events (operation_id, from_status, to_status, attempt, worker_id, actor, reason)
+    SELECT n.operation_id, NULL, n.status, n.attempt, n.worker_id,
+           coalesce(nullif(current_setting('ktrdr.actor', true), ''), session_user),
+           nullif(current_setting('ktrdr.reason', true), '')
+    FROM new_rows n;
+    PERFORM pg_notify('ktrdr_operation_pending', n.operation_id) FROM new_rows n WHERE n.status = 'pending';
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION ktrdr.record_status_changes()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO ktrdr.operation_events (operation_id, from_status, to_status, attempt, worker_id, actor, reason)
+    SELECT n.operation_id, o.status, n.status, n.attempt, n.worker_id,
+           coalesce(nullif(current_setting('ktrdr.actor', true), ''), session_user),
+           nullif(current_setting('ktrdr.reason', true), '')
+    FROM new_rows n JOIN old_rows o USING (operation_id)
+    WHERE n.status IS DISTINCT FROM o.status;
+    PERFORM pg_notify('ktrdr_operation_pending', n.operation_id)
+    FROM new_rows n JOIN old_rows o USING (operation_id)
+    WHERE n.status = 'pending' AND o.status <> 'pending';
+    RETURN NULL;
+END $$;
+
+CREATE OR REPLACE TRIGGER operations_inserted
+    AFTER INSERT ON ktrdr.operations
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ktrdr.record_inserted_operations();
+
+CREATE OR REPLACE TRIGGER operations_status_changed
+    AFTER UPDATE ON ktrdr.operations
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION ktrdr.record_status_changes();

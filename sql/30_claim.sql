@@ -1,0 +1,42 @@
+-- claim_operations: hands up to p_limit pending operations of the given types to one worker.
+-- Guarantees: an operation is handed to exactly one caller (FOR UPDATE SKIP LOCKED: concurrent claimers
+-- skip each other's rows instead of waiting); highest priority first, then submission order; every claim
+-- increments `attempt`, the fencing token the worker must present on every later call; the lease runs
+-- for p_lease_seconds and is renewed by heartbeat().
+CREATE OR REPLACE FUNCTION ktrdr.claim_operations(
+    p_worker_id text, p_types text[], p_limit integer, p_lease_seconds double precision)
+RETURNS TABLE (operation_id text, operation_type text, params jsonb, attempt integer, max_attempts integer,
+               lease_expires_at timestamptz)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_lease interval := ktrdr.lease_interval(p_lease_seconds);
+BEGIN
+    IF p_worker_id IS NULL OR p_worker_id = '' THEN
+        RAISE EXCEPTION 'worker_id must not be empty' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 10000 THEN
+        RAISE EXCEPTION 'limit must be in [1, 10000], got %', p_limit USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM ktrdr.set_event_context(p_worker_id, 'claimed');
+    RETURN QUERY
+    WITH picked AS (
+        SELECT o.operation_id
+        FROM ktrdr.operations o
+        WHERE o.status = 'pending' AND o.operation_type = ANY (p_types)
+        ORDER BY o.priority DESC, o.submit_seq
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE ktrdr.operations o
+    SET status = 'running',
+        worker_id = p_worker_id,
+        attempt = o.attempt + 1,
+        started_at = now(),
+        heartbeat_at = now(),
+        lease_expires_at = now() + v_lease,
+        version = o.version + 1
+    FROM picked
+    WHERE o.operation_id = picked.operation_id
+    RETURNING o.operation_id, o.operation_type, o.params, o.attempt, o.max_attempts, o.lease_expires_at;
+END $$;

@@ -1,0 +1,86 @@
+-- The fenced ends of an attempt. Each takes (operation, worker, attempt) and returns 'stop' without
+-- changing anything when that attempt is no longer the running one; the worker then abandons the
+-- operation. A stale worker can therefore never complete, fail or cancel an operation that moved on.
+
+-- complete_operation: running → completed with its result ('ok' | 'stop').
+CREATE OR REPLACE FUNCTION ktrdr.complete_operation(
+    p_operation_id text, p_worker_id text, p_attempt integer, p_result jsonb DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM ktrdr.set_event_context(p_worker_id, 'completed');
+    UPDATE ktrdr.operations
+    SET status = 'completed', completed_at = now(), result = p_result, progress_percent = 100,
+        lease_expires_at = NULL, error_message = NULL, version = version + 1
+    WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
+      AND status = 'running';
+    RETURN CASE WHEN FOUND THEN 'ok' ELSE 'stop' END;
+END $$;
+
+-- complete_operations: complete_operation for a batch in one statement. Returns the ids that were
+-- refused as stale (an empty set when every completion landed).
+CREATE OR REPLACE FUNCTION ktrdr.complete_operations(
+    p_worker_id text, p_operation_ids text[], p_attempts integer[], p_results jsonb[])
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    IF cardinality(p_operation_ids) <> cardinality(p_attempts)
+       OR cardinality(p_operation_ids) <> cardinality(p_results) THEN
+        RAISE EXCEPTION 'operation_ids, attempts and results must have the same length'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM ktrdr.set_event_context(p_worker_id, 'completed');
+    RETURN QUERY
+    WITH batch AS (
+        SELECT * FROM unnest(p_operation_ids, p_attempts, p_results) AS b (operation_id, attempt, result)
+    ), done AS (
+        UPDATE ktrdr.operations o
+        SET status = 'completed', completed_at = now(), result = b.result, progress_percent = 100,
+            lease_expires_at = NULL, error_message = NULL, version = o.version + 1
+        FROM batch b
+        WHERE o.operation_id = b.operation_id AND o.worker_id = p_worker_id AND o.attempt = b.attempt
+          AND o.status = 'running'
+        RETURNING o.operation_id
+    )
+    SELECT b.operation_id FROM batch b WHERE b.operation_id NOT IN (SELECT d.operation_id FROM done d);
+END $$;
+
+-- fail_operation: the attempt failed with p_error. With attempts left (attempt < max_attempts) and
+-- p_retryable, the operation goes back to pending for another worker ('retrying'); otherwise it is
+-- failed ('failed'). 'stop' for a stale caller.
+CREATE OR REPLACE FUNCTION ktrdr.fail_operation(
+    p_operation_id text, p_worker_id text, p_attempt integer, p_error text, p_retryable boolean DEFAULT true)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_status text;
+BEGIN
+    PERFORM ktrdr.set_event_context(p_worker_id, p_error);
+    UPDATE ktrdr.operations
+    SET status = CASE WHEN p_retryable AND attempt < max_attempts AND cancel_requested_at IS NULL
+                      THEN 'pending' ELSE 'failed' END,
+        completed_at = CASE WHEN p_retryable AND attempt < max_attempts AND cancel_requested_at IS NULL
+                            THEN NULL ELSE now() END,
+        lease_expires_at = NULL,
+        error_message = coalesce(p_error, 'unknown error'),
+        version = version + 1
+    WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
+      AND status = 'running'
+    RETURNING status INTO v_status;
+    IF NOT FOUND THEN
+        RETURN 'stop';
+    END IF;
+    RETURN CASE v_status WHEN 'pending' THEN 'retrying' ELSE 'failed' END;
+END $$;
+
+-- mark_cancelled: the worker stopped a running attempt (cancel requested, or its own shutdown) → cancelled.
+CREATE OR REPLACE FUNCTION ktrdr.mark_cancelled(
+    p_operation_id text, p_worker_id text, p_attempt integer, p_message text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM ktrdr.set_event_context(p_worker_id, coalesce(p_message, 'cancelled'));
+    UPDATE ktrdr.operations
+    SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL,
+        error_message = coalesce(p_message, cancel_reason, 'Cancelled'),
+        cancel_requested_at = coalesce(cancel_requested_at, now()), version = version + 1
+    WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
+      AND status = 'running';
+    RETURN CASE WHEN FOUND THEN 'ok' ELSE 'stop' END;
+END $$;

@@ -1,0 +1,33 @@
+-- Views for people (psql) and dashboards (Grafana). Read-only; the functions above change state.
+
+CREATE OR REPLACE VIEW ktrdr.queue_depth AS
+SELECT operation_type, status, count(*) AS operations, min(created_at) AS oldest_created_at
+FROM ktrdr.operations
+WHERE status IN ('pending', 'running', 'pending_reconciliation')
+GROUP BY operation_type, status;
+
+CREATE OR REPLACE VIEW ktrdr.workers_overview AS
+SELECT w.worker_id, w.types, w.host, w.pid, w.version, w.concurrency, w.started_at, w.heartbeat_at,
+       w.lease_expires_at,
+       CASE WHEN w.status = 'stopped' THEN 'stopped'
+            WHEN w.lease_expires_at < now() THEN 'lost'
+            ELSE 'active' END AS status,
+       (SELECT count(*) FROM ktrdr.operations o
+        WHERE o.worker_id = w.worker_id AND o.status = 'running') AS running_operations
+FROM ktrdr.workers w;
+
+CREATE OR REPLACE VIEW ktrdr.operations_overview AS
+SELECT o.operation_id, o.operation_type, o.status, o.priority, o.worker_id, o.attempt, o.max_attempts,
+       o.progress_percent, o.progress_message, o.created_at, o.started_at, o.completed_at,
+       coalesce(o.completed_at, now()) - o.started_at AS duration,
+       o.started_at - o.created_at AS queued_for,
+       o.cancel_requested_at IS NOT NULL AS cancel_requested,
+       o.error_message
+FROM ktrdr.operations o;
+
+-- Completions per minute over the last hour, for a throughput panel.
+CREATE OR REPLACE VIEW ktrdr.throughput AS
+SELECT date_trunc('minute', at) AS minute, to_status AS status, count(*) AS operations
+FROM ktrdr.operation_events
+WHERE at > now() - interval '1 hour' AND to_status IN ('completed', 'failed', 'cancelled')
+GROUP BY 1, 2;

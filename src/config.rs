@@ -1,0 +1,68 @@
+//! Configuration from the environment (and a `.env` file, which the binaries load first).
+//!
+//! Every setting is read and validated once at start-up; a bad value stops the process with one line
+//! that names the variable and the accepted range.
+
+use std::{fmt::Display, ops::RangeInclusive, str::FromStr};
+
+use crate::{Error, Result};
+
+/// Loads `.env` from the working directory (or a parent) if there is one. Variables already set win.
+pub fn load_dotenv() {
+    let _ = dotenvy::dotenv();
+}
+
+/// Reads a numeric variable, falling back to `default` when unset or empty, and refusing values that
+/// do not parse or fall outside `range`.
+pub fn number_from_env<T>(name: &str, default: T, range: RangeInclusive<T>) -> Result<T>
+where
+    T: FromStr + PartialOrd + Display + Copy,
+{
+    match std::env::var(name) {
+        Ok(raw) if !raw.trim().is_empty() => parse_number(name, raw.trim(), range),
+        _ => Ok(default),
+    }
+}
+
+/// Parses `raw` as the setting `name`, with the same messages as [`number_from_env`].
+pub fn parse_number<T>(name: &str, raw: &str, range: RangeInclusive<T>) -> Result<T>
+where
+    T: FromStr + PartialOrd + Display + Copy,
+{
+    let out_of_range = || {
+        Error::Config(format!(
+            "{name}={raw} is invalid: expected a number from {} to {}",
+            range.start(),
+            range.end()
+        ))
+    };
+    let value: T = raw.parse().map_err(|_| out_of_range())?;
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(out_of_range())
+    }
+}
+
+/// `DATABASE_URL` when set and non-empty; `None` selects the embedded cluster.
+pub fn database_url_from_env() -> Option<String> {
+    std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_number;
+
+    #[test]
+    fn numbers_outside_the_range_name_the_variable_and_range() {
+        let err = parse_number::<f64>("X_SECONDS", "-1", 0.1..=10.0).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "X_SECONDS=-1 is invalid: expected a number from 0.1 to 10"
+        );
+        assert!(parse_number::<u32>("N", "abc", 1..=4).is_err());
+        assert_eq!(parse_number::<u32>("N", "3", 1..=4).unwrap(), 3);
+    }
+}

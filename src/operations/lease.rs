@@ -1,0 +1,221 @@
+//! The worker side of an operation (sql/30_claim.sql, 40_heartbeat.sql, 50_finish.sql): claim, then
+//! heartbeat and finish under a [`Lease`] — the fencing triple (operation, worker, attempt) that every
+//! call presents. A call from a stale lease changes nothing and answers "stop".
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgExecutor;
+
+use crate::{Error, Result};
+
+/// The fencing token of one attempt at one operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    pub operation_id: String,
+    pub worker_id: String,
+    pub attempt: i32,
+}
+
+/// An operation handed to a worker by [`claim`].
+#[derive(Debug, Clone)]
+pub struct ClaimedOperation {
+    pub lease: Lease,
+    pub operation_type: String,
+    pub params: Value,
+    pub max_attempts: i32,
+    pub lease_expires_at: DateTime<Utc>,
+}
+
+/// Progress reported with a heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Progress {
+    pub percent: f32,
+    pub message: Option<String>,
+    /// Structured details (epoch, loss, bar …) for dashboards and `--follow`.
+    pub details: Option<Value>,
+}
+
+/// What a heartbeat tells the worker to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeartbeatVerdict {
+    Continue,
+    /// A cancel was requested: stop computing and call [`Lease::mark_cancelled`].
+    Cancel,
+    /// This attempt is stale: abandon the operation without writing anything more.
+    Stop,
+}
+
+/// Answer of a fenced completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceVerdict {
+    Ok,
+    Stop,
+}
+
+/// Answer of [`Lease::fail`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Attempts were left: the operation is pending again for any worker.
+    Retrying,
+    Failed,
+    Stop,
+}
+
+/// Claims up to `limit` pending operations of `types` for `worker_id`, highest priority first, then
+/// oldest; each gets a lease of `lease_seconds`.
+pub async fn claim(
+    executor: impl PgExecutor<'_>,
+    worker_id: &str,
+    types: &[String],
+    limit: i32,
+    lease_seconds: f64,
+) -> Result<Vec<ClaimedOperation>> {
+    let rows: Vec<(String, String, Value, i32, i32, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT operation_id, operation_type, params, attempt, max_attempts, lease_expires_at
+         FROM ktrdr.claim_operations($1, $2, $3, $4)",
+    )
+    .bind(worker_id)
+    .bind(types)
+    .bind(limit)
+    .bind(lease_seconds)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(operation_id, operation_type, params, attempt, max_attempts, lease_expires_at)| {
+                ClaimedOperation {
+                    lease: Lease {
+                        operation_id,
+                        worker_id: worker_id.to_string(),
+                        attempt,
+                    },
+                    operation_type,
+                    params,
+                    max_attempts,
+                    lease_expires_at,
+                }
+            },
+        )
+        .collect())
+}
+
+/// Completes several operations of one worker in one statement; returns the ids refused as stale.
+pub async fn complete_batch(
+    executor: impl PgExecutor<'_>,
+    worker_id: &str,
+    completions: &[(Lease, Value)],
+) -> Result<Vec<String>> {
+    let ids: Vec<&str> = completions
+        .iter()
+        .map(|(lease, _)| lease.operation_id.as_str())
+        .collect();
+    let attempts: Vec<i32> = completions.iter().map(|(lease, _)| lease.attempt).collect();
+    let results: Vec<&Value> = completions.iter().map(|(_, result)| result).collect();
+    let refused = sqlx::query_scalar("SELECT ktrdr.complete_operations($1, $2, $3, $4)")
+        .bind(worker_id)
+        .bind(ids)
+        .bind(attempts)
+        .bind(results)
+        .fetch_all(executor)
+        .await?;
+    Ok(refused)
+}
+
+impl Lease {
+    /// Renews the lease for `lease_seconds` and stores `progress`.
+    pub async fn heartbeat(
+        &self,
+        executor: impl PgExecutor<'_>,
+        lease_seconds: f64,
+        progress: &Progress,
+    ) -> Result<HeartbeatVerdict> {
+        let verdict: String =
+            sqlx::query_scalar("SELECT ktrdr.heartbeat($1, $2, $3, $4, $5, $6, $7)")
+                .bind(&self.operation_id)
+                .bind(&self.worker_id)
+                .bind(self.attempt)
+                .bind(lease_seconds)
+                .bind(progress.percent)
+                .bind(&progress.message)
+                .bind(&progress.details)
+                .fetch_one(executor)
+                .await?;
+        match verdict.as_str() {
+            "continue" => Ok(HeartbeatVerdict::Continue),
+            "cancel" => Ok(HeartbeatVerdict::Cancel),
+            "stop" => Ok(HeartbeatVerdict::Stop),
+            other => Err(unexpected("heartbeat", other)),
+        }
+    }
+
+    /// running → completed with `result`.
+    pub async fn complete(
+        &self,
+        executor: impl PgExecutor<'_>,
+        result: Value,
+    ) -> Result<FenceVerdict> {
+        let verdict: String = sqlx::query_scalar("SELECT ktrdr.complete_operation($1, $2, $3, $4)")
+            .bind(&self.operation_id)
+            .bind(&self.worker_id)
+            .bind(self.attempt)
+            .bind(result)
+            .fetch_one(executor)
+            .await?;
+        fence_verdict("complete_operation", &verdict)
+    }
+
+    /// The attempt failed with `error`; retried elsewhere when `retryable` and attempts are left.
+    pub async fn fail(
+        &self,
+        executor: impl PgExecutor<'_>,
+        error: &str,
+        retryable: bool,
+    ) -> Result<FailOutcome> {
+        let verdict: String = sqlx::query_scalar("SELECT ktrdr.fail_operation($1, $2, $3, $4, $5)")
+            .bind(&self.operation_id)
+            .bind(&self.worker_id)
+            .bind(self.attempt)
+            .bind(error)
+            .bind(retryable)
+            .fetch_one(executor)
+            .await?;
+        match verdict.as_str() {
+            "retrying" => Ok(FailOutcome::Retrying),
+            "failed" => Ok(FailOutcome::Failed),
+            "stop" => Ok(FailOutcome::Stop),
+            other => Err(unexpected("fail_operation", other)),
+        }
+    }
+
+    /// The worker stopped this attempt (cancel requested, or its own shutdown) → cancelled.
+    pub async fn mark_cancelled(
+        &self,
+        executor: impl PgExecutor<'_>,
+        message: Option<&str>,
+    ) -> Result<FenceVerdict> {
+        let verdict: String = sqlx::query_scalar("SELECT ktrdr.mark_cancelled($1, $2, $3, $4)")
+            .bind(&self.operation_id)
+            .bind(&self.worker_id)
+            .bind(self.attempt)
+            .bind(message)
+            .fetch_one(executor)
+            .await?;
+        fence_verdict("mark_cancelled", &verdict)
+    }
+}
+
+fn fence_verdict(function: &str, verdict: &str) -> Result<FenceVerdict> {
+    match verdict {
+        "ok" => Ok(FenceVerdict::Ok),
+        "stop" => Ok(FenceVerdict::Stop),
+        other => Err(unexpected(function, other)),
+    }
+}
+
+fn unexpected(function: &str, verdict: &str) -> Error {
+    Error::Migration(format!(
+        "ktrdr.{function} answered '{verdict}': the database functions do not match this build (run `ktrdr migrate`)"
+    ))
+}

@@ -1,0 +1,18 @@
+//! Operations: typed calls of the SQL lifecycle functions (sql/20_submit.sql … sql/60_cancel.sql) and
+//! the read side used by the CLI. Nothing here reads a row, decides and writes it back: every state
+//! change is one SQL function call.
+
+mod cancel;
+mod lease;
+mod query;
+mod status;
+mod submit;
+
+pub use cancel::{CancelOutcome, request_cancel};
+pub use lease::{
+    ClaimedOperation, FailOutcome, FenceVerdict, HeartbeatVerdict, Lease, Progress, claim,
+    complete_batch,
+};
+pub use query::{ListFilter, Operation, OperationEvent, events, get, list};
+pub use status::Status;
+pub use submit::{NewOperation, submit, submit_many};

@@ -1,0 +1,126 @@
+//! Reading operations and their history, for the CLI and scripts. JSON field names follow the seeds.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{FromRow, PgPool};
+
+use crate::{Error, Result, operations::Status};
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct Operation {
+    pub operation_id: String,
+    pub operation_type: String,
+    #[sqlx(try_from = "String")]
+    pub status: StatusColumn,
+    pub priority: i32,
+    pub params: Value,
+    pub parent_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub worker_id: Option<String>,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub progress_percent: f32,
+    pub progress_message: Option<String>,
+    pub progress: Option<Value>,
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    pub cancel_reason: Option<String>,
+    pub result: Option<Value>,
+    pub error_message: Option<String>,
+    pub reconcile_deadline: Option<DateTime<Utc>>,
+    pub version: i32,
+}
+
+/// A status read from the database (sqlx decodes text; this turns it into [`Status`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct StatusColumn(pub Status);
+
+impl TryFrom<String> for StatusColumn {
+    type Error = Error;
+
+    fn try_from(text: String) -> Result<Self> {
+        text.parse().map(StatusColumn)
+    }
+}
+
+impl Operation {
+    pub fn status(&self) -> Status {
+        self.status.0
+    }
+}
+
+/// One status change from `ktrdr.operation_events`.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct OperationEvent {
+    pub event_id: i64,
+    pub operation_id: String,
+    pub at: DateTime<Utc>,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub attempt: i32,
+    pub worker_id: Option<String>,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Which operations `list` returns (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<Status>,
+    pub operation_type: Option<String>,
+    /// Only pending, running and pending_reconciliation operations.
+    pub active_only: bool,
+    pub limit: i64,
+}
+
+const COLUMNS: &str =
+    "operation_id, operation_type, status, priority, params, parent_id, created_at,
+    started_at, completed_at, worker_id, attempt, max_attempts, lease_expires_at, heartbeat_at,
+    progress_percent, progress_message, progress, cancel_requested_at, cancel_reason, result,
+    error_message, reconcile_deadline, version";
+
+pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM ktrdr.operations
+         WHERE ($1::text IS NULL OR status = $1)
+           AND ($2::text IS NULL OR operation_type = $2)
+           AND (NOT $3 OR status IN ('pending', 'running', 'pending_reconciliation'))
+         ORDER BY created_at DESC, submit_seq DESC
+         LIMIT $4"
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(filter.status.map(Status::as_str))
+        .bind(&filter.operation_type)
+        .bind(filter.active_only)
+        .bind(filter.limit)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows)
+}
+
+/// One operation; [`Error::NotFound`] for an unknown id.
+pub async fn get(pool: &PgPool, operation_id: &str) -> Result<Operation> {
+    let sql = format!("SELECT {COLUMNS} FROM ktrdr.operations WHERE operation_id = $1");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(operation_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("operation not found: {operation_id}")))
+}
+
+/// The status history of one operation, oldest first.
+pub async fn events(pool: &PgPool, operation_id: &str) -> Result<Vec<OperationEvent>> {
+    let rows = sqlx::query_as(
+        "SELECT event_id, operation_id, at, from_status, to_status, attempt, worker_id, actor, reason
+         FROM ktrdr.operation_events WHERE operation_id = $1 ORDER BY event_id",
+    )
+    .bind(operation_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}

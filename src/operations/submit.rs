@@ -1,0 +1,63 @@
+//! Submitting operations (sql/20_submit.sql).
+
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::{Result, params};
+
+/// What to submit. `params` must be a JSON object; it is validated for the types ktrdr knows.
+#[derive(Debug, Clone)]
+pub struct NewOperation {
+    pub operation_type: String,
+    pub params: Value,
+    pub priority: i32,
+    pub max_attempts: i32,
+    pub parent_id: Option<String>,
+}
+
+impl NewOperation {
+    /// An operation of `operation_type` with empty params, priority 0 and one attempt.
+    pub fn new(operation_type: impl Into<String>) -> Self {
+        Self {
+            operation_type: operation_type.into(),
+            params: Value::Object(Default::default()),
+            priority: 0,
+            max_attempts: 1,
+            parent_id: None,
+        }
+    }
+
+    pub fn with_params(mut self, params: Value) -> Self {
+        self.params = params;
+        self
+    }
+}
+
+/// Submits one operation and returns its id. Workers listening for its type are woken at once.
+pub async fn submit(pool: &PgPool, op: &NewOperation) -> Result<String> {
+    params::validate(&op.operation_type, &op.params)?;
+    let id = sqlx::query_scalar("SELECT ktrdr.submit_operation($1, $2, $3, $4, $5)")
+        .bind(&op.operation_type)
+        .bind(&op.params)
+        .bind(op.priority)
+        .bind(op.max_attempts)
+        .bind(&op.parent_id)
+        .fetch_one(pool)
+        .await?;
+    Ok(id)
+}
+
+/// Submits `count` identical operations in one statement and returns their ids in submission order.
+pub async fn submit_many(pool: &PgPool, op: &NewOperation, count: i32) -> Result<Vec<String>> {
+    params::validate(&op.operation_type, &op.params)?;
+    let ids = sqlx::query_scalar("SELECT ktrdr.submit_operations($1, $2, $3, $4, $5, $6)")
+        .bind(&op.operation_type)
+        .bind(count)
+        .bind(&op.params)
+        .bind(op.priority)
+        .bind(op.max_attempts)
+        .bind(&op.parent_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(ids)
+}

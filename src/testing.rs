@@ -1,0 +1,73 @@
+//! Support for the project's tests and benchmarks: an isolated, migrated database per test on the
+//! server named by `DATABASE_URL` (or the embedded cluster), and throw-away clusters for tests that
+//! must restart PostgreSQL.
+
+use std::{os::unix::fs::PermissionsExt, path::PathBuf};
+
+use sqlx::PgPool;
+
+use crate::{
+    Result,
+    db::{self, embedded::EmbeddedCluster, scratch::ScratchDatabase},
+};
+
+/// A migrated database of its own for one test, dropped by [`TestDatabase::cleanup`].
+pub struct TestDatabase {
+    pub pool: PgPool,
+    scratch: ScratchDatabase,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Result<Self> {
+        let admin_url = db::resolve_database_url()?;
+        let scratch = ScratchDatabase::create(&admin_url, "ktrdr_test").await?;
+        let pool = scratch.pool(20).await?;
+        Ok(Self { pool, scratch })
+    }
+
+    /// URL of this database, for child processes.
+    pub fn url(&self) -> &str {
+        &self.scratch.url
+    }
+
+    pub async fn cleanup(self) -> Result<()> {
+        self.pool.close().await;
+        self.scratch.drop_database().await
+    }
+}
+
+/// A private PostgreSQL cluster in a temporary directory, for tests that stop or restart the server.
+/// Stopped and removed on drop.
+pub struct TempCluster {
+    pub cluster: EmbeddedCluster,
+    pub url: String,
+}
+
+impl TempCluster {
+    pub fn start() -> Result<Self> {
+        let home =
+            std::env::temp_dir().join(format!("ktrdr-cluster-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&home)
+            .and_then(|_| {
+                // The server may run as the postgres user (when tests run as root): let it in.
+                std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755))
+            })
+            .map_err(|err| {
+                crate::Error::Embedded(format!("cannot create {}: {err}", home.display()))
+            })?;
+        let cluster = EmbeddedCluster::ephemeral(home)?;
+        let url = cluster.ensure_running()?;
+        Ok(Self { cluster, url })
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.cluster.home().to_path_buf()
+    }
+}
+
+impl Drop for TempCluster {
+    fn drop(&mut self) {
+        let _ = self.cluster.stop();
+        let _ = std::fs::remove_dir_all(self.cluster.home());
+    }
+}

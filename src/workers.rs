@@ -1,0 +1,82 @@
+//! The worker registry (sql/70_workers.sql) and its read side (`ktrdr workers`).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{FromRow, PgPool};
+
+use crate::Result;
+
+/// How a worker describes itself when it registers.
+#[derive(Debug, Clone)]
+pub struct WorkerIdentity {
+    pub worker_id: String,
+    pub types: Vec<String>,
+    pub host: String,
+    pub pid: i32,
+    pub concurrency: i32,
+    pub capabilities: Value,
+}
+
+/// A row of `ktrdr.workers_overview`; `status` is active, lost (lease lapsed) or stopped.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct WorkerInfo {
+    pub worker_id: String,
+    pub types: Vec<String>,
+    pub host: String,
+    pub pid: i32,
+    pub version: String,
+    pub concurrency: i32,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    pub lease_expires_at: DateTime<Utc>,
+    pub status: String,
+    pub running_operations: i64,
+}
+
+/// Registers (or re-registers) a worker; refuses types the database does not know.
+pub async fn register(pool: &PgPool, worker: &WorkerIdentity, lease_seconds: f64) -> Result<()> {
+    sqlx::query("SELECT ktrdr.register_worker($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(&worker.worker_id)
+        .bind(&worker.types)
+        .bind(&worker.host)
+        .bind(worker.pid)
+        .bind(crate::VERSION)
+        .bind(worker.concurrency)
+        .bind(lease_seconds)
+        .bind(&worker.capabilities)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Renews the worker's lease; false when the registry does not know it (register again).
+pub async fn heartbeat(pool: &PgPool, worker_id: &str, lease_seconds: f64) -> Result<bool> {
+    let known = sqlx::query_scalar("SELECT ktrdr.worker_heartbeat($1, $2)")
+        .bind(worker_id)
+        .bind(lease_seconds)
+        .fetch_one(pool)
+        .await?;
+    Ok(known)
+}
+
+pub async fn deregister(pool: &PgPool, worker_id: &str) -> Result<()> {
+    sqlx::query("SELECT ktrdr.deregister_worker($1)")
+        .bind(worker_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Every registered worker, active ones first.
+pub async fn list(pool: &PgPool) -> Result<Vec<WorkerInfo>> {
+    let rows = sqlx::query_as(
+        "SELECT worker_id, types, host, pid, version, concurrency, started_at, heartbeat_at,
+                lease_expires_at, status, running_operations
+         FROM ktrdr.workers_overview
+         ORDER BY status = 'active' DESC, started_at DESC",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}

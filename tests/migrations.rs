@@ -1,0 +1,34 @@
+//! Migrations: idempotent, and safe when many processes run them at once.
+
+use ktrdr::{db, testing::TestDatabase};
+
+#[tokio::test]
+async fn concurrent_migrations_apply_everything_once() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    // The database is already migrated; ten more migrators racing must change nothing and all succeed.
+    let runs = (0..10).map(|_| {
+        let url = test_db.url().to_string();
+        tokio::spawn(async move {
+            let pool = db::connect_with_size(&url, 1).await?;
+            db::migrate(&pool).await
+        })
+    });
+    for run in futures::future::join_all(runs).await {
+        let report = run??;
+        assert!(report.applied_migrations.is_empty(), "{report:?}");
+        assert!(!report.sql_bundle_applied, "{report:?}");
+    }
+    let history: i64 = sqlx::query_scalar("SELECT count(*) FROM ktrdr.refinery_schema_history")
+        .fetch_one(&test_db.pool)
+        .await?;
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))?.count();
+    assert_eq!(history as usize, files);
+    let has_claim: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'claim_operations')",
+    )
+    .fetch_one(&test_db.pool)
+    .await?;
+    assert!(has_claim, "the sql/ bundle was not applied");
+    test_db.cleanup().await?;
+    Ok(())
+}

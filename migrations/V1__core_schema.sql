@@ -18,6 +18,8 @@ INSERT INTO ktrdr.operation_types (name, description) VALUES
 -- Submission order: the claim order's tie-breaker within a priority and the source of the unique 8-hex
 -- suffix of operation ids.
 CREATE SEQUENCE ktrdr.operation_serial;
+-- A random start, so that two databases do not hand out the same id suffixes.
+SELECT setval('ktrdr.operation_serial', 1 + floor(random() * 1000000000)::bigint);
 
 CREATE TABLE ktrdr.operations (
     operation_id        text PRIMARY KEY,

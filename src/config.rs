@@ -44,6 +44,39 @@ where
     }
 }
 
+/// Lease and heartbeat timing shared by workers and the maintenance functions.
+///
+/// A running operation holds a lease of `orphan_timeout_seconds` that each heartbeat renews; a worker
+/// that stops heartbeating for that long has lost its operation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeaseSettings {
+    /// ORPHAN_TIMEOUT_SECONDS (default 60): the lease length.
+    pub orphan_timeout_seconds: f64,
+    /// HEARTBEAT_INTERVAL_SECONDS (default a third of the timeout): how often workers renew leases.
+    pub heartbeat_interval_seconds: f64,
+}
+
+impl LeaseSettings {
+    pub const DEFAULT_ORPHAN_TIMEOUT_SECONDS: f64 = 60.0;
+
+    pub fn from_env() -> Result<Self> {
+        let orphan_timeout_seconds = number_from_env(
+            "ORPHAN_TIMEOUT_SECONDS",
+            Self::DEFAULT_ORPHAN_TIMEOUT_SECONDS,
+            0.5..=86_400.0,
+        )?;
+        let heartbeat_interval_seconds = number_from_env(
+            "HEARTBEAT_INTERVAL_SECONDS",
+            orphan_timeout_seconds / 3.0,
+            0.1..=orphan_timeout_seconds / 2.0,
+        )?;
+        Ok(Self {
+            orphan_timeout_seconds,
+            heartbeat_interval_seconds,
+        })
+    }
+}
+
 /// `DATABASE_URL` when set and non-empty; `None` selects the embedded cluster.
 pub fn database_url_from_env() -> Option<String> {
     std::env::var("DATABASE_URL")

@@ -1,1 +1,81 @@
-fn main() {}
+//! `ktrdr`: the command-line interface to a ktrdr database (see `ktrdr --help`).
+//!
+//! Thin over the `ktrdr` library: each command is one module under `commands/`, tables for people,
+//! `--json` for scripts, and every error is one line on stderr with a non-zero exit.
+
+mod bench;
+mod commands;
+mod output;
+
+use std::{io::IsTerminal, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{db, migrate, ops, workers};
+
+/// ktrdr: PostgreSQL-coordinated jobs for training and backtesting trading models.
+///
+/// With no DATABASE_URL, a project-local PostgreSQL cluster under .ktrdr/ is used (started on demand).
+#[derive(Debug, Parser)]
+#[command(name = "ktrdr", version, propagate_version = true)]
+struct Cli {
+    /// Do not apply migrations before running the command.
+    #[arg(long, global = true)]
+    no_migrate: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage the embedded (project-local) PostgreSQL cluster.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Apply schema migrations and (re)install the SQL functions and views.
+    Migrate(migrate::MigrateArgs),
+    /// Submit, list, inspect and cancel operations.
+    #[command(subcommand)]
+    Ops(ops::OpsCommand),
+    /// Show one operation (same as `ops show`).
+    Status(ops::ShowArgs),
+    /// Cancel an operation (same as `ops cancel`).
+    Cancel(ops::CancelArgs),
+    /// List registered workers.
+    Workers(workers::WorkersArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    ktrdr::config::load_dotenv();
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KTRDR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let migrate_first = !cli.no_migrate;
+    match cli.command {
+        Command::Db(command) => db::run(command).await,
+        Command::Migrate(args) => migrate::run(args).await,
+        Command::Ops(command) => ops::run(command, migrate_first).await,
+        Command::Status(args) => ops::run(ops::OpsCommand::Show(args), migrate_first).await,
+        Command::Cancel(args) => ops::run(ops::OpsCommand::Cancel(args), migrate_first).await,
+        Command::Workers(args) => workers::run(args, migrate_first).await,
+        Command::Bench(command) => bench::run(command).await,
+    }
+}

@@ -1,1 +1,48 @@
-fn main() {}
+//! `ktrdr-worker`: claims operations of its types from PostgreSQL, runs them, heartbeats, reports.
+//!
+//! Everything a worker does to an operation goes through the fenced SQL functions of the `ktrdr`
+//! library; the worker keeps no state another process needs. See `runner` for the claim loop and
+//! `attempt` for the life of one claimed operation.
+
+mod attempt;
+mod jobs;
+mod runner;
+mod settings;
+mod shutdown;
+
+use std::{io::IsTerminal, process::ExitCode};
+
+use clap::Parser;
+
+use crate::settings::{Args, WorkerSettings};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    ktrdr::config::load_dotenv();
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KTRDR_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn,refinery_core=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let settings = WorkerSettings::from_args(&args)?;
+    let url = ktrdr::db::resolve_database_url()?;
+    let pool = ktrdr::db::wait_until_reachable(&url, settings.startup_timeout).await?;
+    if !args.no_migrate {
+        ktrdr::db::migrate(&pool).await?;
+    }
+    runner::run(pool, settings).await
+}

@@ -1,0 +1,248 @@
+//! `ktrdr ops submit|list|show|cancel`.
+
+use clap::{Args, Subcommand};
+use ktrdr::operations::{self, CancelOutcome, ListFilter, NewOperation, Status};
+use serde_json::{Value, json};
+
+use crate::output;
+
+#[derive(Debug, Subcommand)]
+pub enum OpsCommand {
+    /// Submit operations; prints their ids, one per line.
+    Submit(SubmitArgs),
+    /// List operations, newest first.
+    List(ListArgs),
+    /// Show one operation with its status history.
+    Show(ShowArgs),
+    /// Cancel an operation: a pending one at once, a running one within one heartbeat.
+    Cancel(CancelArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct SubmitArgs {
+    /// Operation type (dummy, training, backtesting).
+    operation_type: String,
+    /// Parameters as a JSON object, e.g. '{"steps":5,"step_ms":200}'.
+    #[arg(long, default_value = "{}")]
+    params: String,
+    /// Higher runs first (0 or more).
+    #[arg(long, default_value_t = 0)]
+    priority: i32,
+    /// Attempts before the operation fails for good (1 or more).
+    #[arg(long, default_value_t = 1)]
+    max_attempts: i32,
+    /// Submit this many identical operations.
+    #[arg(long, default_value_t = 1)]
+    count: i32,
+    /// Parent operation id.
+    #[arg(long)]
+    parent: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this status (pending, running, completed, failed, cancelled, pending_reconciliation).
+    #[arg(short, long)]
+    status: Option<String>,
+    /// Only this operation type.
+    #[arg(short = 't', long = "type")]
+    operation_type: Option<String>,
+    /// At most this many rows.
+    #[arg(short, long, default_value_t = 50, allow_negative_numbers = true)]
+    limit: i64,
+    /// Only active operations (pending, running, pending_reconciliation).
+    #[arg(short, long)]
+    active: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Operation id.
+    operation_id: String,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// Operation id.
+    operation_id: String,
+    /// Why (stored with the operation).
+    #[arg(long)]
+    reason: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(command: OpsCommand, migrate_first: bool) -> anyhow::Result<()> {
+    // Input errors are reported before touching the database.
+    let request = Request::parse(command)?;
+    let pool = super::connect(migrate_first).await?;
+    match request {
+        Request::Submit(op, count, as_json) => {
+            let ids = if count == 1 {
+                vec![operations::submit(&pool, &op).await?]
+            } else {
+                operations::submit_many(&pool, &op, count).await?
+            };
+            if as_json {
+                output::print_json(&json!({ "operation_ids": ids }))?;
+            } else {
+                println!("{}", ids.join("\n"));
+            }
+        }
+        Request::List(filter, as_json) => {
+            let ops = operations::list(&pool, &filter).await?;
+            if as_json {
+                return output::print_json(&ops);
+            }
+            print_list(&ops);
+        }
+        Request::Show(id, as_json) => {
+            let op = operations::get(&pool, &id).await?;
+            let events = operations::events(&pool, &id).await?;
+            if as_json {
+                let mut value = serde_json::to_value(&op)?;
+                value["events"] = serde_json::to_value(&events)?;
+                return output::print_json(&value);
+            }
+            print_operation(&op, &events);
+        }
+        Request::Cancel(id, reason, as_json) => {
+            let outcome = operations::request_cancel(&pool, &id, reason.as_deref()).await?;
+            let (status, message) = match outcome {
+                CancelOutcome::Cancelled => (Status::Cancelled, format!("Cancelled {id}.")),
+                CancelOutcome::Requested(status) => (
+                    status,
+                    format!("Cancel requested for {id}: its worker stops it within one heartbeat."),
+                ),
+            };
+            if as_json {
+                output::print_json(&json!({ "operation_id": id, "status": status, "cancel_requested": true }))?;
+            } else {
+                println!("{message}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A command with its input checked.
+enum Request {
+    Submit(NewOperation, i32, bool),
+    List(ListFilter, bool),
+    Show(String, bool),
+    Cancel(String, Option<String>, bool),
+}
+
+impl Request {
+    fn parse(command: OpsCommand) -> anyhow::Result<Self> {
+        Ok(match command {
+            OpsCommand::Submit(args) => {
+                let params: Value = serde_json::from_str(&args.params)
+                    .map_err(|err| anyhow::anyhow!("--params is not valid JSON: {err}"))?;
+                if !(1..=1_000_000).contains(&args.count) {
+                    anyhow::bail!("--count must be from 1 to 1000000, got {}", args.count);
+                }
+                let op = NewOperation {
+                    operation_type: args.operation_type,
+                    params,
+                    priority: args.priority,
+                    max_attempts: args.max_attempts,
+                    parent_id: args.parent,
+                };
+                Request::Submit(op, args.count, args.json)
+            }
+            OpsCommand::List(args) => {
+                if args.limit < 1 {
+                    anyhow::bail!("--limit must be at least 1, got {}", args.limit);
+                }
+                let status = args.status.as_deref().map(str::parse::<Status>).transpose()?;
+                Request::List(
+                    ListFilter {
+                        status,
+                        operation_type: args.operation_type,
+                        active_only: args.active,
+                        limit: args.limit,
+                    },
+                    args.json,
+                )
+            }
+            OpsCommand::Show(args) => Request::Show(args.operation_id, args.json),
+            OpsCommand::Cancel(args) => Request::Cancel(args.operation_id, args.reason, args.json),
+        })
+    }
+}
+
+fn print_list(ops: &[operations::Operation]) {
+    let mut table = output::table(&[
+        "OPERATION ID", "TYPE", "STATUS", "PROGRESS", "WORKER", "ATTEMPT", "CREATED", "DURATION",
+    ]);
+    for op in ops {
+        table.add_row(vec![
+            op.operation_id.clone(),
+            op.operation_type.clone(),
+            op.status().to_string(),
+            format!("{:.0}%", op.progress_percent),
+            op.worker_id.clone().unwrap_or_else(|| "-".into()),
+            format!("{}/{}", op.attempt, op.max_attempts),
+            output::time(Some(op.created_at)),
+            output::duration(op.started_at, op.completed_at),
+        ]);
+    }
+    println!("{table}");
+    println!("Total: {} operations", ops.len());
+}
+
+fn print_operation(op: &operations::Operation, events: &[operations::OperationEvent]) {
+    let field = |name: &str, value: String| println!("{name:<17}{value}");
+    field("Operation:", op.operation_id.clone());
+    field("Type:", op.operation_type.clone());
+    field("Status:", op.status().to_string());
+    field("Priority:", op.priority.to_string());
+    field("Attempt:", format!("{} of {}", op.attempt, op.max_attempts));
+    field("Worker:", op.worker_id.clone().unwrap_or_else(|| "-".into()));
+    field(
+        "Progress:",
+        format!(
+            "{:.1}%{}",
+            op.progress_percent,
+            op.progress_message.as_ref().map(|m| format!(" ({m})")).unwrap_or_default()
+        ),
+    );
+    field("Created:", output::time(Some(op.created_at)));
+    field("Started:", output::time(op.started_at));
+    field("Completed:", output::time(op.completed_at));
+    field("Duration:", output::duration(op.started_at, op.completed_at));
+    field("Params:", op.params.to_string());
+    if let Some(at) = op.cancel_requested_at {
+        field(
+            "Cancel requested:",
+            format!("{}{}", output::time(Some(at)), op.cancel_reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()),
+        );
+    }
+    if let Some(error) = &op.error_message {
+        field("Error:", error.clone());
+    }
+    if let Some(result) = &op.result {
+        field("Result:", result.to_string());
+    }
+    let mut table = output::table(&["AT", "FROM", "TO", "ATTEMPT", "BY", "WHY"]);
+    for event in events {
+        let upper = |s: &Option<String>| s.as_deref().map(str::to_uppercase).unwrap_or_else(|| "-".into());
+        table.add_row(vec![
+            event.at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+            upper(&event.from_status),
+            event.to_status.to_uppercase(),
+            event.attempt.to_string(),
+            event.actor.clone().unwrap_or_default(),
+            event.reason.clone().unwrap_or_default(),
+        ]);
+    }
+    println!("History:\n{table}");
+}

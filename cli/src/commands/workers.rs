@@ -1,0 +1,38 @@
+//! `ktrdr workers`.
+
+use clap::Args;
+
+use crate::output;
+
+#[derive(Debug, Args)]
+pub struct WorkersArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: WorkersArgs, migrate_first: bool) -> anyhow::Result<()> {
+    let pool = super::connect(migrate_first).await?;
+    let workers = ktrdr::workers::list(&pool).await?;
+    if args.json {
+        return output::print_json(&workers);
+    }
+    let mut table = output::table(&[
+        "WORKER", "STATUS", "TYPES", "RUNNING", "HOST", "PID", "STARTED", "LAST HEARTBEAT",
+    ]);
+    for worker in &workers {
+        table.add_row(vec![
+            worker.worker_id.clone(),
+            worker.status.to_uppercase(),
+            worker.types.join(","),
+            format!("{}/{}", worker.running_operations, worker.concurrency),
+            worker.host.clone(),
+            worker.pid.to_string(),
+            output::time(Some(worker.started_at)),
+            output::time(Some(worker.heartbeat_at)),
+        ]);
+    }
+    println!("{table}");
+    let active = workers.iter().filter(|w| w.status == "active").count();
+    println!("Total: {} workers ({active} active)", workers.len());
+    Ok(())
+}

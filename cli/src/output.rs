@@ -1,0 +1,59 @@
+//! Rendering for people (tables, durations, uppercase statuses) and for scripts (`--json`).
+
+use chrono::{DateTime, Utc};
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+
+pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A table with `headers`, fitted to the terminal.
+pub fn table(headers: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(headers.iter().copied());
+    table
+}
+
+/// `2026-11-25 11:42:07` in UTC, or `-`.
+pub fn time(at: Option<DateTime<Utc>>) -> String {
+    at.map(|at| at.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// `1h02m`, `3m07s`, `12.4s`, `85ms`.
+pub fn duration(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> String {
+    let Some(from) = from else {
+        return "-".into();
+    };
+    let millis = (to.unwrap_or_else(Utc::now) - from).num_milliseconds().max(0);
+    let secs = millis / 1000;
+    match secs {
+        0 => format!("{millis}ms"),
+        1..60 => format!("{:.1}s", millis as f64 / 1000.0),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+
+    use super::duration;
+
+    #[test]
+    fn durations_read_naturally() {
+        let start = Utc::now();
+        let after = |ms| Some(start + Duration::milliseconds(ms));
+        assert_eq!(duration(Some(start), after(85)), "85ms");
+        assert_eq!(duration(Some(start), after(12_400)), "12.4s");
+        assert_eq!(duration(Some(start), after(187_000)), "3m07s");
+        assert_eq!(duration(Some(start), after(3_720_000)), "1h02m");
+        assert_eq!(duration(None, after(5)), "-");
+    }
+}

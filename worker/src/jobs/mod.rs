@@ -1,0 +1,60 @@
+//! The computations a worker runs. A job gets its params and a [`JobContext`] (report progress, learn
+//! that it must stop) and ends with a [`JobOutcome`]; it never touches the database itself — the
+//! attempt around it (see `attempt.rs`) does all fenced writes.
+
+mod dummy;
+
+use ktrdr::operations::Progress;
+use serde_json::Value;
+use tokio::sync::watch;
+
+/// Why a job is asked to stop early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRequest {
+    None,
+    /// The user cancelled the operation.
+    Cancel,
+    /// The worker is shutting down.
+    Shutdown,
+}
+
+pub enum JobOutcome {
+    Completed(Value),
+    Failed { message: String, retryable: bool },
+    Stopped(StopRequest),
+}
+
+pub struct JobContext {
+    progress: watch::Sender<Progress>,
+    stop: watch::Receiver<StopRequest>,
+}
+
+impl JobContext {
+    pub fn new(progress: watch::Sender<Progress>, stop: watch::Receiver<StopRequest>) -> Self {
+        Self { progress, stop }
+    }
+
+    pub fn report(&self, progress: Progress) {
+        self.progress.send_replace(progress);
+    }
+
+    /// Resolves when the job is asked to stop, with the reason.
+    pub async fn stop_requested(&mut self) -> StopRequest {
+        match self.stop.wait_for(|request| *request != StopRequest::None).await {
+            Ok(request) => *request,
+            // The attempt dropped its sender: nobody is waiting for this job any more.
+            Err(_) => StopRequest::Shutdown,
+        }
+    }
+}
+
+/// Runs the job for `operation_type`.
+pub async fn run(operation_type: &str, params: &Value, ctx: JobContext) -> JobOutcome {
+    match operation_type {
+        "dummy" => dummy::run(params, ctx).await,
+        other => JobOutcome::Failed {
+            message: format!("this worker cannot run operations of type '{other}'"),
+            retryable: true,
+        },
+    }
+}

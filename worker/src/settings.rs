@@ -1,0 +1,97 @@
+//! Command-line flags and environment of the worker, validated once at start-up.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use clap::Parser;
+use ktrdr::config::LeaseSettings;
+
+/// ktrdr worker: claims operations of its types from PostgreSQL, computes, heartbeats and reports.
+#[derive(Debug, Parser)]
+#[command(name = "ktrdr-worker", version)]
+pub struct Args {
+    /// Operation types to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "dummy")]
+    pub types: Vec<String>,
+    /// Operations run at the same time.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// Name in the workers table (default: host-pid-random).
+    #[arg(long, env = "KTRDR_WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// How often to look for work when no notification arrives, in milliseconds.
+    #[arg(long, env = "KTRDR_POLL_INTERVAL_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    pub poll_interval_ms: u64,
+    /// Do not apply migrations on start.
+    #[arg(long)]
+    pub no_migrate: bool,
+}
+
+/// Operation types this build of the worker can run.
+pub const SUPPORTED_TYPES: &[&str] = &["dummy"];
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub worker_id: String,
+    pub types: Vec<String>,
+    pub concurrency: usize,
+    pub poll_interval: Duration,
+    pub lease: LeaseSettings,
+    /// How long to wait for the database at start-up.
+    pub startup_timeout: Duration,
+    /// How long a graceful shutdown may take before the worker exits anyway.
+    pub shutdown_timeout: Duration,
+}
+
+impl WorkerSettings {
+    pub fn from_args(args: &Args) -> anyhow::Result<Self> {
+        let lease = LeaseSettings::from_env()?;
+        let mut types = Vec::new();
+        for wanted in &args.types {
+            let wanted = wanted.trim();
+            if !SUPPORTED_TYPES.contains(&wanted) {
+                bail!(
+                    "--types: this worker cannot run '{wanted}' (supported: {})",
+                    SUPPORTED_TYPES.join(", ")
+                );
+            }
+            if !types.iter().any(|t| t == wanted) {
+                types.push(wanted.to_string());
+            }
+        }
+        let worker_id = match &args.worker_id {
+            Some(id) if !id.trim().is_empty() => id.trim().to_string(),
+            Some(_) => bail!("--worker-id must not be empty"),
+            None => default_worker_id(),
+        };
+        Ok(Self {
+            worker_id,
+            types,
+            concurrency: usize::from(args.concurrency),
+            poll_interval: Duration::from_millis(args.poll_interval_ms),
+            lease,
+            startup_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(25),
+        })
+    }
+
+    pub fn heartbeat_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.lease.heartbeat_interval_seconds)
+    }
+}
+
+fn default_worker_id() -> String {
+    let host = hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "worker".into());
+    format!("{host}-{}-{:04x}", std::process::id(), rand_u16())
+}
+
+fn rand_u16() -> u16 {
+    // The id only needs to differ between restarts of the same pid; the clock's nanoseconds do.
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u16)
+        .unwrap_or(0)
+}

@@ -71,3 +71,22 @@ impl Drop for TempCluster {
         let _ = std::fs::remove_dir_all(self.cluster.home());
     }
 }
+
+/// Polls `condition` every 20 ms until it yields a value, and panics naming `what` after `limit`.
+/// Tests await conditions with this instead of sleeping and hoping.
+pub async fn wait_for<T, F, Fut>(what: &str, limit: std::time::Duration, mut condition: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = condition().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

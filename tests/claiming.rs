@@ -1,0 +1,134 @@
+//! Claiming: exactly-once hand-out under concurrency, order, and the status history.
+
+use std::collections::HashMap;
+
+use ktrdr::{
+    operations::{self, NewOperation},
+    testing::TestDatabase,
+};
+use serde_json::json;
+
+#[tokio::test]
+async fn eight_concurrent_claimers_complete_every_operation_exactly_once() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let total = 2000;
+    operations::submit_many(pool, &NewOperation::new("dummy"), total).await?;
+
+    let claimers = (0..8).map(|n| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let worker = format!("claimer-{n}");
+            let mut completed = 0;
+            loop {
+                let batch = operations::claim(&pool, &worker, &["dummy".into()], 16, 30.0).await?;
+                if batch.is_empty() {
+                    return anyhow::Ok(completed);
+                }
+                // Half the claimers complete one by one, half in batches: both paths are fenced.
+                if n % 2 == 0 {
+                    for op in batch {
+                        let verdict = op.lease.complete(&pool, json!({"by": worker})).await?;
+                        assert_eq!(verdict, operations::FenceVerdict::Ok);
+                        completed += 1;
+                    }
+                } else {
+                    let items: Vec<_> = batch.into_iter().map(|op| (op.lease, json!({"by": worker}))).collect();
+                    let refused = operations::complete_batch(&pool, &worker, &items).await?;
+                    assert!(refused.is_empty(), "refused: {refused:?}");
+                    completed += items.len();
+                }
+            }
+        })
+    });
+    let mut per_claimer = Vec::new();
+    for claimer in futures::future::join_all(claimers).await {
+        per_claimer.push(claimer??);
+    }
+    assert_eq!(per_claimer.iter().sum::<usize>(), total as usize);
+
+    let transitions: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT from_status || '->' || to_status, count(*) FROM ktrdr.operation_events
+         WHERE from_status IS NOT NULL GROUP BY 1",
+    )
+    .fetch_all(pool)
+    .await?;
+    let transitions: HashMap<_, _> = transitions.into_iter().collect();
+    assert_eq!(transitions.get("pending->running"), Some(&(total as i64)));
+    assert_eq!(transitions.get("running->completed"), Some(&(total as i64)));
+    assert_eq!(transitions.len(), 2, "{transitions:?}");
+
+    let completed_twice: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT operation_id FROM ktrdr.operation_events
+         WHERE to_status = 'completed' GROUP BY operation_id HAVING count(*) <> 1) x",
+    )
+    .fetch_one(pool)
+    .await?;
+    assert_eq!(completed_twice, 0);
+    let not_completed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM ktrdr.operations WHERE status <> 'completed' OR attempt <> 1",
+    )
+    .fetch_one(pool)
+    .await?;
+    assert_eq!(not_completed, 0);
+    test_db.cleanup().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn claims_follow_priority_then_submission_order() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let submit = |priority| {
+        let op = NewOperation { priority, ..NewOperation::new("dummy") };
+        async move { operations::submit(pool, &op).await }
+    };
+    let low_first = submit(0).await?;
+    let high = submit(5).await?;
+    let low_second = submit(0).await?;
+    let mut order = Vec::new();
+    for _ in 0..3 {
+        let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0).await?;
+        order.push(claimed[0].lease.operation_id.clone());
+    }
+    assert_eq!(order, vec![high, low_first, low_second]);
+    assert!(operations::claim(pool, "w", &["dummy".into()], 1, 30.0).await?.is_empty());
+    test_db.cleanup().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn claims_only_hand_out_the_requested_types() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    operations::submit(pool, &NewOperation::new("training")).await?;
+    assert!(operations::claim(pool, "w", &["dummy".into()], 10, 30.0).await?.is_empty());
+    assert_eq!(operations::claim(pool, "w", &["training".into()], 10, 30.0).await?.len(), 1);
+    test_db.cleanup().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bulk_submitted_ids_are_unique_and_well_formed() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let ids = operations::submit_many(&test_db.pool, &NewOperation::new("dummy"), 5000).await?;
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len());
+    assert!(has_operation_id_shape(&ids[0]), "unexpected id shape: {}", ids[0]);
+    test_db.cleanup().await?;
+    Ok(())
+}
+
+/// op_{type}_{yyyymmdd}_{hhmmss}_{8 hex}
+fn has_operation_id_shape(id: &str) -> bool {
+    let parts: Vec<&str> = id.split('_').collect();
+    parts.len() == 5
+        && parts[0] == "op"
+        && parts[1] == "dummy"
+        && parts[2].len() == 8
+        && parts[2].chars().all(|c| c.is_ascii_digit())
+        && parts[3].len() == 6
+        && parts[3].chars().all(|c| c.is_ascii_digit())
+        && parts[4].len() == 8
+        && parts[4].chars().all(|c| c.is_ascii_hexdigit())
+}

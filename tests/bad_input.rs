@@ -19,16 +19,37 @@ async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let cases = [
-        (NewOperation::new("nope"), "unknown operation type \"nope\" (known types: backtesting, dummy, training)"),
-        (NewOperation { priority: -1, ..NewOperation::new("dummy") }, "priority must be a non-negative integer, got -1"),
-        (NewOperation { max_attempts: 0, ..NewOperation::new("dummy") }, "max_attempts must be at least 1, got 0"),
-        (NewOperation::new("dummy").with_params(json!([1, 2])), "params must be a JSON object, got [1,2]"),
+        (
+            NewOperation::new("nope"),
+            "unknown operation type \"nope\" (known types: backtesting, dummy, training)",
+        ),
+        (
+            NewOperation {
+                priority: -1,
+                ..NewOperation::new("dummy")
+            },
+            "priority must be a non-negative integer, got -1",
+        ),
+        (
+            NewOperation {
+                max_attempts: 0,
+                ..NewOperation::new("dummy")
+            },
+            "max_attempts must be at least 1, got 0",
+        ),
+        (
+            NewOperation::new("dummy").with_params(json!([1, 2])),
+            "params must be a JSON object, got [1,2]",
+        ),
         (
             NewOperation::new("dummy").with_params(json!({"steps": "many"})),
             "invalid params for dummy: invalid type: string \"many\", expected u32",
         ),
         (
-            NewOperation { parent_id: Some("op_missing".into()), ..NewOperation::new("dummy") },
+            NewOperation {
+                parent_id: Some("op_missing".into()),
+                ..NewOperation::new("dummy")
+            },
             "operation not found: op_missing",
         ),
     ];
@@ -40,7 +61,9 @@ async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
         );
         assert!(err.to_string().starts_with(expected), "{op:?}: got {err}");
     }
-    let err = operations::submit_many(pool, &NewOperation::new("dummy"), 0).await.unwrap_err();
+    let err = operations::submit_many(pool, &NewOperation::new("dummy"), 0)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "count must be in [1, 1000000], got 0");
     assert_eq!(operation_count(&test_db).await, 0);
     test_db.cleanup().await?;
@@ -53,7 +76,9 @@ async fn unknown_ids_say_so() -> anyhow::Result<()> {
     let pool = &test_db.pool;
     let err = operations::get(pool, "op_dummy_nope").await.unwrap_err();
     assert_eq!(err.to_string(), "operation not found: op_dummy_nope");
-    let err = operations::request_cancel(pool, "op_dummy_nope", None).await.unwrap_err();
+    let err = operations::request_cancel(pool, "op_dummy_nope", None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
     assert_eq!(err.to_string(), "operation not found: op_dummy_nope");
     test_db.cleanup().await?;
@@ -64,10 +89,17 @@ async fn unknown_ids_say_so() -> anyhow::Result<()> {
 async fn nonsense_claim_arguments_are_refused() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let err = operations::claim(pool, "w", &["dummy".into()], 0, 30.0).await.unwrap_err();
+    let err = operations::claim(pool, "w", &["dummy".into()], 0, 30.0)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "limit must be in [1, 10000], got 0");
-    let err = operations::claim(pool, "w", &["dummy".into()], 1, -5.0).await.unwrap_err();
-    assert_eq!(err.to_string(), "lease_seconds must be in (0, 86400], got -5");
+    let err = operations::claim(pool, "w", &["dummy".into()], 1, -5.0)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "lease_seconds must be in (0, 86400], got -5"
+    );
     test_db.cleanup().await?;
     Ok(())
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 use ktrdr::{
     Error,
     notify::{self, Wakeup},
-    operations::{self, CancelOutcome, FenceVerdict, HeartbeatVerdict, NewOperation, Progress, Status},
+    operations::{
+        self, CancelOutcome, FenceVerdict, HeartbeatVerdict, NewOperation, Progress, Status,
+    },
     testing::{TestDatabase, wait_for},
 };
 
@@ -14,11 +16,18 @@ async fn cancelling_a_pending_operation_cancels_it_at_once() -> anyhow::Result<(
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    assert_eq!(operations::request_cancel(pool, &id, Some("not needed")).await?, CancelOutcome::Cancelled);
+    assert_eq!(
+        operations::request_cancel(pool, &id, Some("not needed")).await?,
+        CancelOutcome::Cancelled
+    );
     let op = operations::get(pool, &id).await?;
     assert_eq!(op.status(), Status::Cancelled);
     assert_eq!(op.cancel_reason.as_deref(), Some("not needed"));
-    assert!(operations::claim(pool, "w", &["dummy".into()], 1, 30.0).await?.is_empty());
+    assert!(
+        operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
+            .await?
+            .is_empty()
+    );
     test_db.cleanup().await?;
     Ok(())
 }
@@ -28,7 +37,9 @@ async fn cancelling_a_running_operation_flags_it_and_notifies_its_worker() -> an
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0).await?.remove(0);
+    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
+        .await?
+        .remove(0);
     let (mut wakeups, listener) = notify::spawn_listener(pool.clone(), &[notify::CANCEL_REQUESTED]);
     assert_eq!(wakeups.recv().await, Some(Wakeup::Reconnected));
 
@@ -39,9 +50,15 @@ async fn cancelling_a_running_operation_flags_it_and_notifies_its_worker() -> an
     listener.abort();
 
     // The worker's next heartbeat learns it; it stops and reports the cancellation.
-    let verdict = claimed.lease.heartbeat(pool, 30.0, &Progress::default()).await?;
+    let verdict = claimed
+        .lease
+        .heartbeat(pool, 30.0, &Progress::default())
+        .await?;
     assert_eq!(verdict, HeartbeatVerdict::Cancel);
-    assert_eq!(claimed.lease.mark_cancelled(pool, None).await?, FenceVerdict::Ok);
+    assert_eq!(
+        claimed.lease.mark_cancelled(pool, None).await?,
+        FenceVerdict::Ok
+    );
     let op = operations::get(pool, &id).await?;
     assert_eq!(op.status(), Status::Cancelled);
     test_db.cleanup().await?;
@@ -53,12 +70,22 @@ async fn cancelling_a_finished_operation_is_refused_and_changes_nothing() -> any
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0).await?.remove(0);
+    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
+        .await?
+        .remove(0);
     claimed.lease.complete(pool, serde_json::json!({})).await?;
-    let err = operations::request_cancel(pool, &id, None).await.unwrap_err();
+    let err = operations::request_cancel(pool, &id, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
-    assert_eq!(err.to_string(), format!("operation {id} already ended: it is COMPLETED"));
-    assert_eq!(operations::get(pool, &id).await?.status(), Status::Completed);
+    assert_eq!(
+        err.to_string(),
+        format!("operation {id} already ended: it is COMPLETED")
+    );
+    assert_eq!(
+        operations::get(pool, &id).await?.status(),
+        Status::Completed
+    );
     test_db.cleanup().await?;
     Ok(())
 }
@@ -67,7 +94,8 @@ async fn cancelling_a_finished_operation_is_refused_and_changes_nothing() -> any
 async fn a_submission_notifies_listeners_with_the_id() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let (mut wakeups, listener) = notify::spawn_listener(pool.clone(), &[notify::OPERATION_PENDING]);
+    let (mut wakeups, listener) =
+        notify::spawn_listener(pool.clone(), &[notify::OPERATION_PENDING]);
     assert_eq!(wakeups.recv().await, Some(Wakeup::Reconnected));
     let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
     let heard = wait_for("the pending notification", Duration::from_secs(30), || {

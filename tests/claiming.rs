@@ -33,7 +33,10 @@ async fn eight_concurrent_claimers_complete_every_operation_exactly_once() -> an
                         completed += 1;
                     }
                 } else {
-                    let items: Vec<_> = batch.into_iter().map(|op| (op.lease, json!({"by": worker}))).collect();
+                    let items: Vec<_> = batch
+                        .into_iter()
+                        .map(|op| (op.lease, json!({"by": worker})))
+                        .collect();
                     let refused = operations::complete_batch(&pool, &worker, &items).await?;
                     assert!(refused.is_empty(), "refused: {refused:?}");
                     completed += items.len();
@@ -80,7 +83,10 @@ async fn claims_follow_priority_then_submission_order() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let submit = |priority| {
-        let op = NewOperation { priority, ..NewOperation::new("dummy") };
+        let op = NewOperation {
+            priority,
+            ..NewOperation::new("dummy")
+        };
         async move { operations::submit(pool, &op).await }
     };
     let low_first = submit(0).await?;
@@ -92,7 +98,11 @@ async fn claims_follow_priority_then_submission_order() -> anyhow::Result<()> {
         order.push(claimed[0].lease.operation_id.clone());
     }
     assert_eq!(order, vec![high, low_first, low_second]);
-    assert!(operations::claim(pool, "w", &["dummy".into()], 1, 30.0).await?.is_empty());
+    assert!(
+        operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
+            .await?
+            .is_empty()
+    );
     test_db.cleanup().await?;
     Ok(())
 }
@@ -102,8 +112,17 @@ async fn claims_only_hand_out_the_requested_types() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     operations::submit(pool, &NewOperation::new("training")).await?;
-    assert!(operations::claim(pool, "w", &["dummy".into()], 10, 30.0).await?.is_empty());
-    assert_eq!(operations::claim(pool, "w", &["training".into()], 10, 30.0).await?.len(), 1);
+    assert!(
+        operations::claim(pool, "w", &["dummy".into()], 10, 30.0)
+            .await?
+            .is_empty()
+    );
+    assert_eq!(
+        operations::claim(pool, "w", &["training".into()], 10, 30.0)
+            .await?
+            .len(),
+        1
+    );
     test_db.cleanup().await?;
     Ok(())
 }
@@ -114,7 +133,11 @@ async fn bulk_submitted_ids_are_unique_and_well_formed() -> anyhow::Result<()> {
     let ids = operations::submit_many(&test_db.pool, &NewOperation::new("dummy"), 5000).await?;
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len());
-    assert!(has_operation_id_shape(&ids[0]), "unexpected id shape: {}", ids[0]);
+    assert!(
+        has_operation_id_shape(&ids[0]),
+        "unexpected id shape: {}",
+        ids[0]
+    );
     test_db.cleanup().await?;
     Ok(())
 }

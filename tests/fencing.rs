@@ -11,25 +11,53 @@ use serde_json::json;
 async fn stale_attempt_cannot_complete_fail_heartbeat_or_cancel() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let op = NewOperation { max_attempts: 2, ..NewOperation::new("dummy") };
+    let op = NewOperation {
+        max_attempts: 2,
+        ..NewOperation::new("dummy")
+    };
     let id = operations::submit(pool, &op).await?;
 
-    let first = operations::claim(pool, "worker-a", &["dummy".into()], 1, 30.0).await?.remove(0);
+    let first = operations::claim(pool, "worker-a", &["dummy".into()], 1, 30.0)
+        .await?
+        .remove(0);
     assert_eq!(first.lease.attempt, 1);
     // The first attempt fails with attempts left, so another worker takes the operation over.
-    assert_eq!(first.lease.fail(pool, "transient", true).await?, FailOutcome::Retrying);
-    let second = operations::claim(pool, "worker-b", &["dummy".into()], 1, 30.0).await?.remove(0);
+    assert_eq!(
+        first.lease.fail(pool, "transient", true).await?,
+        FailOutcome::Retrying
+    );
+    let second = operations::claim(pool, "worker-b", &["dummy".into()], 1, 30.0)
+        .await?
+        .remove(0);
     assert_eq!(second.lease.attempt, 2);
 
     let stale = &first.lease;
-    let progress = Progress { percent: 99.0, ..Progress::default() };
-    assert_eq!(stale.heartbeat(pool, 30.0, &progress).await?, HeartbeatVerdict::Stop);
-    assert_eq!(stale.complete(pool, json!({"stale": true})).await?, FenceVerdict::Stop);
-    assert_eq!(stale.fail(pool, "stale failure", false).await?, FailOutcome::Stop);
+    let progress = Progress {
+        percent: 99.0,
+        ..Progress::default()
+    };
+    assert_eq!(
+        stale.heartbeat(pool, 30.0, &progress).await?,
+        HeartbeatVerdict::Stop
+    );
+    assert_eq!(
+        stale.complete(pool, json!({"stale": true})).await?,
+        FenceVerdict::Stop
+    );
+    assert_eq!(
+        stale.fail(pool, "stale failure", false).await?,
+        FailOutcome::Stop
+    );
     assert_eq!(stale.mark_cancelled(pool, None).await?, FenceVerdict::Stop);
     // Same worker, old attempt: still stale.
-    let same_worker_old_attempt = ktrdr::operations::Lease { worker_id: "worker-b".into(), ..stale.clone() };
-    assert_eq!(same_worker_old_attempt.complete(pool, json!({})).await?, FenceVerdict::Stop);
+    let same_worker_old_attempt = ktrdr::operations::Lease {
+        worker_id: "worker-b".into(),
+        ..stale.clone()
+    };
+    assert_eq!(
+        same_worker_old_attempt.complete(pool, json!({})).await?,
+        FenceVerdict::Stop
+    );
 
     let current = operations::get(pool, &id).await?;
     assert_eq!(current.status(), operations::Status::Running);
@@ -37,10 +65,19 @@ async fn stale_attempt_cannot_complete_fail_heartbeat_or_cancel() -> anyhow::Res
     assert_eq!(current.progress_percent, 0.0);
     assert!(current.result.is_none());
 
-    assert_eq!(second.lease.heartbeat(pool, 30.0, &progress).await?, HeartbeatVerdict::Continue);
-    assert_eq!(second.lease.complete(pool, json!({"ok": 1})).await?, FenceVerdict::Ok);
+    assert_eq!(
+        second.lease.heartbeat(pool, 30.0, &progress).await?,
+        HeartbeatVerdict::Continue
+    );
+    assert_eq!(
+        second.lease.complete(pool, json!({"ok": 1})).await?,
+        FenceVerdict::Ok
+    );
     // A finished attempt is stale too: completing twice is refused.
-    assert_eq!(second.lease.complete(pool, json!({"ok": 2})).await?, FenceVerdict::Stop);
+    assert_eq!(
+        second.lease.complete(pool, json!({"ok": 2})).await?,
+        FenceVerdict::Stop
+    );
     let done = operations::get(pool, &id).await?;
     assert_eq!(done.status(), operations::Status::Completed);
     assert_eq!(done.result, Some(json!({"ok": 1})));
@@ -53,12 +90,21 @@ async fn failure_without_attempts_left_is_final() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0).await?.remove(0);
-    assert_eq!(claimed.lease.fail(pool, "boom", true).await?, FailOutcome::Failed);
+    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
+        .await?
+        .remove(0);
+    assert_eq!(
+        claimed.lease.fail(pool, "boom", true).await?,
+        FailOutcome::Failed
+    );
     let failed = operations::get(pool, &id).await?;
     assert_eq!(failed.status(), operations::Status::Failed);
     assert_eq!(failed.error_message.as_deref(), Some("boom"));
-    assert!(operations::claim(pool, "w", &["dummy".into()], 1, 30.0).await?.is_empty());
+    assert!(
+        operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
+            .await?
+            .is_empty()
+    );
     test_db.cleanup().await?;
     Ok(())
 }
@@ -68,18 +114,25 @@ async fn heartbeat_stores_progress_and_extends_the_lease() -> anyhow::Result<()>
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 5.0).await?.remove(0);
+    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 5.0)
+        .await?
+        .remove(0);
     let progress = Progress {
         percent: 42.5,
         message: Some("epoch 17".into()),
         details: Some(json!({"epoch": 17})),
     };
-    assert_eq!(claimed.lease.heartbeat(pool, 600.0, &progress).await?, HeartbeatVerdict::Continue);
+    assert_eq!(
+        claimed.lease.heartbeat(pool, 600.0, &progress).await?,
+        HeartbeatVerdict::Continue
+    );
     let op = operations::get(pool, &id).await?;
     assert_eq!(op.progress_percent, 42.5);
     assert_eq!(op.progress_message.as_deref(), Some("epoch 17"));
     assert_eq!(op.progress, Some(json!({"epoch": 17})));
-    assert!(op.lease_expires_at.unwrap() > claimed.lease_expires_at + chrono::Duration::seconds(500));
+    assert!(
+        op.lease_expires_at.unwrap() > claimed.lease_expires_at + chrono::Duration::seconds(500)
+    );
     test_db.cleanup().await?;
     Ok(())
 }

@@ -30,7 +30,9 @@ pub fn duration(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Strin
     let Some(from) = from else {
         return "-".into();
     };
-    let millis = (to.unwrap_or_else(Utc::now) - from).num_milliseconds().max(0);
+    let millis = (to.unwrap_or_else(Utc::now) - from)
+        .num_milliseconds()
+        .max(0);
     let secs = millis / 1000;
     match secs {
         0 => format!("{millis}ms"),

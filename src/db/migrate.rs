@@ -21,7 +21,7 @@ refinery::embed_migrations!("migrations");
 const SQL_BUNDLE: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/sql_bundle.rs"));
 
 /// Key of the advisory lock held while migrating ("ktrdr" in ASCII).
-const MIGRATION_LOCK_KEY: i64 = 0x6b74_7264_72;
+const MIGRATION_LOCK_KEY: i64 = 0x006b_7472_6472;
 const HISTORY_TABLE: &str = "ktrdr.refinery_schema_history";
 
 /// What one `migrate` call changed.

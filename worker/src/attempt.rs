@@ -35,7 +35,14 @@ pub async fn run(
     let mut job = tokio::spawn({
         let operation_type = claimed.operation_type.clone();
         let params = claimed.params.clone();
-        async move { jobs::run(&operation_type, &params, JobContext::new(progress_tx, stop_rx)).await }
+        async move {
+            jobs::run(
+                &operation_type,
+                &params,
+                JobContext::new(progress_tx, stop_rx),
+            )
+            .await
+        }
     });
 
     let lease_seconds = settings.lease.orphan_timeout_seconds;
@@ -107,7 +114,9 @@ async fn report(pool: &PgPool, lease: &Lease, outcome: JobOutcome) {
         }
         JobOutcome::Failed { message, retryable } => {
             match retry(id, || lease.fail(pool, &message, retryable)).await {
-                Some(FailOutcome::Failed) => tracing::warn!(operation_id = %id, "failed: {message}"),
+                Some(FailOutcome::Failed) => {
+                    tracing::warn!(operation_id = %id, "failed: {message}")
+                }
                 Some(FailOutcome::Retrying) => {
                     tracing::warn!(operation_id = %id, "failed, will be retried: {message}")
                 }

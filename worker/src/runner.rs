@@ -37,8 +37,10 @@ pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
     );
 
     let shutdown = shutdown::install()?;
-    let (mut wakeups, listener) =
-        notify::spawn_listener(pool.clone(), &[notify::OPERATION_PENDING, notify::CANCEL_REQUESTED]);
+    let (mut wakeups, listener) = notify::spawn_listener(
+        pool.clone(),
+        &[notify::OPERATION_PENDING, notify::CANCEL_REQUESTED],
+    );
     let mut poll = tokio::time::interval(settings.poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut registry_heartbeat = tokio::time::interval(settings.heartbeat_interval());
@@ -139,8 +141,11 @@ impl ClaimLoop {
             tracing::info!(operation_id = %id, attempt = op.lease.attempt, "claimed");
             let check_now = Arc::new(Notify::new());
             self.running.insert(id.clone(), check_now.clone());
-            let (pool, settings, shutdown) =
-                (self.pool.clone(), self.settings.clone(), self.shutdown.clone());
+            let (pool, settings, shutdown) = (
+                self.pool.clone(),
+                self.settings.clone(),
+                self.shutdown.clone(),
+            );
             self.attempts.spawn(async move {
                 attempt::run(pool, settings, op, check_now, shutdown).await;
                 id
@@ -165,7 +170,10 @@ async fn drain(loop_state: &mut ClaimLoop, limit: Duration) {
     if loop_state.attempts.is_empty() {
         return;
     }
-    tracing::info!(running = loop_state.attempts.len(), "stopping running operations");
+    tracing::info!(
+        running = loop_state.attempts.len(),
+        "stopping running operations"
+    );
     let all_done = async { while loop_state.attempts.join_next().await.is_some() {} };
     if tokio::time::timeout(limit, all_done).await.is_err() {
         tracing::warn!("running operations did not stop within {limit:?}; exiting anyway");

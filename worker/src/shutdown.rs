@@ -16,7 +16,9 @@ pub fn install() -> anyhow::Result<watch::Receiver<bool>> {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
-        tracing::info!("shutdown requested: finishing running operations (signal again to exit at once)");
+        tracing::info!(
+            "shutdown requested: finishing running operations (signal again to exit at once)"
+        );
         let _ = tx.send(true);
         tokio::select! {
             _ = term.recv() => {}

@@ -39,7 +39,10 @@ pub async fn run(command: DbCommand) -> anyhow::Result<()> {
                 None => {
                     let cluster = EmbeddedCluster::locate()?;
                     let url = cluster.ensure_running()?;
-                    println!("Embedded PostgreSQL running in {}", cluster.home().display());
+                    println!(
+                        "Embedded PostgreSQL running in {}",
+                        cluster.home().display()
+                    );
                     url
                 }
             };
@@ -53,7 +56,10 @@ pub async fn run(command: DbCommand) -> anyhow::Result<()> {
             }
             let cluster = EmbeddedCluster::locate()?;
             cluster.stop()?;
-            println!("Embedded PostgreSQL stopped ({}).", cluster.home().display());
+            println!(
+                "Embedded PostgreSQL stopped ({}).",
+                cluster.home().display()
+            );
         }
         DbCommand::Status(args) => status(external, args.json).await?,
         DbCommand::Url => match external {
@@ -71,7 +77,12 @@ async fn status(external: Option<String>, as_json: bool) -> anyhow::Result<()> {
             let cluster = EmbeddedCluster::locate()?;
             let state = cluster.status()?;
             let url = cluster.url().ok();
-            ("embedded", cluster.home().display().to_string(), Some(state), url)
+            (
+                "embedded",
+                cluster.home().display().to_string(),
+                Some(state),
+                url,
+            )
         }
     };
     let reachable = match (&url, &state) {

@@ -25,7 +25,10 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         }
     }
     if report.sql_bundle_applied {
-        println!("Installed SQL functions and views ({} files).", report.sql_files);
+        println!(
+            "Installed SQL functions and views ({} files).",
+            report.sql_files
+        );
     } else {
         println!("SQL functions and views up to date.");
     }

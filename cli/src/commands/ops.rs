@@ -123,7 +123,9 @@ pub async fn run(command: OpsCommand, migrate_first: bool) -> anyhow::Result<()>
                 ),
             };
             if as_json {
-                output::print_json(&json!({ "operation_id": id, "status": status, "cancel_requested": true }))?;
+                output::print_json(
+                    &json!({ "operation_id": id, "status": status, "cancel_requested": true }),
+                )?;
             } else {
                 println!("{message}");
             }
@@ -162,7 +164,11 @@ impl Request {
                 if args.limit < 1 {
                     anyhow::bail!("--limit must be at least 1, got {}", args.limit);
                 }
-                let status = args.status.as_deref().map(str::parse::<Status>).transpose()?;
+                let status = args
+                    .status
+                    .as_deref()
+                    .map(str::parse::<Status>)
+                    .transpose()?;
                 Request::List(
                     ListFilter {
                         status,
@@ -181,7 +187,14 @@ impl Request {
 
 fn print_list(ops: &[operations::Operation]) {
     let mut table = output::table(&[
-        "OPERATION ID", "TYPE", "STATUS", "PROGRESS", "WORKER", "ATTEMPT", "CREATED", "DURATION",
+        "OPERATION ID",
+        "TYPE",
+        "STATUS",
+        "PROGRESS",
+        "WORKER",
+        "ATTEMPT",
+        "CREATED",
+        "DURATION",
     ]);
     for op in ops {
         table.add_row(vec![
@@ -206,24 +219,40 @@ fn print_operation(op: &operations::Operation, events: &[operations::OperationEv
     field("Status:", op.status().to_string());
     field("Priority:", op.priority.to_string());
     field("Attempt:", format!("{} of {}", op.attempt, op.max_attempts));
-    field("Worker:", op.worker_id.clone().unwrap_or_else(|| "-".into()));
+    field(
+        "Worker:",
+        op.worker_id.clone().unwrap_or_else(|| "-".into()),
+    );
     field(
         "Progress:",
         format!(
             "{:.1}%{}",
             op.progress_percent,
-            op.progress_message.as_ref().map(|m| format!(" ({m})")).unwrap_or_default()
+            op.progress_message
+                .as_ref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
         ),
     );
     field("Created:", output::time(Some(op.created_at)));
     field("Started:", output::time(op.started_at));
     field("Completed:", output::time(op.completed_at));
-    field("Duration:", output::duration(op.started_at, op.completed_at));
+    field(
+        "Duration:",
+        output::duration(op.started_at, op.completed_at),
+    );
     field("Params:", op.params.to_string());
     if let Some(at) = op.cancel_requested_at {
         field(
             "Cancel requested:",
-            format!("{}{}", output::time(Some(at)), op.cancel_reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()),
+            format!(
+                "{}{}",
+                output::time(Some(at)),
+                op.cancel_reason
+                    .as_ref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
         );
     }
     if let Some(error) = &op.error_message {
@@ -234,7 +263,11 @@ fn print_operation(op: &operations::Operation, events: &[operations::OperationEv
     }
     let mut table = output::table(&["AT", "FROM", "TO", "ATTEMPT", "BY", "WHY"]);
     for event in events {
-        let upper = |s: &Option<String>| s.as_deref().map(str::to_uppercase).unwrap_or_else(|| "-".into());
+        let upper = |s: &Option<String>| {
+            s.as_deref()
+                .map(str::to_uppercase)
+                .unwrap_or_else(|| "-".into())
+        };
         table.add_row(vec![
             event.at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
             upper(&event.from_status),

@@ -17,7 +17,14 @@ pub async fn run(args: WorkersArgs, migrate_first: bool) -> anyhow::Result<()> {
         return output::print_json(&workers);
     }
     let mut table = output::table(&[
-        "WORKER", "STATUS", "TYPES", "RUNNING", "HOST", "PID", "STARTED", "LAST HEARTBEAT",
+        "WORKER",
+        "STATUS",
+        "TYPES",
+        "RUNNING",
+        "HOST",
+        "PID",
+        "STARTED",
+        "LAST HEARTBEAT",
     ]);
     for worker in &workers {
         table.add_row(vec![

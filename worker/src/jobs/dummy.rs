@@ -21,7 +21,10 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
     for step in 1..=params.steps {
         if params.fail_at == Some(step) || params.fail_at == Some(0) {
             return JobOutcome::Failed {
-                message: format!("dummy operation failed at step {step} of {} (fail_at)", params.steps),
+                message: format!(
+                    "dummy operation failed at step {step} of {} (fail_at)",
+                    params.steps
+                ),
                 retryable: true,
             };
         }

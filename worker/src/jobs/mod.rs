@@ -40,7 +40,11 @@ impl JobContext {
 
     /// Resolves when the job is asked to stop, with the reason.
     pub async fn stop_requested(&mut self) -> StopRequest {
-        match self.stop.wait_for(|request| *request != StopRequest::None).await {
+        match self
+            .stop
+            .wait_for(|request| *request != StopRequest::None)
+            .await
+        {
             Ok(request) => *request,
             // The attempt dropped its sender: nobody is waiting for this job any more.
             Err(_) => StopRequest::Shutdown,

@@ -278,6 +278,17 @@ impl EmbeddedCluster {
     }
 }
 
+/// The path of a PostgreSQL program (pgbench, psql …) from the same installation the embedded
+/// cluster uses.
+pub fn server_program(name: &str) -> Result<PathBuf> {
+    let path = find_server_binaries()?.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Error::Embedded(format!("{} not found", path.display())))
+    }
+}
+
 /// The directory holding initdb and pg_ctl: `$KTRDR_PG_BIN`, `pg_config --bindir`, the newest
 /// `/usr/lib/postgresql/*/bin` (Debian), or the directory of `initdb` on PATH.
 fn find_server_binaries() -> Result<PathBuf> {

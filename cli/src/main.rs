@@ -49,6 +49,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    restore_default_sigpipe();
     ktrdr::config::load_dotenv();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -65,6 +66,15 @@ async fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `ktrdr ops list | head` should end quietly when `head` exits, like other Unix tools, instead of
+/// panicking on the broken pipe (Rust ignores SIGPIPE by default).
+fn restore_default_sigpipe() {
+    // SAFETY: SIG_DFL is a valid disposition, and nothing in this program installs its own SIGPIPE handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

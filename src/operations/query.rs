@@ -73,6 +73,8 @@ pub struct OperationEvent {
 pub struct ListFilter {
     pub status: Option<Status>,
     pub operation_type: Option<String>,
+    /// Only operations (last) claimed by this worker.
+    pub worker_id: Option<String>,
     /// Only pending, running and pending_reconciliation operations.
     pub active_only: bool,
     pub limit: i64,
@@ -90,13 +92,15 @@ pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> 
          WHERE ($1::text IS NULL OR status = $1)
            AND ($2::text IS NULL OR operation_type = $2)
            AND (NOT $3 OR status IN ('pending', 'running', 'pending_reconciliation'))
+           AND ($4::text IS NULL OR worker_id = $4)
          ORDER BY created_at DESC, submit_seq DESC
-         LIMIT $4"
+         LIMIT $5"
     );
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(filter.status.map(Status::as_str))
         .bind(&filter.operation_type)
         .bind(filter.active_only)
+        .bind(&filter.worker_id)
         .bind(filter.limit)
         .fetch_all(pool)
         .await?;

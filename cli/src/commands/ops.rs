@@ -50,6 +50,9 @@ pub struct ListArgs {
     /// Only this operation type.
     #[arg(short = 't', long = "type")]
     operation_type: Option<String>,
+    /// Only operations claimed by this worker.
+    #[arg(short, long)]
+    worker: Option<String>,
     /// At most this many rows.
     #[arg(short, long, default_value_t = 50, allow_negative_numbers = true)]
     limit: i64,
@@ -173,6 +176,7 @@ impl Request {
                     ListFilter {
                         status,
                         operation_type: args.operation_type,
+                        worker_id: args.worker,
                         active_only: args.active,
                         limit: args.limit,
                     },

@@ -1,0 +1,40 @@
+# One entry point per job; CI runs `make test` through .ci/run.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: all build demo test bench quality fmt clean
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace
+
+## make demo: embedded PostgreSQL, two workers, a batch of operations, a worker killed with -9.
+demo: build
+	@scripts/ensure-postgres.sh
+	@scripts/demo.sh
+
+## make test: every test against a real PostgreSQL (DATABASE_URL, else the embedded cluster).
+test:
+	@scripts/ensure-postgres.sh
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+## make bench: queue throughput and pickup latency (with pgbench as the reference).
+bench: build
+	@scripts/ensure-postgres.sh
+	target/release/ktrdr bench queue --pgbench
+
+## make quality: formatting, lints, and the SQL applied to a scratch database by the tests.
+quality:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL's server programs (initdb, pg_ctl) are installed; on Debian/Ubuntu as root,
+# installs them from the distribution's packages. ktrdr runs its own project-local cluster with them.
+set -euo pipefail
+
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+   || { [ -n "${KTRDR_PG_BIN:-}" ] && [ -x "$KTRDR_PG_BIN/initdb" ]; }; then
+  exit 0
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing PostgreSQL (Debian packages) …" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql >/dev/null
+  exit 0
+fi
+echo "PostgreSQL is not installed: install it (e.g. 'sudo apt-get install postgresql'), or set DATABASE_URL" >&2
+exit 1

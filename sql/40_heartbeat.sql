@@ -2,6 +2,8 @@
 -- Returns 'continue', 'cancel' (a cancel was requested: stop computing and call mark_cancelled), or
 -- 'stop' (the caller is stale: the operation moved on to another attempt, finished, or was removed;
 -- abandon it without writing anything more). Progress arguments left NULL keep their stored values.
+-- A heartbeat for an operation in pending_reconciliation (its lease lapsed while the database was
+-- away) takes it back: it is running again.
 CREATE OR REPLACE FUNCTION ktrdr.heartbeat(
     p_operation_id text, p_worker_id text, p_attempt integer, p_lease_seconds double precision,
     p_progress_percent real DEFAULT NULL, p_progress_message text DEFAULT NULL, p_progress jsonb DEFAULT NULL)
@@ -10,14 +12,17 @@ DECLARE
     v_lease interval := ktrdr.lease_interval(p_lease_seconds);
     v_cancel_requested boolean;
 BEGIN
+    PERFORM ktrdr.set_event_context(p_worker_id, 'heartbeat after a database outage');
     UPDATE ktrdr.operations
-    SET lease_expires_at = now() + v_lease,
+    SET status = 'running',
+        reconcile_deadline = NULL,
+        lease_expires_at = now() + v_lease,
         heartbeat_at = now(),
         progress_percent = coalesce(least(greatest(p_progress_percent, 0), 100), progress_percent),
         progress_message = coalesce(p_progress_message, progress_message),
         progress = coalesce(p_progress, progress)
     WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
-      AND status = 'running'
+      AND status IN ('running', 'pending_reconciliation')
     RETURNING cancel_requested_at IS NOT NULL INTO v_cancel_requested;
     IF NOT FOUND THEN
         RETURN 'stop';

@@ -1,6 +1,8 @@
 -- The fenced ends of an attempt. Each takes (operation, worker, attempt) and returns 'stop' without
 -- changing anything when that attempt is no longer the running one; the worker then abandons the
 -- operation. A stale worker can therefore never complete, fail or cancel an operation that moved on.
+-- An operation in pending_reconciliation (its lease lapsed while the database was away) still belongs
+-- to its attempt: a result reported for it is accepted.
 
 -- complete_operation: running → completed with its result ('ok' | 'stop').
 CREATE OR REPLACE FUNCTION ktrdr.complete_operation(
@@ -10,9 +12,9 @@ BEGIN
     PERFORM ktrdr.set_event_context(p_worker_id, 'completed');
     UPDATE ktrdr.operations
     SET status = 'completed', completed_at = now(), result = p_result, progress_percent = 100,
-        lease_expires_at = NULL, error_message = NULL, version = version + 1
+        lease_expires_at = NULL, reconcile_deadline = NULL, error_message = NULL, version = version + 1
     WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
-      AND status = 'running';
+      AND status IN ('running', 'pending_reconciliation');
     RETURN CASE WHEN FOUND THEN 'ok' ELSE 'stop' END;
 END $$;
 
@@ -34,10 +36,11 @@ BEGIN
     ), done AS (
         UPDATE ktrdr.operations o
         SET status = 'completed', completed_at = now(), result = b.result, progress_percent = 100,
-            lease_expires_at = NULL, error_message = NULL, version = o.version + 1
+            lease_expires_at = NULL, reconcile_deadline = NULL, error_message = NULL,
+            version = o.version + 1
         FROM batch b
         WHERE o.operation_id = b.operation_id AND o.worker_id = p_worker_id AND o.attempt = b.attempt
-          AND o.status = 'running'
+          AND o.status IN ('running', 'pending_reconciliation')
         RETURNING o.operation_id
     )
     SELECT b.operation_id FROM batch b WHERE b.operation_id NOT IN (SELECT d.operation_id FROM done d);
@@ -58,11 +61,12 @@ BEGIN
                       THEN 'pending' ELSE 'failed' END,
         completed_at = CASE WHEN p_retryable AND attempt < max_attempts AND cancel_requested_at IS NULL
                             THEN NULL ELSE now() END,
+        reconcile_deadline = NULL,
         lease_expires_at = NULL,
         error_message = coalesce(p_error, 'unknown error'),
         version = version + 1
     WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
-      AND status = 'running'
+      AND status IN ('running', 'pending_reconciliation')
     RETURNING status INTO v_status;
     IF NOT FOUND THEN
         RETURN 'stop';
@@ -77,10 +81,10 @@ RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM ktrdr.set_event_context(p_worker_id, coalesce(p_message, 'cancelled'));
     UPDATE ktrdr.operations
-    SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL,
+    SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL, reconcile_deadline = NULL,
         error_message = coalesce(p_message, cancel_reason, 'Cancelled'),
         cancel_requested_at = coalesce(cancel_requested_at, now()), version = version + 1
     WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
-      AND status = 'running';
+      AND status IN ('running', 'pending_reconciliation');
     RETURN CASE WHEN FOUND THEN 'ok' ELSE 'stop' END;
 END $$;

@@ -31,3 +31,23 @@ SELECT date_trunc('minute', at) AS minute, to_status AS status, count(*) AS oper
 FROM ktrdr.operation_events
 WHERE at > now() - interval '1 hour' AND to_status IN ('completed', 'failed', 'cancelled')
 GROUP BY 1, 2;
+
+-- The orphan detector as `ktrdr health` shows it. `running`: some process holds the ticker's advisory
+-- lock (key 1802791267, see src/ticker.rs) in this database.
+CREATE OR REPLACE VIEW ktrdr.orphan_detector AS
+SELECT EXISTS (SELECT 1 FROM pg_locks l
+               WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 1802791267
+                 AND l.objsubid = 1
+                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+           AS running,
+       s.leader_id, s.leader_since, s.last_check, s.potential_orphans_count, s.orphan_timeout_seconds,
+       s.check_interval_seconds, s.outage_detected_at, s.reconcile_grace_seconds, s.last_result
+FROM ktrdr.maintenance_state s;
+
+-- Running operations whose worker is late or gone, with how long until (or since) the lease lapses.
+CREATE OR REPLACE VIEW ktrdr.orphan_watch AS
+SELECT operation_id, operation_type, status, worker_id, attempt, heartbeat_at, lease_expires_at,
+       now() - heartbeat_at AS silent_for, lease_expires_at - now() AS lease_left, reconcile_deadline
+FROM ktrdr.operations
+WHERE status IN ('running', 'pending_reconciliation')
+  AND (status = 'pending_reconciliation' OR now() > heartbeat_at + (lease_expires_at - heartbeat_at) / 2);

@@ -77,6 +77,30 @@ impl LeaseSettings {
     }
 }
 
+/// Settings of the maintenance ticker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TickerSettings {
+    pub lease: LeaseSettings,
+    /// ORPHAN_CHECK_INTERVAL_SECONDS (default 15): the longest the leader sleeps between passes (it
+    /// also wakes at the earliest lease expiry), and how often followers try to take over.
+    pub check_interval_seconds: f64,
+}
+
+impl TickerSettings {
+    pub const DEFAULT_CHECK_INTERVAL_SECONDS: f64 = 15.0;
+
+    pub fn from_env() -> Result<Self> {
+        Ok(Self {
+            lease: LeaseSettings::from_env()?,
+            check_interval_seconds: number_from_env(
+                "ORPHAN_CHECK_INTERVAL_SECONDS",
+                Self::DEFAULT_CHECK_INTERVAL_SECONDS,
+                0.1..=3_600.0,
+            )?,
+        })
+    }
+}
+
 /// `DATABASE_URL` when set and non-empty; `None` selects the embedded cluster.
 pub fn database_url_from_env() -> Option<String> {
     std::env::var("DATABASE_URL")

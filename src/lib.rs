@@ -25,10 +25,13 @@
 pub mod config;
 pub mod db;
 mod error;
+pub mod health;
+pub mod maintenance;
 pub mod notify;
 pub mod operations;
 pub mod params;
 pub mod testing;
+pub mod ticker;
 pub mod workers;
 
 pub use error::{Error, Result};

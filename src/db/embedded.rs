@@ -42,17 +42,7 @@ impl EmbeddedCluster {
     /// The cluster of this project: `$KTRDR_HOME`, else the nearest `.ktrdr/` in the working directory
     /// or one of its parents, else `./.ktrdr`.
     pub fn locate() -> Result<Self> {
-        if let Some(home) = std::env::var_os("KTRDR_HOME").filter(|h| !h.is_empty()) {
-            return Self::at(PathBuf::from(home));
-        }
-        let cwd = std::env::current_dir()
-            .map_err(|err| Error::Embedded(format!("cannot read the working directory: {err}")))?;
-        let home = cwd
-            .ancestors()
-            .map(|dir| dir.join(HOME_DIR_NAME))
-            .find(|candidate| candidate.is_dir())
-            .unwrap_or_else(|| cwd.join(HOME_DIR_NAME));
-        Self::at(home)
+        Self::at(project_home()?)
     }
 
     /// A cluster kept under `home`.
@@ -276,6 +266,21 @@ impl EmbeddedCluster {
     fn log_file_arg(&self) -> String {
         self.log_file().to_string_lossy().into_owned()
     }
+}
+
+/// The project's local state directory: `$KTRDR_HOME`, else the nearest `.ktrdr/` in the working
+/// directory or one of its parents, else `./.ktrdr`. Holds the embedded cluster and worker outboxes.
+pub fn project_home() -> Result<PathBuf> {
+    if let Some(home) = std::env::var_os("KTRDR_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    let cwd = std::env::current_dir()
+        .map_err(|err| Error::Embedded(format!("cannot read the working directory: {err}")))?;
+    Ok(cwd
+        .ancestors()
+        .map(|dir| dir.join(HOME_DIR_NAME))
+        .find(|candidate| candidate.is_dir())
+        .unwrap_or_else(|| cwd.join(HOME_DIR_NAME)))
 }
 
 /// The path of a PostgreSQL program (pgbench, psql …) from the same installation the embedded

@@ -10,7 +10,7 @@ use sqlx::PgExecutor;
 use crate::{Error, Result};
 
 /// The fencing token of one attempt at one operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Lease {
     pub operation_id: String,
     pub worker_id: String,
@@ -123,6 +123,30 @@ pub async fn complete_batch(
     Ok(refused)
 }
 
+/// A reconnecting worker presents the attempts it still runs; each gets a verdict (see
+/// `ktrdr.reclaim_operations`): operations in pending_reconciliation are running again.
+pub async fn reclaim(
+    executor: impl PgExecutor<'_>,
+    worker_id: &str,
+    attempts: &[(String, i32)],
+    lease_seconds: f64,
+) -> Result<Vec<(String, HeartbeatVerdict)>> {
+    let presented: Vec<Value> = attempts
+        .iter()
+        .map(|(id, attempt)| serde_json::json!({ "operation_id": id, "attempt": attempt }))
+        .collect();
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT operation_id, verdict FROM ktrdr.reclaim_operations($1, $2, $3)")
+            .bind(worker_id)
+            .bind(Value::Array(presented))
+            .bind(lease_seconds)
+            .fetch_all(executor)
+            .await?;
+    rows.into_iter()
+        .map(|(id, verdict)| Ok((id, heartbeat_verdict("reclaim_operations", &verdict)?)))
+        .collect()
+}
+
 impl Lease {
     /// Renews the lease for `lease_seconds` and stores `progress`.
     pub async fn heartbeat(
@@ -142,12 +166,7 @@ impl Lease {
                 .bind(&progress.details)
                 .fetch_one(executor)
                 .await?;
-        match verdict.as_str() {
-            "continue" => Ok(HeartbeatVerdict::Continue),
-            "cancel" => Ok(HeartbeatVerdict::Cancel),
-            "stop" => Ok(HeartbeatVerdict::Stop),
-            other => Err(unexpected("heartbeat", other)),
-        }
+        heartbeat_verdict("heartbeat", &verdict)
     }
 
     /// running → completed with `result`.
@@ -203,6 +222,15 @@ impl Lease {
             .fetch_one(executor)
             .await?;
         fence_verdict("mark_cancelled", &verdict)
+    }
+}
+
+fn heartbeat_verdict(function: &str, verdict: &str) -> Result<HeartbeatVerdict> {
+    match verdict {
+        "continue" => Ok(HeartbeatVerdict::Continue),
+        "cancel" => Ok(HeartbeatVerdict::Cancel),
+        "stop" => Ok(HeartbeatVerdict::Stop),
+        other => Err(unexpected(function, other)),
     }
 }
 

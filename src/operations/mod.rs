@@ -11,7 +11,7 @@ mod submit;
 pub use cancel::{CancelOutcome, request_cancel};
 pub use lease::{
     ClaimedOperation, FailOutcome, FenceVerdict, HeartbeatVerdict, Lease, Progress, claim,
-    complete_batch,
+    complete_batch, reclaim,
 };
 pub use query::{ListFilter, Operation, OperationEvent, events, get, list};
 pub use status::Status;

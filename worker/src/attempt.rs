@@ -1,19 +1,18 @@
 //! The life of one claimed operation on this worker: run its job, heartbeat the lease (renewing it and
 //! storing progress), turn a cancel or shutdown into a clean stop, and finish with the fenced call
 //! that fits the outcome. A database outage does not stop the computation: heartbeats are retried on
-//! their timer and the final report is retried with backoff until the database answers. When the
+//! their timer and the final report waits in the outbox until the database answers. When the
 //! database says this attempt is stale, the job is dropped and nothing more is written.
 
 use std::{sync::Arc, time::Duration};
 
-use ktrdr::operations::{
-    ClaimedOperation, FailOutcome, FenceVerdict, HeartbeatVerdict, Lease, Progress,
-};
+use ktrdr::operations::{ClaimedOperation, HeartbeatVerdict, Lease, Progress};
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 
 use crate::{
     jobs::{self, JobContext, JobOutcome, StopRequest},
+    outbox::{Answer, Outbox, Outcome, Report},
     settings::WorkerSettings,
 };
 
@@ -98,72 +97,60 @@ pub async fn run(
             retryable: true,
         },
     };
-    report(&pool, &lease, outcome).await;
+    report(&pool, &settings.outbox, &lease, outcome).await;
 }
 
-/// Writes the outcome with the fitting fenced call, retrying with backoff while the database is away.
-async fn report(pool: &PgPool, lease: &Lease, outcome: JobOutcome) {
+/// Writes the outcome with the fitting fenced call. While the database is unreachable the outcome
+/// waits in the outbox (so a restart of this worker does not lose it) and delivery is retried with
+/// backoff (1 s doubling to 30 s).
+async fn report(pool: &PgPool, outbox: &Outbox, lease: &Lease, outcome: JobOutcome) {
+    let outcome = match outcome {
+        JobOutcome::Completed(result) => Outcome::Completed(result),
+        JobOutcome::Failed { message, retryable } => Outcome::Failed { message, retryable },
+        JobOutcome::Stopped(request) => Outcome::Cancelled {
+            message: (request == StopRequest::Shutdown).then(|| "Worker shutdown".to_string()),
+        },
+    };
+    let report = Report {
+        lease: lease.clone(),
+        outcome,
+    };
     let id = &lease.operation_id;
-    match outcome {
-        JobOutcome::Completed(result) => {
-            match retry(id, || lease.complete(pool, result.clone())).await {
-                Some(FenceVerdict::Ok) => tracing::info!(operation_id = %id, "completed"),
-                Some(FenceVerdict::Stop) => stale(lease, "completion"),
-                None => {}
-            }
-        }
-        JobOutcome::Failed { message, retryable } => {
-            match retry(id, || lease.fail(pool, &message, retryable)).await {
-                Some(FailOutcome::Failed) => {
-                    tracing::warn!(operation_id = %id, "failed: {message}")
-                }
-                Some(FailOutcome::Retrying) => {
-                    tracing::warn!(operation_id = %id, "failed, will be retried: {message}")
-                }
-                Some(FailOutcome::Stop) => stale(lease, "failure"),
-                None => {}
-            }
-        }
-        JobOutcome::Stopped(request) => {
-            let message = match request {
-                StopRequest::Shutdown => Some("Worker shutdown"),
-                _ => None,
-            };
-            match retry(id, || lease.mark_cancelled(pool, message)).await {
-                Some(FenceVerdict::Ok) => tracing::info!(operation_id = %id, "cancelled"),
-                Some(FenceVerdict::Stop) => stale(lease, "cancellation"),
-                None => {}
-            }
-        }
-    }
-}
-
-fn stale(lease: &Lease, what: &str) {
-    tracing::warn!(
-        operation_id = %lease.operation_id, attempt = lease.attempt,
-        "{what} refused: this attempt is stale (the operation moved on); abandoning it"
-    );
-}
-
-/// Retries `call` while it fails transiently (1 s doubling to 30 s); `None` after a permanent error.
-async fn retry<T, F, Fut>(operation_id: &str, mut call: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ktrdr::Result<T>>,
-{
     let mut delay = Duration::from_secs(1);
+    let mut in_outbox = false;
     loop {
-        match call().await {
-            Ok(value) => return Some(value),
+        match report.deliver(pool).await {
+            Ok(Answer::Stop) => {
+                tracing::warn!(
+                    operation_id = %id, attempt = lease.attempt,
+                    "outcome refused: this attempt is stale (the operation moved on); abandoning it"
+                );
+                break;
+            }
+            Ok(answer) => {
+                tracing::info!(operation_id = %id, ?answer, "reported");
+                break;
+            }
             Err(err) if err.is_transient() => {
-                tracing::warn!(%operation_id, "cannot report to the database ({err}); retrying in {delay:?}");
+                if !in_outbox {
+                    match outbox.store(&report) {
+                        Ok(()) => in_outbox = true,
+                        Err(store_err) => {
+                            tracing::error!(operation_id = %id, "cannot write the outbox: {store_err}")
+                        }
+                    }
+                }
+                tracing::warn!(operation_id = %id, "cannot report to the database ({err}); retrying in {delay:?}");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
             Err(err) => {
-                tracing::error!(%operation_id, "cannot report the outcome: {err}");
-                return None;
+                tracing::error!(operation_id = %id, "cannot report the outcome: {err}");
+                break;
             }
         }
+    }
+    if in_outbox {
+        outbox.remove(lease);
     }
 }

@@ -6,6 +6,7 @@
 
 mod attempt;
 mod jobs;
+mod outbox;
 mod runner;
 mod settings;
 mod shutdown;
@@ -44,5 +45,5 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if !args.no_migrate {
         ktrdr::db::migrate(&pool).await?;
     }
-    runner::run(pool, settings).await
+    runner::run(pool, url, settings).await
 }

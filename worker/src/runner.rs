@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use ktrdr::{
     notify::{self, Wakeup},
-    operations, workers,
+    operations, ticker, workers,
 };
 use sqlx::PgPool;
 use tokio::{
@@ -17,7 +17,7 @@ use tokio::{
 
 use crate::{attempt, settings::WorkerSettings, shutdown};
 
-pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
+pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow::Result<()> {
     let settings = Arc::new(settings);
     let identity = workers::WorkerIdentity {
         worker_id: settings.worker_id.clone(),
@@ -35,8 +35,17 @@ pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
         worker_id = %settings.worker_id, types = ?settings.types, concurrency = settings.concurrency,
         "worker registered"
     );
+    settings.outbox.flush(&pool).await;
 
     let shutdown = shutdown::install()?;
+    let ticker = settings.ticker.map(|ticker_settings| {
+        tokio::spawn(ticker::run(
+            url,
+            settings.worker_id.clone(),
+            ticker_settings,
+            shutdown.clone(),
+        ))
+    });
     let (mut wakeups, listener) = notify::spawn_listener(
         pool.clone(),
         &[notify::OPERATION_PENDING, notify::CANCEL_REQUESTED],
@@ -48,6 +57,7 @@ pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
 
     let mut loop_state = ClaimLoop {
         pool: pool.clone(),
+        identity: identity.clone(),
         settings: settings.clone(),
         running: HashMap::new(),
         attempts: JoinSet::new(),
@@ -62,8 +72,8 @@ pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
             Some(wakeup) = wakeups.recv() => match wakeup {
                 Wakeup::OperationPending(_) | Wakeup::Reconnected => true,
                 Wakeup::CancelRequested(id) => {
-                    if let Some(check_now) = loop_state.running.get(&id) {
-                        check_now.notify_one();
+                    if let Some(running) = loop_state.running.get(&id) {
+                        running.check_now.notify_one();
                     }
                     false
                 }
@@ -87,6 +97,9 @@ pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
 
     listener.abort();
     drain(&mut loop_state, settings.shutdown_timeout).await;
+    if let Some(ticker) = ticker {
+        let _ = ticker.await;
+    }
     if let Err(err) = workers::deregister(&pool, &settings.worker_id).await {
         tracing::warn!("could not deregister: {err}");
     }
@@ -96,14 +109,21 @@ pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
 
 struct ClaimLoop {
     pool: PgPool,
+    identity: workers::WorkerIdentity,
     settings: Arc<WorkerSettings>,
-    /// Running operations of this worker → the poke that makes its attempt heartbeat at once.
-    running: HashMap<String, Arc<Notify>>,
+    /// Running operations of this worker.
+    running: HashMap<String, RunningAttempt>,
     /// The attempt tasks; each ends with its operation id.
     attempts: JoinSet<String>,
     shutdown: watch::Receiver<bool>,
     /// Whether the last database call worked, so an outage is logged once, not on every poll.
     database_ok: bool,
+}
+
+struct RunningAttempt {
+    attempt: i32,
+    /// Makes the attempt heartbeat at once (a cancel notification, a reconnect).
+    check_now: Arc<Notify>,
 }
 
 impl ClaimLoop {
@@ -123,8 +143,8 @@ impl ClaimLoop {
         let claimed = match claimed {
             Ok(claimed) => {
                 if !self.database_ok {
-                    tracing::info!("database reachable again");
                     self.database_ok = true;
+                    self.reregister().await;
                 }
                 claimed
             }
@@ -140,7 +160,11 @@ impl ClaimLoop {
             let id = op.lease.operation_id.clone();
             tracing::info!(operation_id = %id, attempt = op.lease.attempt, "claimed");
             let check_now = Arc::new(Notify::new());
-            self.running.insert(id.clone(), check_now.clone());
+            let running = RunningAttempt {
+                attempt: op.lease.attempt,
+                check_now: check_now.clone(),
+            };
+            self.running.insert(id.clone(), running);
             let (pool, settings, shutdown) = (
                 self.pool.clone(),
                 self.settings.clone(),
@@ -151,6 +175,39 @@ impl ClaimLoop {
                 id
             });
         }
+    }
+}
+
+impl ClaimLoop {
+    /// After the database was unreachable: register again at once, present the running attempts
+    /// (operations moved to pending_reconciliation meanwhile become running again, stale ones are
+    /// answered "stop"), let every attempt heartbeat now to act on its verdict, and deliver the outbox.
+    async fn reregister(&mut self) {
+        tracing::info!("database reachable again: re-registering");
+        let lease_seconds = self.settings.lease.orphan_timeout_seconds;
+        let attempts: Vec<(String, i32)> = self
+            .running
+            .iter()
+            .map(|(id, running)| (id.clone(), running.attempt))
+            .collect();
+        let reclaimed = async {
+            workers::register(&self.pool, &self.identity, lease_seconds).await?;
+            operations::reclaim(
+                &self.pool,
+                &self.identity.worker_id,
+                &attempts,
+                lease_seconds,
+            )
+            .await
+        };
+        match reclaimed.await {
+            Ok(verdicts) => tracing::info!(?verdicts, "re-registered with the running operations"),
+            Err(err) => tracing::warn!("re-registration failed: {err}"),
+        }
+        for running in self.running.values() {
+            running.check_now.notify_one();
+        }
+        self.settings.outbox.flush(&self.pool).await;
     }
 }
 

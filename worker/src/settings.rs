@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use anyhow::bail;
 use clap::Parser;
-use ktrdr::config::LeaseSettings;
+
+use crate::outbox::Outbox;
+use ktrdr::config::{LeaseSettings, TickerSettings};
 
 /// ktrdr worker: claims operations of its types from PostgreSQL, computes, heartbeats and reports.
 #[derive(Debug, Parser)]
@@ -26,6 +28,9 @@ pub struct Args {
     /// Do not apply migrations on start.
     #[arg(long)]
     pub no_migrate: bool,
+    /// Do not run the maintenance ticker in this worker (e.g. when pg_cron or `ktrdr ticker` does).
+    #[arg(long)]
+    pub no_ticker: bool,
 }
 
 /// Operation types this build of the worker can run.
@@ -38,6 +43,10 @@ pub struct WorkerSettings {
     pub concurrency: usize,
     pub poll_interval: Duration,
     pub lease: LeaseSettings,
+    /// Settings of the in-process ticker; `None` with `--no-ticker`.
+    pub ticker: Option<TickerSettings>,
+    /// Where outcomes wait while the database is unreachable.
+    pub outbox: Outbox,
     /// How long to wait for the database at start-up.
     pub startup_timeout: Duration,
     /// How long a graceful shutdown may take before the worker exits anyway.
@@ -46,7 +55,8 @@ pub struct WorkerSettings {
 
 impl WorkerSettings {
     pub fn from_args(args: &Args) -> anyhow::Result<Self> {
-        let lease = LeaseSettings::from_env()?;
+        let ticker = TickerSettings::from_env()?;
+        let lease = ticker.lease;
         let mut types = Vec::new();
         for wanted in &args.types {
             let wanted = wanted.trim();
@@ -71,6 +81,8 @@ impl WorkerSettings {
             concurrency: usize::from(args.concurrency),
             poll_interval: Duration::from_millis(args.poll_interval_ms),
             lease,
+            ticker: (!args.no_ticker).then_some(ticker),
+            outbox: Outbox::locate()?,
             startup_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(25),
         })

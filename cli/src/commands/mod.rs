@@ -2,8 +2,10 @@
 //! or the embedded cluster), connect, and migrate unless `--no-migrate`.
 
 pub mod db;
+pub mod health;
 pub mod migrate;
 pub mod ops;
+pub mod ticker;
 pub mod workers;
 
 use sqlx::PgPool;

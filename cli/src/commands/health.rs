@@ -1,0 +1,73 @@
+//! `ktrdr health`: orphan detector, workers, queue depth.
+
+use clap::Args;
+
+use crate::output;
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: HealthArgs, migrate_first: bool) -> anyhow::Result<()> {
+    let pool = super::connect(migrate_first).await?;
+    let health = ktrdr::health::read(&pool).await?;
+    if args.json {
+        return output::print_json(&health);
+    }
+    let detector = &health.orphan_detector;
+    let seconds = |value: Option<f64>| {
+        value
+            .map(|v| format!("{v} s"))
+            .unwrap_or_else(|| "-".into())
+    };
+    println!("Orphan detector");
+    println!(
+        "  running:            {}",
+        if detector.running {
+            "yes"
+        } else {
+            "NO (no ticker holds the leader lock)"
+        }
+    );
+    println!(
+        "  leader:             {}",
+        detector.leader.as_deref().unwrap_or("-")
+    );
+    println!(
+        "  last check:         {}",
+        output::time(detector.last_check)
+    );
+    println!("  potential orphans:  {}", detector.potential_orphans_count);
+    println!(
+        "  orphan timeout:     {}",
+        seconds(detector.orphan_timeout_seconds)
+    );
+    println!(
+        "  check interval:     {}",
+        seconds(detector.check_interval_seconds)
+    );
+    if let Some(at) = detector.outage_detected_at {
+        println!(
+            "  database outage:    detected {} (lapsed leases are being reconciled)",
+            output::time(Some(at))
+        );
+    }
+    let workers = &health.workers;
+    println!(
+        "Workers: {} active, {} lost, {} stopped",
+        workers.active, workers.lost, workers.stopped
+    );
+    let mut table = output::table(&["TYPE", "STATUS", "OPERATIONS", "OLDEST"]);
+    for depth in &health.queue {
+        table.add_row(vec![
+            depth.operation_type.clone(),
+            depth.status.to_uppercase(),
+            depth.operations.to_string(),
+            output::time(Some(depth.oldest_created_at)),
+        ]);
+    }
+    println!("Queue:\n{table}");
+    Ok(())
+}

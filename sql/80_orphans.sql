@@ -1,0 +1,66 @@
+-- detect_orphans: a running operation whose lease lapsed — its worker stopped heartbeating for the
+-- lease length (ORPHAN_TIMEOUT_SECONDS) — has lost its worker. It becomes
+--   cancelled  if a cancel had been requested,
+--   pending    if it has attempts left (attempt < max_attempts): any worker takes it over,
+--   failed     otherwise, with 'Operation was RUNNING but no worker claimed it'.
+-- With p_outage (the database itself was away, see run_maintenance) lapsed leases are not the
+-- workers' fault: such operations become pending_reconciliation until p_reconcile_deadline, and the
+-- worker that still runs them takes them back with its next heartbeat or re-registration.
+CREATE OR REPLACE FUNCTION ktrdr.detect_orphans(
+    p_outage boolean DEFAULT false, p_reconcile_deadline timestamptz DEFAULT NULL)
+RETURNS TABLE (failed integer, requeued integer, cancelled integer, reconciling integer)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_message constant text := 'Operation was RUNNING but no worker claimed it';
+BEGIN
+    IF p_outage THEN
+        PERFORM ktrdr.set_event_context('ticker', 'lease lapsed during a database outage');
+        RETURN QUERY
+        WITH moved AS (
+            UPDATE ktrdr.operations
+            SET status = 'pending_reconciliation', reconcile_deadline = p_reconcile_deadline,
+                version = version + 1
+            WHERE status = 'running' AND lease_expires_at < now()
+            RETURNING 1
+        )
+        SELECT 0, 0, 0, count(*)::integer FROM moved;
+        RETURN;
+    END IF;
+
+    PERFORM ktrdr.set_event_context('ticker', v_message);
+    RETURN QUERY
+    WITH lapsed AS (
+        SELECT operation_id,
+               CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+                    WHEN attempt < max_attempts THEN 'pending'
+                    ELSE 'failed' END AS next_status
+        FROM ktrdr.operations
+        WHERE status = 'running' AND lease_expires_at < now()
+        FOR UPDATE SKIP LOCKED
+    ), moved AS (
+        UPDATE ktrdr.operations o
+        SET status = l.next_status,
+            completed_at = CASE WHEN l.next_status = 'pending' THEN NULL ELSE now() END,
+            lease_expires_at = NULL,
+            error_message = v_message,
+            version = o.version + 1
+        FROM lapsed l
+        WHERE o.operation_id = l.operation_id
+        RETURNING l.next_status
+    )
+    SELECT count(*) FILTER (WHERE next_status = 'failed')::integer,
+           count(*) FILTER (WHERE next_status = 'pending')::integer,
+           count(*) FILTER (WHERE next_status = 'cancelled')::integer,
+           0
+    FROM moved;
+END $$;
+
+-- Operations whose worker is late — more than half the lease passed since its last heartbeat (workers
+-- heartbeat every third) — but whose lease has not lapsed yet.
+CREATE OR REPLACE FUNCTION ktrdr.count_potential_orphans()
+RETURNS integer LANGUAGE sql STABLE AS $$
+    SELECT count(*)::integer FROM ktrdr.operations
+    WHERE status = 'running' AND lease_expires_at >= now()
+      AND now() > heartbeat_at + (lease_expires_at - heartbeat_at) / 2;
+$$;

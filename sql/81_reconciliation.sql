@@ -1,0 +1,67 @@
+-- expire_reconciliation: operations left in pending_reconciliation past their deadline — no worker
+-- took them back after the outage — are re-queued when they have attempts left, else failed.
+CREATE OR REPLACE FUNCTION ktrdr.expire_reconciliation()
+RETURNS TABLE (failed integer, requeued integer, cancelled integer)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_message constant text := 'Operation was RUNNING but no worker claimed it (not reclaimed after a database outage)';
+BEGIN
+    PERFORM ktrdr.set_event_context('ticker', v_message);
+    RETURN QUERY
+    WITH expired AS (
+        SELECT operation_id,
+               CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+                    WHEN attempt < max_attempts THEN 'pending'
+                    ELSE 'failed' END AS next_status
+        FROM ktrdr.operations
+        WHERE status = 'pending_reconciliation' AND reconcile_deadline < now()
+        FOR UPDATE SKIP LOCKED
+    ), moved AS (
+        UPDATE ktrdr.operations o
+        SET status = e.next_status,
+            completed_at = CASE WHEN e.next_status = 'pending' THEN NULL ELSE now() END,
+            lease_expires_at = NULL, reconcile_deadline = NULL,
+            error_message = v_message, version = o.version + 1
+        FROM expired e
+        WHERE o.operation_id = e.operation_id
+        RETURNING e.next_status
+    )
+    SELECT count(*) FILTER (WHERE next_status = 'failed')::integer,
+           count(*) FILTER (WHERE next_status = 'pending')::integer,
+           count(*) FILTER (WHERE next_status = 'cancelled')::integer
+    FROM moved;
+END $$;
+
+-- reclaim_operations: a worker that reconnects presents the operations it is still running, as
+-- [{"operation_id": …, "attempt": …}]. Each gets a verdict: 'continue' (it is the worker's: a
+-- pending_reconciliation operation is running again and its lease renewed), 'cancel' (same, but a
+-- cancel was requested), or 'stop' (finished, taken over by a newer attempt, or unknown).
+CREATE OR REPLACE FUNCTION ktrdr.reclaim_operations(
+    p_worker_id text, p_operations jsonb, p_lease_seconds double precision)
+RETURNS TABLE (operation_id text, verdict text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_lease interval := ktrdr.lease_interval(p_lease_seconds);
+BEGIN
+    PERFORM ktrdr.set_event_context(p_worker_id, 'reclaimed after reconnecting');
+    RETURN QUERY
+    WITH presented AS (
+        SELECT p.operation_id, p.attempt
+        FROM jsonb_to_recordset(coalesce(p_operations, '[]')) AS p (operation_id text, attempt integer)
+    ), renewed AS (
+        UPDATE ktrdr.operations o
+        SET status = 'running', reconcile_deadline = NULL, heartbeat_at = now(),
+            lease_expires_at = now() + v_lease, version = o.version + 1
+        FROM presented p
+        WHERE o.operation_id = p.operation_id AND o.attempt = p.attempt AND o.worker_id = p_worker_id
+          AND o.status IN ('running', 'pending_reconciliation')
+        RETURNING o.operation_id, o.cancel_requested_at IS NOT NULL AS cancel_requested
+    )
+    SELECT p.operation_id,
+           CASE WHEN r.operation_id IS NULL THEN 'stop'
+                WHEN r.cancel_requested THEN 'cancel'
+                ELSE 'continue' END
+    FROM presented p LEFT JOIN renewed r ON r.operation_id = p.operation_id;
+END $$;

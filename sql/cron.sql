@@ -1,0 +1,16 @@
+-- Running maintenance with pg_cron instead of the ticker (not part of the migrated bundle: apply it by
+-- hand, as a superuser, in the database named by cron.database_name):
+--
+--   psql "$(ktrdr db url)" -f sql/cron.sql
+--
+-- Debian's pg_cron 1.4 schedules with minute granularity, so orphans are detected up to a minute
+-- after their lease lapses (the ticker wakes at the earliest lease expiry instead). Run workers with
+-- --no-ticker when pg_cron does this job. Arguments: ticker name, ORPHAN_TIMEOUT_SECONDS,
+-- check interval (the schedule's period, in seconds).
+CREATE EXTENSION IF NOT EXISTS pg_cron;
+
+SELECT cron.schedule(
+    'ktrdr-maintenance',
+    '* * * * *',
+    $$SELECT ktrdr.run_maintenance('pg_cron', 60, 60)$$
+);

@@ -1,0 +1,105 @@
+//! The ticker: runs maintenance passes, one process per database at a time.
+//!
+//! Every worker runs one (unless `--no-ticker`), and so does `ktrdr ticker`. Leadership is a
+//! PostgreSQL advisory lock held on the ticker's own connection: when the leader dies, or its
+//! connection does, the lock is released and a follower — which tries every check interval — takes
+//! over. The leader sleeps until the earliest lease expiry the last pass reported (capped at the check
+//! interval), so an orphan is detected moments after its lease lapses rather than on a fixed scan.
+
+use std::time::Duration;
+
+use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
+use tokio::sync::watch;
+
+use crate::{Result, config::TickerSettings, maintenance};
+
+/// Advisory lock key of the ticker leader ("ktic"); `ktrdr.orphan_detector` looks for it in pg_locks.
+pub const LEADER_LOCK_KEY: i64 = 0x6b74_6963;
+
+/// Slack after a lease expiry before the pass that detects it, so the lease has surely lapsed.
+const EXPIRY_SLACK: Duration = Duration::from_millis(20);
+
+/// Runs until `shutdown` turns true. Never fails: connection problems are retried.
+pub async fn run(
+    url: String,
+    ticker_id: String,
+    settings: TickerSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let interval = Duration::from_secs_f64(settings.check_interval_seconds);
+    let options: PgConnectOptions = match url.parse() {
+        Ok(options) => options,
+        Err(err) => {
+            tracing::error!("ticker: bad database URL: {err}");
+            return;
+        }
+    };
+    let options = options.application_name("ktrdr-ticker");
+    while !*shutdown.borrow() {
+        match PgConnection::connect_with(&options).await {
+            Ok(mut conn) => {
+                if let Err(err) =
+                    follow_or_lead(&mut conn, &ticker_id, &settings, &mut shutdown).await
+                {
+                    tracing::warn!("ticker lost its connection: {err}");
+                }
+                let _ = conn.close().await;
+            }
+            Err(err) => tracing::debug!("ticker cannot connect: {err}"),
+        }
+        sleep_or_shutdown(interval, &mut shutdown).await;
+    }
+}
+
+/// Tries to become leader every interval; once leader, runs passes until shutdown or an error.
+async fn follow_or_lead(
+    conn: &mut PgConnection,
+    ticker_id: &str,
+    settings: &TickerSettings,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<()> {
+    let interval = Duration::from_secs_f64(settings.check_interval_seconds);
+    loop {
+        let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(LEADER_LOCK_KEY)
+            .fetch_one(&mut *conn)
+            .await?;
+        if leader {
+            break;
+        }
+        if sleep_or_shutdown(interval, shutdown).await {
+            return Ok(());
+        }
+    }
+    tracing::info!(%ticker_id, "ticker leader: running maintenance");
+    loop {
+        let report = maintenance::run_once(&mut *conn, ticker_id, settings).await?;
+        if report.changed_anything() || report.outage_detected {
+            tracing::info!(
+                failed = report.orphans_failed,
+                requeued = report.orphans_requeued,
+                cancelled = report.orphans_cancelled,
+                reconciling = report.moved_to_reconciliation,
+                outage = report.outage_detected,
+                "maintenance pass"
+            );
+        }
+        let until_due = report
+            .next_due
+            .and_then(|due| (due - report.checked_at).to_std().ok())
+            .map(|left| left + EXPIRY_SLACK);
+        let sleep = until_due.map_or(interval, |left| left.min(interval));
+        if sleep_or_shutdown(sleep, shutdown).await {
+            return Ok(());
+        }
+    }
+}
+
+/// Sleeps for `duration`; true when shutdown was requested instead.
+async fn sleep_or_shutdown(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let slept = tokio::select! {
+        _ = tokio::time::sleep(duration) => true,
+        _ = shutdown.wait_for(|stop| *stop) => false,
+    };
+    !slept || *shutdown.borrow()
+}

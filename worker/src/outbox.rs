@@ -1,0 +1,154 @@
+//! The worker's outbox: outcomes that could not be reported because the database was unreachable.
+//!
+//! Each is a small JSON file (`{operation_id}-{attempt}.json`, written to a temporary name, fsynced,
+//! then renamed) under `$KTRDR_OUTBOX_DIR` or `.ktrdr/outbox/`. The attempt that produced it keeps
+//! retrying and removes the file once the database answered; a worker that restarts first delivers
+//! whatever the previous process left behind. Delivery uses the recorded lease, so the usual fencing
+//! applies: an operation that finished or moved on to a newer attempt answers "stop" and the entry
+//! is dropped.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+};
+
+use ktrdr::operations::{FailOutcome, FenceVerdict, Lease};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgPool;
+
+/// The outcome of an attempt, as reported to the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Completed(Value),
+    Failed { message: String, retryable: bool },
+    Cancelled { message: Option<String> },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub lease: Lease,
+    pub outcome: Outcome,
+}
+
+/// How the database answered a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Completed,
+    Failed,
+    Retrying,
+    Cancelled,
+    /// The attempt is stale; nothing was written.
+    Stop,
+}
+
+impl Report {
+    /// Delivers the outcome with the fenced call that fits it.
+    pub async fn deliver(&self, pool: &PgPool) -> ktrdr::Result<Answer> {
+        let lease = &self.lease;
+        Ok(match &self.outcome {
+            Outcome::Completed(result) => match lease.complete(pool, result.clone()).await? {
+                FenceVerdict::Ok => Answer::Completed,
+                FenceVerdict::Stop => Answer::Stop,
+            },
+            Outcome::Failed { message, retryable } => {
+                match lease.fail(pool, message, *retryable).await? {
+                    FailOutcome::Failed => Answer::Failed,
+                    FailOutcome::Retrying => Answer::Retrying,
+                    FailOutcome::Stop => Answer::Stop,
+                }
+            }
+            Outcome::Cancelled { message } => {
+                match lease.mark_cancelled(pool, message.as_deref()).await? {
+                    FenceVerdict::Ok => Answer::Cancelled,
+                    FenceVerdict::Stop => Answer::Stop,
+                }
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    dir: PathBuf,
+}
+
+impl Outbox {
+    /// `$KTRDR_OUTBOX_DIR`, else `outbox/` in the project's `.ktrdr/`.
+    pub fn locate() -> anyhow::Result<Self> {
+        let dir = match std::env::var_os("KTRDR_OUTBOX_DIR").filter(|d| !d.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => ktrdr::db::embedded::project_home()?.join("outbox"),
+        };
+        Ok(Self { dir })
+    }
+
+    /// Stores `report` durably; replaces an earlier entry of the same attempt.
+    pub fn store(&self, report: &Report) -> std::io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        let path = self.path_of(&report.lease);
+        let temporary = path.with_extension("tmp");
+        let mut file = fs::File::create(&temporary)?;
+        file.write_all(&serde_json::to_vec(report)?)?;
+        file.sync_all()?;
+        fs::rename(&temporary, &path)?;
+        fs::File::open(&self.dir)?.sync_all()
+    }
+
+    pub fn remove(&self, lease: &Lease) {
+        let _ = fs::remove_file(self.path_of(lease));
+    }
+
+    /// Every stored report, oldest file name first; unreadable files are logged and skipped.
+    pub fn pending(&self) -> Vec<Report> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .collect();
+        paths.sort();
+        paths.iter().filter_map(|path| read_report(path)).collect()
+    }
+
+    /// Delivers every stored report; keeps those the database could not take yet.
+    pub async fn flush(&self, pool: &PgPool) {
+        for report in self.pending() {
+            match report.deliver(pool).await {
+                Ok(answer) => {
+                    tracing::info!(
+                        operation_id = %report.lease.operation_id, attempt = report.lease.attempt,
+                        ?answer, "delivered an outcome from the outbox"
+                    );
+                    self.remove(&report.lease);
+                }
+                Err(err) => {
+                    tracing::warn!("outbox delivery failed, kept for later: {err}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn path_of(&self, lease: &Lease) -> PathBuf {
+        self.dir
+            .join(format!("{}-{}.json", lease.operation_id, lease.attempt))
+    }
+}
+
+fn read_report(path: &Path) -> Option<Report> {
+    let parsed = fs::read(path)
+        .map_err(|err| err.to_string())
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|err| err.to_string()));
+    match parsed {
+        Ok(report) => Some(report),
+        Err(err) => {
+            tracing::error!("ignoring unreadable outbox entry {}: {err}", path.display());
+            None
+        }
+    }
+}

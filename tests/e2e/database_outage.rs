@@ -1,0 +1,122 @@
+//! Seed M1: PostgreSQL goes away for longer than the lease while an operation runs. When it is back,
+//! the same operation is running on the same worker again (reconciled, not failed) and completes.
+//! And a result finished while the database was away waits in the worker's outbox and is reported.
+
+#[path = "common.rs"]
+mod common;
+#[path = "../../worker/tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use ktrdr::{operations::Status, testing::TempCluster};
+use support::WorkerProcess;
+
+#[tokio::test]
+async fn operation_is_reconciled_to_its_worker_after_an_outage() -> anyhow::Result<()> {
+    let server = TempCluster::start()?;
+    let pool = ktrdr::db::connect_with_size(&server.url, 2).await?;
+    ktrdr::db::migrate(&pool).await?;
+    let worker = WorkerProcess::spawn(
+        &server.url,
+        &["--worker-id", "steady", "--poll-interval-ms", "200"],
+        SHORT_TIMEOUTS,
+    );
+    let id = submit_long(&pool, 120, 1).await;
+    wait_for_op(&pool, &id, "running on steady", running_on("steady")).await;
+    pool.close().await;
+
+    // Down for longer than the 3 s lease: every lease lapses while nobody can heartbeat.
+    let cluster = server.cluster.clone();
+    tokio::task::spawn_blocking(move || cluster.stop()).await??;
+    tokio::time::sleep(Duration::from_secs_f64(ORPHAN_TIMEOUT_SECONDS + 1.0)).await;
+    let cluster = server.cluster.clone();
+    tokio::task::spawn_blocking(move || cluster.ensure_running()).await??;
+    let back_at = Instant::now();
+
+    let pool = ktrdr::db::wait_until_reachable(&server.url, Duration::from_secs(30)).await?;
+    wait_for_op(
+        &pool,
+        &id,
+        "running again on steady, with fresh progress",
+        |op| {
+            op.status() == Status::Running
+                && op.worker_id.as_deref() == Some("steady")
+                && op
+                    .heartbeat_at
+                    .is_some_and(|at| at > chrono::Utc::now() - chrono::Duration::seconds(2))
+        },
+    )
+    .await;
+    let reconciled = back_at.elapsed();
+    let op = wait_for_op(&pool, &id, "completed", |op| op.status().is_terminal()).await;
+    assert_eq!(op.status(), Status::Completed, "{}", worker.log());
+    assert_eq!(op.attempt, 1);
+    let events = history(&pool, &id).await;
+    assert!(
+        events
+            .iter()
+            .all(|(status, attempt, _)| status != "failed" && *attempt <= 1),
+        "{events:?}"
+    );
+    eprintln!(
+        "M1: running again on the same worker {:.3} s after the database was back; history {:?}",
+        reconciled.as_secs_f64(),
+        events
+            .iter()
+            .map(|(s, _, _)| s.as_str())
+            .collect::<Vec<_>>()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn result_finished_during_the_outage_is_delivered_from_the_outbox() -> anyhow::Result<()> {
+    let server = TempCluster::start()?;
+    let outbox = server.home().join("outbox");
+    let pool = ktrdr::db::connect_with_size(&server.url, 2).await?;
+    ktrdr::db::migrate(&pool).await?;
+    let mut env = SHORT_TIMEOUTS.to_vec();
+    let outbox_dir = outbox.to_string_lossy().into_owned();
+    env.push(("KTRDR_OUTBOX_DIR", &outbox_dir));
+    let worker = WorkerProcess::spawn(
+        &server.url,
+        &["--worker-id", "boxer", "--poll-interval-ms", "200"],
+        &env,
+    );
+    let id = submit_long(&pool, 15, 1).await;
+    wait_for_op(&pool, &id, "running on boxer", running_on("boxer")).await;
+    pool.close().await;
+
+    let cluster = server.cluster.clone();
+    tokio::task::spawn_blocking(move || cluster.stop()).await??;
+    // The operation (1.5 s) finishes while the database is down: its outcome goes to the outbox.
+    ktrdr::testing::wait_for("the outcome in the outbox", LIMIT, || async {
+        std::fs::read_dir(&outbox)
+            .ok()?
+            .flatten()
+            .next()
+            .map(|_| ())
+    })
+    .await;
+    let cluster = server.cluster.clone();
+    tokio::task::spawn_blocking(move || cluster.ensure_running()).await??;
+
+    let pool = ktrdr::db::wait_until_reachable(&server.url, Duration::from_secs(30)).await?;
+    let op = wait_for_op(&pool, &id, "completed", |op| op.status().is_terminal()).await;
+    assert_eq!(op.status(), Status::Completed, "{}", worker.log());
+    assert_eq!(
+        op.result,
+        Some(serde_json::json!({"steps": 15, "step_ms": 100}))
+    );
+    ktrdr::testing::wait_for("the outbox to empty", LIMIT, || async {
+        std::fs::read_dir(&outbox)
+            .ok()?
+            .next()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! A paused worker (kill -STOP) loses its operation to another worker; when it resumes (kill -CONT)
+//! every write of its stale attempt is refused, it abandons the operation, and the operation is
+//! completed exactly once — by the new attempt.
+
+#[path = "common.rs"]
+mod common;
+#[path = "../../worker/tests/support/mod.rs"]
+mod support;
+
+use common::*;
+use ktrdr::testing::{TestDatabase, wait_for};
+use support::WorkerProcess;
+
+#[tokio::test]
+async fn resumed_zombie_cannot_write_and_the_operation_completes_once() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let zombie = WorkerProcess::spawn(
+        test_db.url(),
+        &["--worker-id", "zombie", "--no-ticker"],
+        SHORT_TIMEOUTS,
+    );
+    let id = submit_long(pool, 30, 2).await;
+    wait_for_op(pool, &id, "running on zombie", running_on("zombie")).await;
+    let _rescuer = WorkerProcess::spawn(test_db.url(), &["--worker-id", "rescuer"], SHORT_TIMEOUTS);
+
+    zombie.signal(libc::SIGSTOP);
+    let op = wait_for_op(pool, &id, "taken over by rescuer", |op| {
+        op.attempt == 2 && op.worker_id.as_deref() == Some("rescuer")
+    })
+    .await;
+    assert_eq!(
+        op.error_message.as_deref(),
+        Some("Operation was RUNNING but no worker claimed it")
+    );
+    zombie.signal(libc::SIGCONT);
+
+    wait_for("the zombie to notice it is stale", LIMIT, || async {
+        zombie.log().contains("this attempt is stale").then_some(())
+    })
+    .await;
+    let op = wait_for_op(pool, &id, "completed", |op| op.status().is_terminal()).await;
+    assert_eq!(op.worker_id.as_deref(), Some("rescuer"));
+    let completions: Vec<_> = history(pool, &id)
+        .await
+        .into_iter()
+        .filter(|(status, _, _)| status == "completed")
+        .collect();
+    assert_eq!(
+        completions,
+        vec![("completed".to_string(), 2, Some("rescuer".to_string()))]
+    );
+    test_db.cleanup().await?;
+    Ok(())
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the whole loop on this machine, with nothing set up beforehand.
 #   embedded PostgreSQL → two workers → a batch of operations → kill -9 one worker mid-operation →
-#   what became of its operation.
+#   its operation is detected as an orphan when its lease lapses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,11 +50,16 @@ while [ "$(active_count)" -gt 1 ]; do sleep 0.5; done
 "$ktrdr" --no-migrate workers
 
 say "What became of $victim"
+echo "Its worker died, so nobody renews its lease. The ticker running inside demo-worker-1 wakes when"
+echo "the lease lapses (ORPHAN_TIMEOUT_SECONDS=$ORPHAN_TIMEOUT_SECONDS after the last heartbeat) and fails it."
+for _ in $(seq 1 600); do
+  [ "$("$ktrdr" --no-migrate ops list --status failed --json | grep -c "\"$victim\"")" -gt 0 ] && break
+  sleep 0.1
+done
 "$ktrdr" --no-migrate ops show "$victim"
 echo
-echo "Its worker died: the operation holds a lease that nobody renews (lease_expires_at above)."
-echo "Once it lapses (ORPHAN_TIMEOUT_SECONDS=$ORPHAN_TIMEOUT_SECONDS), orphan detection fails it, or re-queues it"
-echo "when it has attempts left — see README, 'Resilience'."
+echo "(Submitted with --max-attempts 2 it would have been re-queued and finished on demo-worker-1 instead.)"
+"$ktrdr" --no-migrate health
 
 say "Stopping demo-worker-1 (SIGTERM: graceful)"
 kill -TERM "$w1"; wait "$w1" || true

@@ -2,7 +2,8 @@
 -- process at a time — the holder of the ticker's advisory lock — but safe to call concurrently.
 --
 -- 1. Outage check: the database was unavailable if the server restarted since the last pass
---    (pg_postmaster_start_time changed) or no pass ran for longer than the orphan timeout. Then, for
+--    (pg_postmaster_start_time changed) or no pass ran for longer than the orphan timeout plus the
+--    check interval (a healthy leader passes at least every min(timeout, interval)). Then, for
 --    a grace period (p_reconcile_grace_seconds), lapsed leases go to pending_reconciliation instead of
 --    failing, because their workers could not heartbeat.
 -- 2. Orphans: detect_orphans (see 80_orphans.sql). 3. Expired reconciliations. 4. Potential orphans.
@@ -33,7 +34,8 @@ BEGIN
     v_restarted := v_state.postmaster_started_at IS NOT NULL
                    AND v_state.postmaster_started_at <> pg_postmaster_start_time();
     v_silent := v_state.last_check IS NOT NULL
-                AND now() - v_state.last_check > make_interval(secs => p_orphan_timeout_seconds);
+                AND now() - v_state.last_check
+                    > make_interval(secs => p_orphan_timeout_seconds + p_check_interval_seconds);
     v_outage_at := CASE WHEN v_restarted OR v_silent THEN now() ELSE v_state.outage_detected_at END;
 
     SELECT * INTO v_orphans

@@ -3,8 +3,10 @@
 //! Every worker runs one (unless `--no-ticker`), and so does `ktrdr ticker`. Leadership is a
 //! PostgreSQL advisory lock held on the ticker's own connection: when the leader dies, or its
 //! connection does, the lock is released and a follower — which tries every check interval — takes
-//! over. The leader sleeps until the earliest lease expiry the last pass reported (capped at the check
-//! interval), so an orphan is detected moments after its lease lapses rather than on a fixed scan.
+//! over. The leader sleeps until the earliest lease expiry the last pass reported, so an orphan is
+//! detected moments after its lease lapses rather than on a fixed scan. It never sleeps longer than the
+//! check interval nor the orphan timeout: a lease taken after a pass expires at least one timeout
+//! later, so the next pass always sees it before it lapses.
 
 use std::time::Duration;
 
@@ -59,6 +61,11 @@ async fn follow_or_lead(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<()> {
     let interval = Duration::from_secs_f64(settings.check_interval_seconds);
+    let longest_sleep = Duration::from_secs_f64(
+        settings
+            .check_interval_seconds
+            .min(settings.lease.orphan_timeout_seconds),
+    );
     loop {
         let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(LEADER_LOCK_KEY)
@@ -88,7 +95,7 @@ async fn follow_or_lead(
             .next_due
             .and_then(|due| (due - report.checked_at).to_std().ok())
             .map(|left| left + EXPIRY_SLACK);
-        let sleep = until_due.map_or(interval, |left| left.min(interval));
+        let sleep = until_due.map_or(longest_sleep, |left| left.min(longest_sleep));
         if sleep_or_shutdown(sleep, shutdown).await {
             return Ok(());
         }

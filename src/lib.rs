@@ -27,6 +27,7 @@ pub mod db;
 mod error;
 pub mod health;
 pub mod maintenance;
+pub mod market_data;
 pub mod notify;
 pub mod operations;
 pub mod params;

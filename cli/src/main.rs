@@ -11,7 +11,7 @@ use std::{io::IsTerminal, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{db, health, migrate, ops, ticker, workers};
+use crate::commands::{data, db, health, migrate, ops, ticker, workers};
 
 /// ktrdr: PostgreSQL-coordinated jobs for training and backtesting trading models.
 ///
@@ -42,6 +42,9 @@ enum Command {
     Cancel(ops::CancelArgs),
     /// List registered workers.
     Workers(workers::WorkersArgs),
+    /// Market data: import a CSV, generate synthetic bars, list what is loaded.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Orphan detector, workers and queue depth.
     Health(health::HealthArgs),
     /// Run the maintenance ticker (orphan detection, reconciliation) without a worker.
@@ -91,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => ops::run(ops::OpsCommand::Show(args), migrate_first).await,
         Command::Cancel(args) => ops::run(ops::OpsCommand::Cancel(args), migrate_first).await,
         Command::Workers(args) => workers::run(args, migrate_first).await,
+        Command::Data(command) => data::run(command, migrate_first).await,
         Command::Health(args) => health::run(args, migrate_first).await,
         Command::Ticker(args) => ticker::run(args, migrate_first).await,
         Command::Bench(command) => bench::run(command).await,

@@ -1,0 +1,59 @@
+//! Market data: OHLCV bars in `ktrdr.bars`, loaded from CSV files (`ktrdr data import`) or generated
+//! (`ktrdr data synth`), and read back by training and backtesting.
+
+mod csv_file;
+mod store;
+mod synth;
+mod timeframe;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use csv_file::read_csv;
+pub use store::{SeriesInfo, StoreReport, list, load, store};
+pub use synth::{SynthSpec, synthesize};
+pub use timeframe::Timeframe;
+
+/// One bar: prices at open, high, low and close of the period starting at `ts`, and its volume.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bar {
+    pub ts: DateTime<Utc>,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: f64,
+}
+
+impl Bar {
+    /// Why this bar is inconsistent, if it is: non-finite values, a high below another price, a low
+    /// above one, or a negative volume.
+    pub fn inconsistency(&self) -> Option<String> {
+        let fields = [
+            ("open", self.open),
+            ("high", self.high),
+            ("low", self.low),
+            ("close", self.close),
+            ("volume", self.volume),
+        ];
+        if let Some((name, value)) = fields.iter().find(|(_, value)| !value.is_finite()) {
+            return Some(format!("{name} is {value}"));
+        }
+        if self.high < self.open.max(self.close).max(self.low) {
+            return Some(format!(
+                "high {} is below open/close/low (open {}, close {}, low {})",
+                self.high, self.open, self.close, self.low
+            ));
+        }
+        if self.low > self.open.min(self.close) {
+            return Some(format!(
+                "low {} is above open/close (open {}, close {})",
+                self.low, self.open, self.close
+            ));
+        }
+        if self.volume < 0.0 {
+            return Some(format!("negative volume {}", self.volume));
+        }
+        None
+    }
+}

@@ -1,0 +1,116 @@
+//! Bars in PostgreSQL: bulk upsert (idempotent: importing the same file twice changes nothing),
+//! listing what is loaded, and loading a range.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgPool};
+
+use crate::{
+    Result,
+    market_data::{Bar, Timeframe},
+};
+
+/// Rows per INSERT: keeps each statement's arrays a few megabytes.
+const CHUNK: usize = 50_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StoreReport {
+    pub inserted: u64,
+    pub updated: u64,
+}
+
+/// Upserts `bars` of `symbol`/`timeframe` in one transaction.
+pub async fn store(
+    pool: &PgPool,
+    symbol: &str,
+    timeframe: Timeframe,
+    bars: &[Bar],
+) -> Result<StoreReport> {
+    let mut tx = pool.begin().await?;
+    let mut report = StoreReport {
+        inserted: 0,
+        updated: 0,
+    };
+    for chunk in bars.chunks(CHUNK) {
+        let column = |f: fn(&Bar) -> f64| chunk.iter().map(f).collect::<Vec<f64>>();
+        let ts: Vec<DateTime<Utc>> = chunk.iter().map(|bar| bar.ts).collect();
+        // `xmax = 0` is true for freshly inserted rows and false for updated ones.
+        let (inserted, updated): (i64, i64) = sqlx::query_as(
+            "WITH upserted AS (
+                 INSERT INTO ktrdr.bars (symbol, timeframe, ts, open, high, low, close, volume)
+                 SELECT $1, $2, * FROM unnest($3::timestamptz[], $4::float8[], $5::float8[],
+                                              $6::float8[], $7::float8[], $8::float8[])
+                 ON CONFLICT (symbol, timeframe, ts) DO UPDATE
+                 SET open = excluded.open, high = excluded.high, low = excluded.low,
+                     close = excluded.close, volume = excluded.volume
+                 RETURNING xmax = 0 AS inserted)
+             SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM upserted",
+        )
+        .bind(symbol)
+        .bind(timeframe.as_str())
+        .bind(ts)
+        .bind(column(|b| b.open))
+        .bind(column(|b| b.high))
+        .bind(column(|b| b.low))
+        .bind(column(|b| b.close))
+        .bind(column(|b| b.volume))
+        .fetch_one(&mut *tx)
+        .await?;
+        report.inserted += inserted as u64;
+        report.updated += updated as u64;
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+/// One loaded series.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct SeriesInfo {
+    pub symbol: String,
+    pub timeframe: String,
+    pub bars: i64,
+    pub first_ts: DateTime<Utc>,
+    pub last_ts: DateTime<Utc>,
+}
+
+pub async fn list(pool: &PgPool) -> Result<Vec<SeriesInfo>> {
+    let rows = sqlx::query_as(
+        "SELECT symbol, timeframe, bars, first_ts, last_ts FROM ktrdr.bar_series ORDER BY symbol, timeframe",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
+/// Bars of a series in `[start, end)`, oldest first (either bound may be open).
+pub async fn load(
+    pool: &PgPool,
+    symbol: &str,
+    timeframe: Timeframe,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> Result<Vec<Bar>> {
+    let rows: Vec<(DateTime<Utc>, f64, f64, f64, f64, f64)> = sqlx::query_as(
+        "SELECT ts, open, high, low, close, volume FROM ktrdr.bars
+         WHERE symbol = $1 AND timeframe = $2
+           AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4)
+         ORDER BY ts",
+    )
+    .bind(symbol)
+    .bind(timeframe.as_str())
+    .bind(start)
+    .bind(end)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(ts, open, high, low, close, volume)| Bar {
+            ts,
+            open,
+            high,
+            low,
+            close,
+            volume,
+        })
+        .collect())
+}

@@ -25,12 +25,15 @@
 pub mod config;
 pub mod db;
 mod error;
+pub mod features;
 pub mod health;
+pub mod indicators;
 pub mod maintenance;
 pub mod market_data;
 pub mod notify;
 pub mod operations;
 pub mod params;
+pub mod strategy;
 pub mod testing;
 pub mod ticker;
 pub mod workers;

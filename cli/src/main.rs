@@ -11,7 +11,7 @@ use std::{io::IsTerminal, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{data, db, health, migrate, ops, ticker, workers};
+use crate::commands::{data, db, health, migrate, ops, ticker, validate, workers};
 
 /// ktrdr: PostgreSQL-coordinated jobs for training and backtesting trading models.
 ///
@@ -45,6 +45,8 @@ enum Command {
     /// Market data: import a CSV, generate synthetic bars, list what is loaded.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Check a strategy file: every problem with its key path and line.
+    Validate(validate::ValidateArgs),
     /// Orphan detector, workers and queue depth.
     Health(health::HealthArgs),
     /// Run the maintenance ticker (orphan detection, reconciliation) without a worker.
@@ -95,6 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Cancel(args) => ops::run(ops::OpsCommand::Cancel(args), migrate_first).await,
         Command::Workers(args) => workers::run(args, migrate_first).await,
         Command::Data(command) => data::run(command, migrate_first).await,
+        Command::Validate(args) => validate::run(args),
         Command::Health(args) => health::run(args, migrate_first).await,
         Command::Ticker(args) => ticker::run(args, migrate_first).await,
         Command::Bench(command) => bench::run(command).await,

@@ -2,11 +2,15 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build demo test bench quality fmt clean
+.PHONY: all build demo test bench quality fmt clean libtorch
 
 all: build
 
-build:
+## libtorch (torch==2.13.0 from PyPI) for the worker's tch code, into .libtorch/ when missing.
+libtorch:
+	@scripts/ensure-libtorch.sh
+
+build: libtorch
 	$(CARGO) build --release --workspace
 
 ## make demo: embedded PostgreSQL, two workers, a batch of operations, a worker killed with -9.
@@ -15,7 +19,7 @@ demo: build
 	@scripts/demo.sh
 
 ## make test: every test against a real PostgreSQL (DATABASE_URL, else the embedded cluster).
-test:
+test: libtorch
 	@scripts/ensure-postgres.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
@@ -29,7 +33,7 @@ bench: build
 	target/release/ktrdr bench queue --pgbench
 
 ## make quality: formatting, lints, and the SQL applied to a scratch database by the tests.
-quality:
+quality: libtorch
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 

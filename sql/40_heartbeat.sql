@@ -1,7 +1,8 @@
 -- heartbeat: the worker holding (operation, attempt) renews its lease and reports progress.
 -- Returns 'continue', 'cancel' (a cancel was requested: stop computing and call mark_cancelled), or
 -- 'stop' (the caller is stale: the operation moved on to another attempt, finished, or was removed;
--- abandon it without writing anything more). Progress arguments left NULL keep their stored values.
+-- abandon it without writing anything more). Progress arguments left NULL keep their stored values;
+-- new progress is announced on channel ktrdr_progress (payload: the id).
 -- A heartbeat for an operation in pending_reconciliation (its lease lapsed while the database was
 -- away) takes it back: it is running again.
 CREATE OR REPLACE FUNCTION ktrdr.heartbeat(
@@ -26,6 +27,10 @@ BEGIN
     RETURNING cancel_requested_at IS NOT NULL INTO v_cancel_requested;
     IF NOT FOUND THEN
         RETURN 'stop';
+    END IF;
+    -- Followers (`ktrdr train --follow`) redraw on this instead of polling.
+    IF p_progress_message IS NOT NULL OR p_progress IS NOT NULL THEN
+        PERFORM pg_notify('ktrdr_progress', p_operation_id);
     END IF;
     RETURN CASE WHEN v_cancel_requested THEN 'cancel' ELSE 'continue' END;
 END $$;

@@ -22,6 +22,9 @@ pub enum Error {
     /// The project-local PostgreSQL cluster could not be set up or started.
     #[error("embedded PostgreSQL: {0}")]
     Embedded(String),
+    /// An artifact could not be stored, found, or verified.
+    #[error("{0}")]
+    Artifact(String),
     #[error("migration failed: {0}")]
     Migration(String),
     /// PostgreSQL could not be reached.

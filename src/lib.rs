@@ -22,6 +22,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod artifacts;
 pub mod config;
 pub mod db;
 mod error;

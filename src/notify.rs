@@ -15,10 +15,14 @@ pub const OPERATION_PENDING: &str = "ktrdr_operation_pending";
 /// Channel announcing cancel requests for running operations (payload: the operation id).
 pub const CANCEL_REQUESTED: &str = "ktrdr_cancel_requested";
 
+/// Channel announcing new progress of an operation (payload: the operation id).
+pub const PROGRESS: &str = "ktrdr_progress";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wakeup {
     OperationPending(String),
     CancelRequested(String),
+    Progress(String),
     /// The listener was (re)connected; notifications sent before may have been lost.
     Reconnected,
 }
@@ -72,6 +76,7 @@ async fn listen(pool: &PgPool, channels: &[&str], tx: &mpsc::UnboundedSender<Wak
                     let id = notification.payload().to_string();
                     let wakeup = match notification.channel() {
                         CANCEL_REQUESTED => Wakeup::CancelRequested(id),
+                        PROGRESS => Wakeup::Progress(id),
                         _ => Wakeup::OperationPending(id),
                     };
                     if tx.send(wakeup).is_err() {

@@ -1,10 +1,58 @@
 //! Validation of operation params for the types ktrdr knows, run before a submit (so bad input is
 //! refused at once, with the offending key) and again by the worker that runs the operation.
 
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Error, Result};
+use crate::{Error, Result, market_data::Timeframe, strategy::Strategy};
+
+/// Params of a `training` operation: the whole strategy (so the run does not depend on a file that
+/// may change), and optionally another symbol, timeframe or date range than the strategy's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingParams {
+    pub strategy: Strategy,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub timeframe: Option<Timeframe>,
+    #[serde(default)]
+    pub start: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl TrainingParams {
+    pub fn parse(params: &Value) -> Result<Self> {
+        let parsed: Self = serde_path_to_error::deserialize(params.clone()).map_err(|err| {
+            Error::InvalidInput(format!(
+                "invalid params for training at {}: {}",
+                err.path(),
+                err.inner()
+            ))
+        })?;
+        if let (Some(start), Some(end)) = (parsed.start, parsed.end)
+            && end <= start
+        {
+            return Err(Error::InvalidInput(format!(
+                "empty date range: end {end} is not after start {start}"
+            )));
+        }
+        Ok(parsed)
+    }
+
+    pub fn symbol(&self) -> &str {
+        self.symbol
+            .as_deref()
+            .unwrap_or(&self.strategy.training_data.symbol)
+    }
+
+    pub fn timeframe(&self) -> Timeframe {
+        self.timeframe
+            .unwrap_or(self.strategy.training_data.timeframe)
+    }
+}
 
 /// Params of the built-in `dummy` type: `steps` steps of `step_ms` milliseconds; with `fail_at`, the
 /// operation fails when it reaches that step.
@@ -56,8 +104,14 @@ pub fn validate(operation_type: &str, params: &Value) -> Result<()> {
             "params must be a JSON object, got {params}"
         )));
     }
-    if operation_type == "dummy" {
-        DummyParams::parse(params)?;
+    match operation_type {
+        "dummy" => {
+            DummyParams::parse(params)?;
+        }
+        "training" => {
+            TrainingParams::parse(params)?;
+        }
+        _ => {}
     }
     Ok(())
 }

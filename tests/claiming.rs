@@ -111,7 +111,10 @@ async fn claims_follow_priority_then_submission_order() -> anyhow::Result<()> {
 async fn claims_only_hand_out_the_requested_types() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    operations::submit(pool, &NewOperation::new("training")).await?;
+    // Straight through SQL: a real training submission needs a whole strategy, irrelevant here.
+    sqlx::query("SELECT ktrdr.submit_operation('training')")
+        .execute(pool)
+        .await?;
     assert!(
         operations::claim(pool, "w", &["dummy".into()], 10, 30.0)
             .await?

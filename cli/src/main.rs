@@ -5,13 +5,14 @@
 
 mod bench;
 mod commands;
+mod follow;
 mod output;
 
 use std::{io::IsTerminal, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{data, db, health, migrate, ops, ticker, validate, workers};
+use crate::commands::{data, db, health, migrate, ops, ticker, train, validate, workers};
 
 /// ktrdr: PostgreSQL-coordinated jobs for training and backtesting trading models.
 ///
@@ -45,6 +46,8 @@ enum Command {
     /// Market data: import a CSV, generate synthetic bars, list what is loaded.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Train a strategy's model (submits a `training` operation).
+    Train(train::TrainArgs),
     /// Check a strategy file: every problem with its key path and line.
     Validate(validate::ValidateArgs),
     /// Orphan detector, workers and queue depth.
@@ -98,6 +101,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Workers(args) => workers::run(args, migrate_first).await,
         Command::Data(command) => data::run(command, migrate_first).await,
         Command::Validate(args) => validate::run(args),
+        Command::Train(args) => train::run(args, migrate_first).await,
         Command::Health(args) => health::run(args, migrate_first).await,
         Command::Ticker(args) => ticker::run(args, migrate_first).await,
         Command::Bench(command) => bench::run(command).await,

@@ -34,14 +34,13 @@ pub async fn run(
     let mut job = tokio::spawn({
         let operation_type = claimed.operation_type.clone();
         let params = claimed.params.clone();
-        async move {
-            jobs::run(
-                &operation_type,
-                &params,
-                JobContext::new(progress_tx, stop_rx),
-            )
-            .await
-        }
+        let ctx = JobContext::new(
+            lease.operation_id.clone(),
+            pool.clone(),
+            progress_tx,
+            stop_rx,
+        );
+        async move { jobs::run(&operation_type, &params, ctx).await }
     });
 
     let lease_seconds = settings.lease.orphan_timeout_seconds;

@@ -71,6 +71,7 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
             _ = stopping.wait_for(|stop| *stop) => break,
             Some(wakeup) = wakeups.recv() => match wakeup {
                 Wakeup::OperationPending(_) | Wakeup::Reconnected => true,
+                Wakeup::Progress(_) => false,
                 Wakeup::CancelRequested(id) => {
                     if let Some(running) = loop_state.running.get(&id) {
                         running.check_now.notify_one();

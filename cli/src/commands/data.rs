@@ -2,7 +2,6 @@
 
 use std::{path::PathBuf, time::Instant};
 
-use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Subcommand};
 use ktrdr::market_data::{self, SynthSpec, Timeframe};
 use serde_json::json;
@@ -71,8 +70,8 @@ pub async fn run(command: DataCommand, migrate_first: bool) -> anyhow::Result<()
             let spec = SynthSpec {
                 symbol: checked_symbol(&args.symbol)?,
                 timeframe: args.timeframe.parse()?,
-                start: parse_day("--start", &args.start)?,
-                end: parse_day("--end", &args.end)?,
+                start: super::train::parse_day("--start", &args.start)?,
+                end: super::train::parse_day("--end", &args.end)?,
                 seed: args.seed,
             };
             let started = Instant::now();
@@ -148,10 +147,4 @@ fn checked_symbol(symbol: &str) -> anyhow::Result<String> {
         anyhow::bail!("--symbol '{symbol}' is invalid: use letters, digits, '.', '_' or '-'");
     }
     Ok(symbol.to_string())
-}
-
-fn parse_day(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>> {
-    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| anyhow::anyhow!("{flag} '{text}' is not a date (YYYY-MM-DD)"))?;
-    Ok(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
 }

@@ -7,6 +7,7 @@ pub mod health;
 pub mod migrate;
 pub mod ops;
 pub mod ticker;
+pub mod train;
 pub mod validate;
 pub mod workers;
 

@@ -3,9 +3,13 @@
 //! attempt around it (see `attempt.rs`) does all fenced writes.
 
 mod dummy;
+mod training;
+
+use std::sync::Arc;
 
 use ktrdr::operations::Progress;
 use serde_json::Value;
+use sqlx::PgPool;
 use tokio::sync::watch;
 
 /// Why a job is asked to stop early.
@@ -25,17 +29,35 @@ pub enum JobOutcome {
 }
 
 pub struct JobContext {
-    progress: watch::Sender<Progress>,
+    pub operation_id: String,
+    /// For jobs that read inputs (market data, models) or write artifacts.
+    pub pool: PgPool,
+    progress: Arc<watch::Sender<Progress>>,
     stop: watch::Receiver<StopRequest>,
 }
 
 impl JobContext {
-    pub fn new(progress: watch::Sender<Progress>, stop: watch::Receiver<StopRequest>) -> Self {
-        Self { progress, stop }
+    pub fn new(
+        operation_id: String,
+        pool: PgPool,
+        progress: watch::Sender<Progress>,
+        stop: watch::Receiver<StopRequest>,
+    ) -> Self {
+        Self {
+            operation_id,
+            pool,
+            progress: Arc::new(progress),
+            stop,
+        }
     }
 
     pub fn report(&self, progress: Progress) {
         self.progress.send_replace(progress);
+    }
+
+    /// A handle for reporting progress from a blocking thread.
+    pub fn progress_sender(&self) -> Arc<watch::Sender<Progress>> {
+        self.progress.clone()
     }
 
     /// Resolves when the job is asked to stop, with the reason.
@@ -56,6 +78,7 @@ impl JobContext {
 pub async fn run(operation_type: &str, params: &Value, ctx: JobContext) -> JobOutcome {
     match operation_type {
         "dummy" => dummy::run(params, ctx).await,
+        "training" => training::run(params, ctx).await,
         other => JobOutcome::Failed {
             message: format!("this worker cannot run operations of type '{other}'"),
             retryable: true,

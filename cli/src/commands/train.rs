@@ -1,0 +1,128 @@
+//! `ktrdr train <strategy.yaml>`: validates the strategy, checks its market data is loaded, submits a
+//! `training` operation carrying the whole strategy, and with `--follow` shows its epochs live.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::Args;
+use ktrdr::{
+    market_data::{self, Timeframe},
+    operations::{self, NewOperation},
+    params::TrainingParams,
+};
+
+use crate::{follow, output};
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Strategy file (strategies/*.yaml).
+    strategy: PathBuf,
+    /// Instead of the strategy's symbol.
+    #[arg(long)]
+    symbol: Option<String>,
+    /// Instead of the strategy's timeframe.
+    #[arg(long)]
+    timeframe: Option<String>,
+    /// First day of data (YYYY-MM-DD).
+    #[arg(long)]
+    start: Option<String>,
+    /// Day after the last (YYYY-MM-DD).
+    #[arg(long)]
+    end: Option<String>,
+    /// Attempts before the operation fails for good.
+    #[arg(long, default_value_t = 1)]
+    max_attempts: i32,
+    /// Show progress until the operation ends; exit non-zero unless it completed.
+    #[arg(long)]
+    follow: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
+    let strategy = ktrdr::strategy::parse_file(&args.strategy).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!(
+            "{} is not a valid strategy (`ktrdr validate` explains):\n{}",
+            args.strategy.display(),
+            lines.join("\n")
+        )
+    })?;
+    let params = TrainingParams {
+        strategy,
+        symbol: args.symbol,
+        timeframe: args
+            .timeframe
+            .as_deref()
+            .map(str::parse::<Timeframe>)
+            .transpose()?,
+        start: args
+            .start
+            .as_deref()
+            .map(|d| parse_day("--start", d))
+            .transpose()?,
+        end: args
+            .end
+            .as_deref()
+            .map(|d| parse_day("--end", d))
+            .transpose()?,
+    };
+    let pool = super::connect(migrate_first).await?;
+    require_market_data(&pool, params.symbol(), params.timeframe()).await?;
+    let op = NewOperation {
+        max_attempts: args.max_attempts,
+        ..NewOperation::new("training").with_params(serde_json::to_value(&params)?)
+    };
+    let id = operations::submit(&pool, &op).await?;
+    submitted(&pool, &id, args.follow, args.json).await
+}
+
+/// Prints the id, and with `follow` waits for the outcome.
+pub async fn submitted(
+    pool: &sqlx::PgPool,
+    id: &str,
+    follow: bool,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if !follow {
+        if as_json {
+            return output::print_json(&serde_json::json!({ "operation_id": id }));
+        }
+        println!("{id}");
+        return Ok(());
+    }
+    eprintln!("{id}");
+    let op = follow::follow(pool, id).await?;
+    if as_json {
+        return output::print_json(&op);
+    }
+    println!(
+        "{id} completed in {}. `ktrdr results {id}` shows the metrics.",
+        output::duration(op.started_at, op.completed_at)
+    );
+    Ok(())
+}
+
+pub async fn require_market_data(
+    pool: &sqlx::PgPool,
+    symbol: &str,
+    timeframe: Timeframe,
+) -> anyhow::Result<()> {
+    let loaded = market_data::list(pool).await?;
+    if !loaded
+        .iter()
+        .any(|s| s.symbol == symbol && s.timeframe == timeframe.as_str())
+    {
+        anyhow::bail!(
+            "no market data for {symbol} {timeframe}: load it with `ktrdr data synth --symbol {symbol} --timeframe {timeframe}` \
+             or `ktrdr data import <file.csv> --symbol {symbol} --timeframe {timeframe}`"
+        );
+    }
+    Ok(())
+}
+
+pub fn parse_day(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>> {
+    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| anyhow::anyhow!("{flag} '{text}' is not a date (YYYY-MM-DD)"))?;
+    Ok(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+}

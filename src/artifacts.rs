@@ -1,0 +1,165 @@
+//! The artifact store: where trained models (and later checkpoints) are kept, behind one interface
+//! with two backends —
+//!
+//! - a directory tree (`KTRDR_ARTIFACTS_PATH`), for workers sharing a volume: each artifact is written
+//!   to a temporary name, fsynced, and renamed, so a reader never sees half a file;
+//! - the `ktrdr.artifacts` table, the default, for workers on hosts without a shared filesystem.
+//!
+//! Every artifact is addressed by a location (`file:<key>` or `db:<key>`) and carries its SHA-256,
+//! checked on every read: a corrupt or missing artifact is an error naming it, never garbage.
+
+use std::{
+    fs,
+    io::Write,
+    path::{Component, Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone)]
+pub enum ArtifactStore {
+    Directory(PathBuf),
+    Database(PgPool),
+}
+
+/// Where an artifact is and what it must hash to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRef {
+    pub location: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+}
+
+impl ArtifactStore {
+    /// The directory of `KTRDR_ARTIFACTS_PATH` when set, else the database.
+    pub fn from_env(pool: &PgPool) -> Self {
+        match std::env::var_os("KTRDR_ARTIFACTS_PATH").filter(|p| !p.is_empty()) {
+            Some(path) => ArtifactStore::Directory(PathBuf::from(path)),
+            None => ArtifactStore::Database(pool.clone()),
+        }
+    }
+
+    /// Stores `content` under `key` (a relative path such as `models/op_x/weights.ot`).
+    pub async fn put(&self, key: &str, content: &[u8]) -> Result<ArtifactRef> {
+        let relative = checked_key(key)?;
+        let sha256 = hex_sha256(content);
+        let location = match self {
+            ArtifactStore::Directory(root) => {
+                let path = root.join(&relative);
+                write_durably(&path, content).map_err(|err| {
+                    Error::Artifact(format!("cannot write {}: {err}", path.display()))
+                })?;
+                format!("file:{key}")
+            }
+            ArtifactStore::Database(pool) => {
+                sqlx::query(
+                    "INSERT INTO ktrdr.artifacts (key, content, sha256, size_bytes) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (key) DO UPDATE SET content = excluded.content, sha256 = excluded.sha256,
+                         size_bytes = excluded.size_bytes, created_at = now()",
+                )
+                .bind(key)
+                .bind(content)
+                .bind(&sha256)
+                .bind(content.len() as i64)
+                .execute(pool)
+                .await?;
+                format!("db:{key}")
+            }
+        };
+        Ok(ArtifactRef {
+            location,
+            sha256,
+            size_bytes: content.len() as u64,
+        })
+    }
+
+    /// Reads an artifact and checks its SHA-256.
+    pub async fn get(&self, artifact: &ArtifactRef) -> Result<Vec<u8>> {
+        let content = match (self, artifact.location.split_once(':')) {
+            (ArtifactStore::Directory(root), Some(("file", key))) => {
+                let path = root.join(checked_key(key)?);
+                fs::read(&path).map_err(|err| {
+                    Error::Artifact(format!("cannot read artifact {}: {err}", path.display()))
+                })?
+            }
+            (ArtifactStore::Database(pool), Some(("db", key))) => sqlx::query_scalar::<_, Vec<u8>>(
+                "SELECT content FROM ktrdr.artifacts WHERE key = $1",
+            )
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+            .ok_or_else(|| Error::Artifact(format!("artifact {} is missing", artifact.location)))?,
+            _ => {
+                return Err(Error::Artifact(format!(
+                    "artifact {} is not in this store ({})",
+                    artifact.location,
+                    self.describe()
+                )));
+            }
+        };
+        let actual = hex_sha256(&content);
+        if actual != artifact.sha256 {
+            return Err(Error::Artifact(format!(
+                "artifact {} is corrupt: sha256 {actual}, expected {}",
+                artifact.location, artifact.sha256
+            )));
+        }
+        Ok(content)
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            ArtifactStore::Directory(root) => format!("directory {}", root.display()),
+            ArtifactStore::Database(_) => "database table ktrdr.artifacts".into(),
+        }
+    }
+}
+
+pub fn hex_sha256(content: &[u8]) -> String {
+    Sha256::digest(content)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// A key must be a relative path that stays inside the store's root.
+fn checked_key(key: &str) -> Result<PathBuf> {
+    let path = Path::new(key);
+    let inside = !key.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
+    if inside {
+        Ok(path.to_path_buf())
+    } else {
+        Err(Error::Artifact(format!(
+            "artifact key '{key}' must be a relative path without '..'"
+        )))
+    }
+}
+
+/// Temporary name, fsync, rename, fsync of the directory: the file is either absent or whole.
+fn write_durably(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("keys have a file name");
+    fs::create_dir_all(dir)?;
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = fs::File::create(&temporary)?;
+    file.write_all(content)?;
+    file.sync_all()?;
+    fs::rename(&temporary, path)?;
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checked_key;
+
+    #[test]
+    fn keys_cannot_leave_the_root() {
+        assert!(checked_key("models/op_1/weights.ot").is_ok());
+        for bad in ["", "../etc/passwd", "/etc/passwd", "models/../../x", "./x"] {
+            assert!(checked_key(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod artifacts;
+pub mod backtest;
 pub mod config;
 pub mod db;
 mod error;

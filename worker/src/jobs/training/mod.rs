@@ -139,6 +139,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         "stopped_early": run.stopped_early,
         "history": run.history,
         "test_accuracy": run.test_accuracy,
+        "parameters_sha256": run.parameters_sha256,
         "confusion_matrix": run.confusion_matrix,
         "class_balance": {"BUY": buy, "HOLD": hold, "SELL": sell},
         "device": format!("{device:?}"),

@@ -1,7 +1,7 @@
-//! The training loop, synchronous and deterministic: from the seed alone, the initial weights
-//! (`manual_seed(seed)`), each epoch's data order (ChaCha8 seeded with seed + epoch) and each epoch's
-//! dropout masks (`manual_seed(seed + epoch + 1)`) follow, so nothing but the weights, the optimizer and
-//! the early-stopping state is needed to continue a run exactly.
+//! The training loop, synchronous and deterministic: from the seed alone follow the initial weights
+//! (ChaCha8 stream 0), and each epoch's data order and dropout masks (ChaCha8 streams 2·epoch + 1 and
+//! 2·epoch + 2) — so nothing but the weights, the optimizer and the early-stopping state is needed to
+//! continue a run exactly, and concurrent trainings in one process cannot disturb each other.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +17,7 @@ use tch::{Device, Kind, Reduction, Tensor, nn, no_grad};
 
 use super::{
     adam::{Adam, clip_gradients},
-    model::{CLASSES, Mlp},
+    model::{self, CLASSES, Mlp},
 };
 
 /// Features and labels, split chronologically and scaled with statistics of the training part.
@@ -45,7 +45,12 @@ pub struct TrainingRun {
     pub test_accuracy: f64,
     /// Rows: true class, columns: predicted class (BUY, HOLD, SELL).
     pub confusion_matrix: [[u64; 3]; 3],
+    /// The best model in torch's format (which embeds a random serialization id: compare
+    /// `parameters_sha256`, not these bytes).
     pub weights: Vec<u8>,
+    /// SHA-256 of the best model's parameter values (little-endian f32, in name order): equal for
+    /// runs that ended with the same weights.
+    pub parameters_sha256: String,
 }
 
 pub fn prepare(strategy: &Strategy, bars: &[Bar]) -> Result<Prepared, String> {
@@ -107,8 +112,11 @@ pub fn train(
     should_stop: &dyn Fn() -> bool,
 ) -> Option<TrainingRun> {
     let spec = &strategy.training;
-    let seed = spec.seed as i64;
-    tch::manual_seed(seed);
+    let stream = |n: u64| {
+        let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+        rng.set_stream(n);
+        rng
+    };
     let vs = nn::VarStore::new(device);
     let model = Mlp::new(
         &vs.root(),
@@ -116,6 +124,7 @@ pub fn train(
         &strategy.model,
     );
     let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+    model::initialize(&parameters, &mut stream(0));
     let mut adam = Adam::new(spec.learning_rate, &parameters);
     let class_weights = class_weights(&prepared.class_balance).to_device(device);
 
@@ -137,15 +146,13 @@ pub fn train(
         if should_stop() {
             return None;
         }
-        tch::manual_seed(seed + epoch as i64 + 1);
         let mut order: Vec<i64> = (0..rows as i64).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-            spec.seed.wrapping_add(epoch as u64),
-        ));
+        order.shuffle(&mut stream(2 * epoch as u64 + 1));
+        let mut dropout = stream(2 * epoch as u64 + 2);
         let (mut loss_sum, mut batches) = (0.0, 0);
         for batch in order.chunks(spec.batch_size) {
             let index = Tensor::from_slice(batch).to_device(device);
-            let logits = model.forward(&x_train.index_select(0, &index), true);
+            let logits = model.forward(&x_train.index_select(0, &index), Some(&mut dropout));
             let loss = logits.cross_entropy_loss(
                 &y_train.index_select(0, &index),
                 Some(&class_weights),
@@ -188,7 +195,7 @@ pub fn train(
 
     restore(&parameters, &best_weights);
     let x_test = prepared.test.0.to_device(device);
-    let predicted = no_grad(|| model.forward(&x_test, false).argmax(-1, false));
+    let predicted = no_grad(|| model.forward(&x_test, None).argmax(-1, false));
     let predicted: Vec<i64> =
         Vec::try_from(predicted.to_device(Device::Cpu)).expect("predictions are i64");
     let truth: Vec<i64> = Vec::try_from(&prepared.test.1).expect("labels are i64");
@@ -200,6 +207,12 @@ pub fn train(
     let mut weights = Vec::new();
     vs.save_to_stream(&mut weights)
         .expect("saving to memory cannot fail");
+    let mut parameter_bytes = Vec::new();
+    for tensor in best_weights.values() {
+        let values = Vec::<f32>::try_from(tensor.flatten(0, -1).to_device(Device::Cpu))
+            .expect("float parameters");
+        parameter_bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    }
     Some(TrainingRun {
         history,
         best_epoch,
@@ -207,6 +220,7 @@ pub fn train(
         test_accuracy: correct as f64 / truth.len().max(1) as f64,
         confusion_matrix,
         weights,
+        parameters_sha256: ktrdr::artifacts::hex_sha256(&parameter_bytes),
     })
 }
 
@@ -228,7 +242,7 @@ fn class_weights(balance: &[usize; 3]) -> Tensor {
 
 fn evaluate(model: &Mlp, x: &Tensor, y: &Tensor, weights: &Tensor) -> (f64, f64) {
     no_grad(|| {
-        let logits = model.forward(x, false);
+        let logits = model.forward(x, None);
         let loss = logits
             .cross_entropy_loss(y, Some(weights), Reduction::Mean, -100, 0.0)
             .double_value(&[]);
@@ -258,4 +272,90 @@ fn restore(parameters: &BTreeMap<String, Tensor>, saved: &BTreeMap<String, Tenso
             p.copy_(&saved[name]);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use ktrdr::market_data::{SynthSpec, Timeframe, synthesize};
+
+    use super::*;
+
+    fn example() -> (Strategy, Vec<Bar>) {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../strategies/rsi_macd_trend.yaml"
+        );
+        let mut strategy =
+            ktrdr::strategy::parse_file(std::path::Path::new(path)).expect("valid example");
+        strategy.training.epochs = 3;
+        let bars = synthesize(&SynthSpec {
+            symbol: "EURUSD".into(),
+            timeframe: Timeframe::H1,
+            start: chrono::Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap(),
+            end: chrono::Utc.with_ymd_and_hms(2022, 4, 1, 0, 0, 0).unwrap(),
+            seed: 11,
+        })
+        .unwrap();
+        (strategy, bars)
+    }
+
+    fn run_once(strategy: &Strategy, bars: &[Bar]) -> TrainingRun {
+        let prepared = prepare(strategy, bars).unwrap();
+        train(strategy, &prepared, Device::Cpu, &mut |_| {}, &|| false).expect("not stopped")
+    }
+
+    #[test]
+    fn training_twice_with_one_seed_gives_identical_weights() {
+        tch::set_num_threads(1);
+        let (strategy, bars) = example();
+        let first = run_once(&strategy, &bars);
+        let second = run_once(&strategy, &bars);
+        assert_eq!(first.history.len(), 3);
+        assert!(
+            first.parameters_sha256 == second.parameters_sha256,
+            "same seed, different weights"
+        );
+        assert_eq!(first.confusion_matrix, second.confusion_matrix);
+        let mut other_seed = strategy.clone();
+        other_seed.training.seed += 1;
+        assert!(
+            run_once(&other_seed, &bars).parameters_sha256 != first.parameters_sha256,
+            "the seed changed nothing"
+        );
+    }
+
+    #[test]
+    fn the_loss_goes_down_and_the_scaler_sees_only_training_rows() {
+        tch::set_num_threads(1);
+        let (mut strategy, bars) = example();
+        strategy.training.epochs = 8;
+        strategy.training.early_stopping.patience = 100;
+        let prepared = prepare(&strategy, &bars).unwrap();
+        let train_rows = prepared.train.0.size()[0];
+        // The training part, scaled with its own statistics, has mean ~0 in every column.
+        let column_means = prepared
+            .train
+            .0
+            .mean_dim(0, false, Kind::Float)
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(
+            column_means < 1e-4,
+            "max |column mean| {column_means} over {train_rows} rows"
+        );
+        let run = train(&strategy, &prepared, Device::Cpu, &mut |_| {}, &|| false).unwrap();
+        let (first, last) = (&run.history[0], run.history.last().unwrap());
+        assert!(last.train_loss < first.train_loss, "{first:?} → {last:?}");
+    }
+
+    #[test]
+    fn too_little_data_is_refused_with_the_counts() {
+        let (strategy, bars) = example();
+        let Err(message) = prepare(&strategy, &bars[..45]) else {
+            panic!("45 bars cannot be enough");
+        };
+        assert!(message.starts_with("not enough data:"), "{message}");
+    }
 }

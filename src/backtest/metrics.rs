@@ -1,0 +1,95 @@
+//! From the final state to the reported metrics (definitions in the module docs). Every ratio
+//! whose denominator can be 0 has an explicit fallback, and [`finite`] is the last guard, so a
+//! result never carries NaN or an infinity into JSON (where `serde_json` would write `null`).
+
+use super::{BacktestConfig, BacktestResult, BacktestState};
+
+pub(super) fn summarize(config: &BacktestConfig, state: BacktestState) -> BacktestResult {
+    let initial = config.initial_capital;
+    let final_equity = state.equity;
+    let bars = state.bar_count;
+    let per_year = config.bars_per_year;
+    let sqrt_year = per_year.sqrt();
+
+    let growth = final_equity / initial;
+    let intervals = bars.saturating_sub(1);
+    let annualized_return = if intervals == 0 {
+        0.0
+    } else if growth <= 0.0 {
+        -1.0
+    } else {
+        growth.powf(per_year / intervals as f64) - 1.0
+    };
+
+    let returns = &state.returns;
+    let std = if returns.count >= 2 {
+        (returns.m2 / (returns.count - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    let sharpe = if std > 0.0 {
+        returns.mean / std * sqrt_year
+    } else {
+        0.0
+    };
+    let downside = if returns.count > 0 {
+        (returns.downside_sq_sum / returns.count as f64).sqrt()
+    } else {
+        0.0
+    };
+    let sortino = if downside > 0.0 {
+        returns.mean / downside * sqrt_year
+    } else {
+        0.0
+    };
+    let calmar = if state.max_drawdown > 0.0 {
+        annualized_return / state.max_drawdown
+    } else {
+        0.0
+    };
+
+    let (mut wins, mut win_sum, mut losses, mut loss_sum) = (0usize, 0.0, 0usize, 0.0);
+    for trade in &state.trades {
+        if trade.net_pnl > 0.0 {
+            wins += 1;
+            win_sum += trade.net_pnl;
+        } else if trade.net_pnl < 0.0 {
+            losses += 1;
+            loss_sum += trade.net_pnl;
+        }
+    }
+    let trades = state.trades.len();
+    let mean = |sum: f64, count: usize| if count > 0 { sum / count as f64 } else { 0.0 };
+
+    BacktestResult {
+        bars,
+        initial_capital: initial,
+        final_equity: finite(final_equity),
+        total_return: finite(growth - 1.0),
+        annualized_return: finite(annualized_return),
+        volatility: finite(std * sqrt_year),
+        sharpe: finite(sharpe),
+        sortino: finite(sortino),
+        max_drawdown: finite(state.max_drawdown),
+        calmar: finite(calmar),
+        trades,
+        win_rate: mean(wins as f64, trades),
+        profit_factor: (losses > 0).then(|| finite(win_sum / -loss_sum)),
+        avg_win: finite(mean(win_sum, wins)),
+        avg_loss: finite(mean(loss_sum, losses)),
+        total_commission: finite(state.total_commission),
+        equity_curve: state.equity_samples,
+        trade_list: state.trades,
+    }
+}
+
+/// Saturates infinities at the largest finite values and maps NaN to 0. Only overflow can get
+/// here (annualising a big gain over a few bars of a short timeframe): validated inputs give
+/// finite values everywhere else.
+fn finite(value: f64) -> f64 {
+    if value.is_nan() {
+        0.0
+    } else {
+        value.clamp(f64::MIN, f64::MAX)
+    }
+}

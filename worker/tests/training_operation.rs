@@ -1,0 +1,168 @@
+//! The `training` operation run by a real worker: end to end on synthetic data, and bad inputs that
+//! fail the operation with a precise message while the worker keeps running.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::TimeZone;
+use ktrdr::{
+    artifacts::{ArtifactRef, ArtifactStore},
+    market_data::{self, SynthSpec, Timeframe},
+    operations::{self, NewOperation, Operation, Status},
+    params::TrainingParams,
+    testing::{TestDatabase, wait_for},
+};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use support::WorkerProcess;
+
+fn strategy(epochs: usize) -> ktrdr::strategy::Strategy {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../strategies/rsi_macd_trend.yaml"
+    );
+    let mut strategy =
+        ktrdr::strategy::parse_file(std::path::Path::new(path)).expect("valid example");
+    strategy.training.epochs = epochs;
+    strategy
+}
+
+async fn load_synthetic_data(pool: &PgPool) {
+    let spec = SynthSpec {
+        symbol: "EURUSD".into(),
+        timeframe: Timeframe::H1,
+        start: chrono::Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap(),
+        end: chrono::Utc.with_ymd_and_hms(2022, 4, 1, 0, 0, 0).unwrap(),
+        seed: 3,
+    };
+    let bars = market_data::synthesize(&spec).unwrap();
+    market_data::store(pool, "EURUSD", Timeframe::H1, &bars)
+        .await
+        .unwrap();
+}
+
+async fn finished(pool: &PgPool, id: &str) -> Operation {
+    wait_for(
+        &format!("{id} to finish"),
+        Duration::from_secs(120),
+        || async {
+            operations::get(pool, id)
+                .await
+                .ok()
+                .filter(|op| op.status().is_terminal())
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn training_runs_end_to_end_and_stores_its_model() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    load_synthetic_data(pool).await;
+    let worker = WorkerProcess::spawn(test_db.url(), &["--types", "training"], &[]);
+    let params = TrainingParams {
+        strategy: strategy(3),
+        symbol: None,
+        timeframe: None,
+        start: None,
+        end: None,
+    };
+    let id = operations::submit(
+        pool,
+        &NewOperation::new("training").with_params(serde_json::to_value(&params)?),
+    )
+    .await?;
+    let op = finished(pool, &id).await;
+    assert_eq!(
+        op.status(),
+        Status::Completed,
+        "{:?}\n{}",
+        op.error_message,
+        worker.log()
+    );
+    let result = op.result.expect("a result");
+    assert_eq!(result["history"].as_array().unwrap().len(), 3);
+    let accuracy = result["test_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy));
+    let confusion: u64 = result["confusion_matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
+        .sum();
+    assert_eq!(confusion, result["bars"]["test"].as_u64().unwrap());
+
+    let store = ArtifactStore::Database(pool.clone());
+    let weights: ArtifactRef = serde_json::from_value(result["model"]["weights"].clone())?;
+    assert_eq!(store.get(&weights).await?.len() as u64, weights.size_bytes);
+    let metadata: ArtifactRef = serde_json::from_value(result["model"]["metadata"].clone())?;
+    let metadata: Value = serde_json::from_slice(&store.get(&metadata).await?)?;
+    assert_eq!(metadata["strategy"]["name"], "rsi_macd_trend");
+    assert_eq!(
+        metadata["feature_names"].as_array().unwrap().len() as u64,
+        result["features"].as_u64().unwrap()
+    );
+    test_db.cleanup().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_training_inputs_fail_the_operation_and_the_worker_keeps_running() -> anyhow::Result<()>
+{
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,dummy"], &[]);
+    let submit_raw = |params: Value| async move {
+        // Straight through SQL, as a script bypassing the CLI's checks would.
+        sqlx::query_scalar::<_, String>("SELECT ktrdr.submit_operation('training', $1)")
+            .bind(params)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    let good = serde_json::to_value(TrainingParams {
+        strategy: strategy(1),
+        symbol: None,
+        timeframe: None,
+        start: None,
+        end: None,
+    })?;
+
+    let no_data = submit_raw(good.clone()).await;
+    let mut unknown_indicator = good.clone();
+    unknown_indicator["strategy"]["indicators"]["rsi_14"]["type"] = json!("astrology");
+    let unknown_indicator = submit_raw(unknown_indicator).await;
+    let mut empty_range = good.clone();
+    empty_range["start"] = json!("2022-03-01T00:00:00Z");
+    empty_range["end"] = json!("2022-03-01T00:00:00Z");
+    let empty_range = submit_raw(empty_range).await;
+
+    let expectations = [
+        (
+            no_data,
+            "no market data for EURUSD 1h in the requested range: load it with `ktrdr data synth --symbol EURUSD --timeframe 1h`",
+        ),
+        (
+            unknown_indicator,
+            "invalid params for training at strategy.indicators.rsi_14.type: unknown variant `astrology`",
+        ),
+        (empty_range, "empty date range"),
+    ];
+    for (id, expected) in expectations {
+        let op = finished(pool, &id).await;
+        assert_eq!(op.status(), Status::Failed);
+        let message = op.error_message.unwrap_or_default();
+        assert!(message.starts_with(expected), "{id}: {message}");
+    }
+    let dummy = operations::submit(
+        pool,
+        &NewOperation::new("dummy").with_params(json!({"steps": 1, "step_ms": 1})),
+    )
+    .await?;
+    assert_eq!(finished(pool, &dummy).await.status(), Status::Completed);
+    assert!(worker.is_running());
+    test_db.cleanup().await?;
+    Ok(())
+}

@@ -96,6 +96,64 @@ impl DummyParams {
     }
 }
 
+/// Params of a `backtesting` operation: the strategy (decisions and costs come from it), the
+/// training operation whose model to use, and optionally another symbol, timeframe, range or capital.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestParams {
+    pub strategy: Strategy,
+    /// Id of a completed `training` operation of the same strategy.
+    pub model: String,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub timeframe: Option<Timeframe>,
+    #[serde(default)]
+    pub start: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub end: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub initial_capital: Option<f64>,
+}
+
+impl BacktestParams {
+    pub fn parse(params: &Value) -> Result<Self> {
+        let parsed: Self = serde_path_to_error::deserialize(params.clone()).map_err(|err| {
+            Error::InvalidInput(format!(
+                "invalid params for backtesting at {}: {}",
+                err.path(),
+                err.inner()
+            ))
+        })?;
+        if let (Some(start), Some(end)) = (parsed.start, parsed.end)
+            && end <= start
+        {
+            return Err(Error::InvalidInput(format!(
+                "empty date range: end {end} is not after start {start}"
+            )));
+        }
+        if let Some(capital) = parsed.initial_capital
+            && !(capital.is_finite() && capital > 0.0)
+        {
+            return Err(Error::InvalidInput(format!(
+                "initial capital must be positive, got {capital}"
+            )));
+        }
+        Ok(parsed)
+    }
+
+    pub fn symbol(&self) -> &str {
+        self.symbol
+            .as_deref()
+            .unwrap_or(&self.strategy.training_data.symbol)
+    }
+
+    pub fn timeframe(&self) -> Timeframe {
+        self.timeframe
+            .unwrap_or(self.strategy.training_data.timeframe)
+    }
+}
+
 /// Checks `params` for `operation_type`. Types without a validator here are checked by the database
 /// (which also refuses unknown types).
 pub fn validate(operation_type: &str, params: &Value) -> Result<()> {
@@ -110,6 +168,9 @@ pub fn validate(operation_type: &str, params: &Value) -> Result<()> {
         }
         "training" => {
             TrainingParams::parse(params)?;
+        }
+        "backtesting" => {
+            BacktestParams::parse(params)?;
         }
         _ => {}
     }

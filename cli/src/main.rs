@@ -12,7 +12,9 @@ use std::{io::IsTerminal, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{data, db, health, migrate, ops, ticker, train, validate, workers};
+use crate::commands::{
+    backtest, data, db, health, migrate, ops, results, ticker, train, validate, workers,
+};
 
 /// ktrdr: PostgreSQL-coordinated jobs for training and backtesting trading models.
 ///
@@ -48,6 +50,10 @@ enum Command {
     Data(data::DataCommand),
     /// Train a strategy's model (submits a `training` operation).
     Train(train::TrainArgs),
+    /// Backtest a trained model (submits a `backtesting` operation).
+    Backtest(backtest::BacktestArgs),
+    /// Results of a training or backtest: metrics, history, trades.
+    Results(results::ResultsArgs),
     /// Check a strategy file: every problem with its key path and line.
     Validate(validate::ValidateArgs),
     /// Orphan detector, workers and queue depth.
@@ -102,6 +108,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Data(command) => data::run(command, migrate_first).await,
         Command::Validate(args) => validate::run(args),
         Command::Train(args) => train::run(args, migrate_first).await,
+        Command::Backtest(args) => backtest::run(args, migrate_first).await,
+        Command::Results(args) => results::run(args, migrate_first).await,
         Command::Health(args) => health::run(args, migrate_first).await,
         Command::Ticker(args) => ticker::run(args, migrate_first).await,
         Command::Bench(command) => bench::run(command).await,

@@ -110,7 +110,10 @@ pub fn synthesize(spec: &SynthSpec) -> Result<Vec<Bar>> {
         variance =
             (1.0 - alpha - beta) * target_var + alpha * last_shock * last_shock + beta * variance;
         let sigma = variance.sqrt();
-        let z = standard_normal(&mut rng) * if rng.random::<f64>() < 0.05 { 3.0 } else { 1.0 };
+        // The mixture is rescaled to unit variance (0.95·1 + 0.05·9 = 1.4): otherwise α·E[z²] + β
+        // would exceed 1 and the GARCH variance would explode.
+        let z = standard_normal(&mut rng) * if rng.random::<f64>() < 0.05 { 3.0 } else { 1.0 }
+            / 1.4_f64.sqrt();
         let shock = sigma * z;
         last_shock = shock;
         let drift = annual_drift / bars_per_year - variance / 2.0;
@@ -185,6 +188,18 @@ mod tests {
         let a = synthesize(&spec(7)).unwrap();
         assert_eq!(a, synthesize(&spec(7)).unwrap());
         assert_ne!(a, synthesize(&spec(8)).unwrap());
+    }
+
+    #[test]
+    fn prices_stay_in_a_realistic_range_for_years() {
+        let mut long = spec(42);
+        long.end = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+        let bars = synthesize(&long).unwrap();
+        let (low, high) = bars.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), b| {
+            (lo.min(b.low), hi.max(b.high))
+        });
+        // EURUSD starts at 1.10; four years of 8 % annual volatility stay well within 0.5 … 2.5.
+        assert!(low > 0.5 && high < 2.5, "range {low} … {high}");
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub struct Args {
 }
 
 /// Operation types this build of the worker can run.
-pub const SUPPORTED_TYPES: &[&str] = &["dummy", "training"];
+pub const SUPPORTED_TYPES: &[&str] = &["dummy", "training", "backtesting"];
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {

@@ -213,7 +213,7 @@ async fn invalid_settings_stop_the_worker_with_one_line_naming_the_variable() ->
     assert!(!worker.wait_exit(LIMIT).await.success());
     assert_eq!(
         worker.log().trim(),
-        "error: --types: this worker cannot run 'astrology' (supported: dummy, training)"
+        "error: --types: this worker cannot run 'astrology' (supported: dummy, training, backtesting)"
     );
     test_db.cleanup().await?;
     Ok(())

@@ -1,11 +1,13 @@
 //! One module per command group. `connect` is the shared way in: resolve the database (DATABASE_URL
 //! or the embedded cluster), connect, and migrate unless `--no-migrate`.
 
+pub mod backtest;
 pub mod data;
 pub mod db;
 pub mod health;
 pub mod migrate;
 pub mod ops;
+pub mod results;
 pub mod ticker;
 pub mod train;
 pub mod validate;

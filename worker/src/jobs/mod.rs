@@ -2,6 +2,7 @@
 //! that it must stop) and ends with a [`JobOutcome`]; it never touches the database itself — the
 //! attempt around it (see `attempt.rs`) does all fenced writes.
 
+mod backtesting;
 mod dummy;
 mod training;
 
@@ -79,6 +80,7 @@ pub async fn run(operation_type: &str, params: &Value, ctx: JobContext) -> JobOu
     match operation_type {
         "dummy" => dummy::run(params, ctx).await,
         "training" => training::run(params, ctx).await,
+        "backtesting" => backtesting::run(params, ctx).await,
         other => JobOutcome::Failed {
             message: format!("this worker cannot run operations of type '{other}'"),
             retryable: true,

@@ -6,7 +6,7 @@
 //! per-epoch history, test accuracy, confusion matrix and class balance.
 
 mod adam;
-mod model;
+pub mod model;
 mod trainer;
 
 use std::sync::{

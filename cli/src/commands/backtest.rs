@@ -1,0 +1,89 @@
+//! `ktrdr backtest <strategy.yaml> --model <training op id>`: submits a `backtesting` operation and
+//! with `--follow` shows bar and equity live.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ktrdr::{
+    market_data::Timeframe,
+    operations::{self, NewOperation},
+    params::BacktestParams,
+};
+
+use super::train::{parse_day, require_market_data, submitted};
+
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// Strategy file (decisions and costs come from it).
+    strategy: PathBuf,
+    /// The completed training operation whose model to trade.
+    #[arg(long)]
+    model: String,
+    #[arg(long)]
+    symbol: Option<String>,
+    #[arg(long)]
+    timeframe: Option<String>,
+    /// First day (YYYY-MM-DD).
+    #[arg(long)]
+    start: Option<String>,
+    /// Day after the last (YYYY-MM-DD).
+    #[arg(long)]
+    end: Option<String>,
+    /// Starting capital (default: the strategy's).
+    #[arg(long, allow_negative_numbers = true)]
+    capital: Option<f64>,
+    /// Show progress until the operation ends; exit non-zero unless it completed.
+    #[arg(long)]
+    follow: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> {
+    let strategy = ktrdr::strategy::parse_file(&args.strategy).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!(
+            "{} is not a valid strategy:\n{}",
+            args.strategy.display(),
+            lines.join("\n")
+        )
+    })?;
+    let params = BacktestParams {
+        strategy,
+        model: args.model,
+        symbol: args.symbol,
+        timeframe: args
+            .timeframe
+            .as_deref()
+            .map(str::parse::<Timeframe>)
+            .transpose()?,
+        start: args
+            .start
+            .as_deref()
+            .map(|d| parse_day("--start", d))
+            .transpose()?,
+        end: args
+            .end
+            .as_deref()
+            .map(|d| parse_day("--end", d))
+            .transpose()?,
+        initial_capital: args.capital,
+    };
+    BacktestParams::parse(&serde_json::to_value(&params)?)?;
+    let pool = super::connect(migrate_first).await?;
+    let model = operations::get(&pool, &params.model)
+        .await
+        .map_err(|err| anyhow::anyhow!("--model: {err}"))?;
+    if model.operation_type != "training" || model.status() != operations::Status::Completed {
+        anyhow::bail!(
+            "--model {} is a {} {} operation, not a completed training",
+            params.model,
+            model.status(),
+            model.operation_type
+        );
+    }
+    require_market_data(&pool, params.symbol(), params.timeframe()).await?;
+    let op = NewOperation::new("backtesting").with_params(serde_json::to_value(&params)?);
+    let id = operations::submit(&pool, &op).await?;
+    submitted(&pool, &id, args.follow, args.json).await
+}

@@ -1,0 +1,208 @@
+//! The `backtesting` operation: a trained model's signals traded over a range of bars.
+//!
+//! Loads the model of a completed `training` operation (weights and metadata, verified by SHA-256),
+//! refuses one trained with another strategy, recomputes the features with the model's scaler,
+//! predicts every bar in one batched forward pass, and runs the backtest engine (`ktrdr::backtest`)
+//! in chunks of 500 bars, reporting bar and equity after each.
+
+use std::io::Cursor;
+
+use ktrdr::{
+    artifacts::{ArtifactRef, ArtifactStore},
+    backtest::{BacktestConfig, Backtester, Prediction, Signal},
+    features::{self, Scaler},
+    market_data::{self, Bar},
+    operations::{self, Progress, Status},
+    params::BacktestParams,
+    strategy::Strategy,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tch::{Device, Kind, Tensor, nn, no_grad};
+
+use super::{JobContext, JobOutcome, training::model::Mlp};
+
+const CHUNK: usize = 500;
+
+/// What training stored next to the weights.
+#[derive(Deserialize)]
+struct ModelMetadata {
+    strategy: Strategy,
+    feature_names: Vec<String>,
+    scaler: Scaler,
+}
+
+pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
+    let failed = |message: String| JobOutcome::Failed {
+        message,
+        retryable: false,
+    };
+    let params = match BacktestParams::parse(params) {
+        Ok(params) => params,
+        Err(err) => return failed(err.to_string()),
+    };
+    let (metadata, weights) = match load_model(&ctx, &params).await {
+        Ok(model) => model,
+        Err(message) => return failed(message),
+    };
+    let (symbol, timeframe) = (params.symbol().to_string(), params.timeframe());
+    let bars = match market_data::load(&ctx.pool, &symbol, timeframe, params.start, params.end)
+        .await
+    {
+        Ok(bars) if bars.is_empty() => {
+            return failed(format!(
+                "no market data for {symbol} {timeframe} in the requested range: load it with \
+                 `ktrdr data synth --symbol {symbol} --timeframe {timeframe}` or `ktrdr data import`"
+            ));
+        }
+        Ok(bars) => bars,
+        Err(err) => {
+            return JobOutcome::Failed {
+                message: format!("cannot load market data: {err}"),
+                retryable: true,
+            };
+        }
+    };
+    let predictions = match predict(&metadata, &weights, &bars) {
+        Ok(predictions) => predictions,
+        Err(message) => return failed(message),
+    };
+
+    let strategy = &params.strategy;
+    let config = BacktestConfig {
+        initial_capital: params
+            .initial_capital
+            .unwrap_or(strategy.backtest.initial_capital),
+        commission: strategy.backtest.commission,
+        slippage: strategy.backtest.slippage,
+        confidence_threshold: strategy.decisions.confidence_threshold,
+        min_separation_bars: strategy.decisions.min_separation_bars,
+        ..BacktestConfig::for_timeframe(timeframe)
+    };
+    let mut backtester = match Backtester::new(&bars, &predictions, config) {
+        Ok(backtester) => backtester,
+        Err(err) => return failed(err.to_string()),
+    };
+    while !backtester.is_finished() {
+        let next = backtester.next_bar() + CHUNK;
+        backtester.run_until(next);
+        let state = backtester.state();
+        let done = state.next_bar.min(bars.len());
+        ctx.report(Progress {
+            percent: (done * 100 / bars.len()) as f32,
+            message: Some(format!(
+                "bar {done}/{}: equity {:.2}",
+                bars.len(),
+                state.equity
+            )),
+            details: Some(json!({ "bar": done, "bars": bars.len(), "equity": state.equity })),
+        });
+        tokio::select! {
+            biased;
+            request = ctx.stop_requested() => return JobOutcome::Stopped(request),
+            _ = tokio::task::yield_now() => {}
+        }
+    }
+    let result = backtester.finish();
+    JobOutcome::Completed(json!({
+        "strategy": strategy.name,
+        "model": params.model,
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "metrics": result,
+    }))
+}
+
+/// The model's metadata and weights, after checking it belongs to a completed training of this
+/// strategy.
+async fn load_model(
+    ctx: &JobContext,
+    params: &BacktestParams,
+) -> Result<(ModelMetadata, Vec<u8>), String> {
+    let training = operations::get(&ctx.pool, &params.model)
+        .await
+        .map_err(|err| format!("--model: {err}"))?;
+    if training.operation_type != "training" || training.status() != Status::Completed {
+        return Err(format!(
+            "--model {} is a {} {} operation, not a completed training",
+            params.model,
+            training.status(),
+            training.operation_type
+        ));
+    }
+    let result = training.result.unwrap_or_default();
+    let artifact = |name: &str| -> Result<ArtifactRef, String> {
+        serde_json::from_value(result["model"][name].clone()).map_err(|_| {
+            format!(
+                "training {} has no model {name} in its result",
+                params.model
+            )
+        })
+    };
+    let store = ArtifactStore::from_env(&ctx.pool);
+    let metadata = store
+        .get(&artifact("metadata")?)
+        .await
+        .map_err(|err| err.to_string())?;
+    let weights = store
+        .get(&artifact("weights")?)
+        .await
+        .map_err(|err| err.to_string())?;
+    let metadata: ModelMetadata = serde_json::from_slice(&metadata)
+        .map_err(|err| format!("model metadata of {} is unreadable: {err}", params.model))?;
+    if metadata.strategy.name != params.strategy.name
+        || metadata.strategy.indicators != params.strategy.indicators
+        || metadata.strategy.fuzzy_sets != params.strategy.fuzzy_sets
+        || metadata.strategy.nn_inputs != params.strategy.nn_inputs
+    {
+        return Err(format!(
+            "model {} was trained with strategy '{}', whose features differ from strategy '{}': \
+             train this strategy first (`ktrdr train`)",
+            params.model, metadata.strategy.name, params.strategy.name
+        ));
+    }
+    Ok((metadata, weights))
+}
+
+/// One prediction per bar: the most probable class and its probability; bars without features
+/// (indicator warm-up) hold.
+fn predict(
+    metadata: &ModelMetadata,
+    weights: &[u8],
+    bars: &[Bar],
+) -> Result<Vec<Prediction>, String> {
+    let matrix =
+        features::build_features(&metadata.strategy, bars).map_err(|err| err.to_string())?;
+    if matrix.names != metadata.feature_names {
+        return Err("the model's features do not match what its strategy computes".into());
+    }
+    let mut data = matrix.data.clone();
+    metadata.scaler.transform(&mut data);
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let model = Mlp::new(&vs.root(), matrix.cols() as i64, &metadata.strategy.model);
+    vs.load_from_stream(Cursor::new(weights))
+        .map_err(|err| format!("the model weights are unreadable: {err}"))?;
+
+    let mut predictions = vec![
+        Prediction {
+            signal: Signal::Hold,
+            confidence: 0.0
+        };
+        bars.len()
+    ];
+    if matrix.rows() == 0 {
+        return Ok(predictions);
+    }
+    let input = Tensor::from_slice(&data).view([matrix.rows() as i64, matrix.cols() as i64]);
+    let probabilities = no_grad(|| model.forward(&input, None).softmax(-1, Kind::Float));
+    let (confidence, class) = probabilities.max_dim(-1, false);
+    let confidence = Vec::<f32>::try_from(&confidence).map_err(|err| err.to_string())?;
+    let class = Vec::<i64>::try_from(&class).map_err(|err| err.to_string())?;
+    for (row, &bar) in matrix.bar_index.iter().enumerate() {
+        predictions[bar] = Prediction {
+            signal: Signal::from_class(class[row] as usize).unwrap_or(Signal::Hold),
+            confidence: f64::from(confidence[row]),
+        };
+    }
+    Ok(predictions)
+}

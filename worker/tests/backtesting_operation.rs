@@ -1,0 +1,93 @@
+//! The `backtesting` operation run by a real worker: a trained model traded end to end, and the
+//! refusals — a model of another strategy, an id that is no training — that fail the operation with
+//! a precise message while the worker keeps running.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::TimeZone;
+use ktrdr::{
+    market_data::{self, SynthSpec, Timeframe},
+    operations::{self, NewOperation, Operation, Status},
+    params::{BacktestParams, TrainingParams},
+    strategy::Strategy,
+    testing::{TestDatabase, wait_for},
+};
+use sqlx::PgPool;
+use support::WorkerProcess;
+
+fn example(name: &str) -> Strategy {
+    let path = format!("{}/../strategies/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut strategy = ktrdr::strategy::parse_file(std::path::Path::new(&path)).expect("valid example");
+    strategy.training.epochs = 2;
+    strategy
+}
+
+async fn finished(pool: &PgPool, id: &str) -> Operation {
+    wait_for(&format!("{id} to finish"), Duration::from_secs(120), || async {
+        operations::get(pool, id).await.ok().filter(|op| op.status().is_terminal())
+    })
+    .await
+}
+
+async fn submit(pool: &PgPool, operation_type: &str, params: impl serde::Serialize) -> String {
+    let op = NewOperation::new(operation_type).with_params(serde_json::to_value(params).unwrap());
+    operations::submit(pool, &op).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let bars = market_data::synthesize(&SynthSpec {
+        symbol: "EURUSD".into(),
+        timeframe: Timeframe::H1,
+        start: chrono::Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap(),
+        end: chrono::Utc.with_ymd_and_hms(2022, 7, 1, 0, 0, 0).unwrap(),
+        seed: 9,
+    })?;
+    market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
+    let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,backtesting"], &[]);
+
+    let strategy = example("rsi_macd_trend.yaml");
+    let training = submit(pool, "training", TrainingParams { strategy: strategy.clone(), symbol: None, timeframe: None, start: None, end: None }).await;
+    assert_eq!(finished(pool, &training).await.status(), Status::Completed, "{}", worker.log());
+
+    let backtest = |strategy: Strategy, model: String| BacktestParams {
+        strategy,
+        model,
+        symbol: None,
+        timeframe: None,
+        start: None,
+        end: None,
+        initial_capital: Some(50_000.0),
+    };
+    let id = submit(pool, "backtesting", backtest(strategy.clone(), training.clone())).await;
+    let op = finished(pool, &id).await;
+    assert_eq!(op.status(), Status::Completed, "{:?}\n{}", op.error_message, worker.log());
+    let metrics = &op.result.unwrap()["metrics"];
+    assert_eq!(metrics["bars"].as_u64().unwrap() as usize, bars.len());
+    assert_eq!(metrics["initial_capital"].as_f64().unwrap(), 50_000.0);
+    let trades = metrics["trade_list"].as_array().unwrap();
+    assert_eq!(trades.len() as u64, metrics["trades"].as_u64().unwrap());
+    let net: f64 = trades.iter().map(|t| t["net_pnl"].as_f64().unwrap()).sum();
+    assert!((50_000.0 + net - metrics["final_equity"].as_f64().unwrap()).abs() < 1e-6);
+
+    let other = submit(pool, "backtesting", backtest(example("bollinger_reversion.yaml"), training.clone())).await;
+    let not_training = submit(pool, "backtesting", backtest(strategy.clone(), id.clone())).await;
+    let unknown = submit(pool, "backtesting", backtest(strategy, "op_training_nope".into())).await;
+    for (op_id, expected) in [
+        (other, format!("model {training} was trained with strategy 'rsi_macd_trend', whose features differ from strategy 'bollinger_reversion'")),
+        (not_training, format!("--model {id} is a COMPLETED backtesting operation, not a completed training")),
+        (unknown, "--model: operation not found: op_training_nope".to_string()),
+    ] {
+        let op = finished(pool, &op_id).await;
+        assert_eq!(op.status(), Status::Failed);
+        let message = op.error_message.unwrap_or_default();
+        assert!(message.starts_with(&expected), "{message}");
+    }
+    assert!(worker.is_running());
+    test_db.cleanup().await?;
+    Ok(())
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the whole loop on this machine, with nothing set up beforehand.
 #   embedded PostgreSQL → two workers → a batch of operations → kill -9 one worker mid-operation →
-#   its operation is detected as an orphan when its lease lapses.
+#   its operation is detected as an orphan when its lease lapses → synthetic market data → training
+#   → backtest → results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ say "Database"
 "$ktrdr" db up
 
 say "Starting two workers (concurrency 2 and 1; logs in $logs/)"
-"$bin/ktrdr-worker" --worker-id demo-worker-1 --concurrency 2 >"$logs/worker-1.log" 2>&1 &
+"$bin/ktrdr-worker" --worker-id demo-worker-1 --concurrency 2 --types dummy,training,backtesting >"$logs/worker-1.log" 2>&1 &
 w1=$!
 "$bin/ktrdr-worker" --worker-id demo-worker-2 --concurrency 1 >"$logs/worker-2.log" 2>&1 &
 w2=$!
@@ -60,6 +61,18 @@ done
 echo
 echo "(Submitted with --max-attempts 2 it would have been re-queued and finished on demo-worker-1 instead.)"
 "$ktrdr" --no-migrate health
+
+say "The trading workload: synthetic market data → training → backtest → results"
+"$ktrdr" --no-migrate data synth --symbol EURUSD --timeframe 1h --start 2020-01-01 --end 2024-01-01 --seed 42
+"$ktrdr" --no-migrate validate strategies/rsi_macd_trend.yaml
+training=$("$ktrdr" --no-migrate train strategies/rsi_macd_trend.yaml)
+echo "training: $training"
+"$ktrdr" --no-migrate status "$training" --follow >/dev/null
+"$ktrdr" --no-migrate results "$training"
+backtest=$("$ktrdr" --no-migrate backtest strategies/rsi_macd_trend.yaml --model "$training")
+echo "backtest: $backtest"
+"$ktrdr" --no-migrate status "$backtest" --follow >/dev/null
+"$ktrdr" --no-migrate results "$backtest" --trades 10
 
 say "Stopping demo-worker-1 (SIGTERM: graceful)"
 kill -TERM "$w1"; wait "$w1" || true

@@ -67,6 +67,10 @@ pub struct ListArgs {
 pub struct ShowArgs {
     /// Operation id.
     operation_id: String,
+    /// Show live progress until the operation ends, then the details; exit non-zero unless it
+    /// completed.
+    #[arg(long)]
+    follow: bool,
     #[arg(long)]
     json: bool,
 }
@@ -106,15 +110,20 @@ pub async fn run(command: OpsCommand, migrate_first: bool) -> anyhow::Result<()>
             }
             print_list(&ops);
         }
-        Request::Show(id, as_json) => {
+        Request::Show(id, follow, as_json) => {
+            let outcome = if follow { Some(crate::follow::follow(&pool, &id).await) } else { None };
             let op = operations::get(&pool, &id).await?;
             let events = operations::events(&pool, &id).await?;
             if as_json {
                 let mut value = serde_json::to_value(&op)?;
                 value["events"] = serde_json::to_value(&events)?;
-                return output::print_json(&value);
+                output::print_json(&value)?;
+                return outcome.map_or(Ok(()), |outcome| outcome.map(drop));
             }
             print_operation(&op, &events);
+            if let Some(outcome) = outcome {
+                outcome?;
+            }
         }
         Request::Cancel(id, reason, as_json) => {
             let outcome = operations::request_cancel(&pool, &id, reason.as_deref()).await?;
@@ -141,7 +150,7 @@ pub async fn run(command: OpsCommand, migrate_first: bool) -> anyhow::Result<()>
 enum Request {
     Submit(NewOperation, i32, bool),
     List(ListFilter, bool),
-    Show(String, bool),
+    Show(String, bool, bool),
     Cancel(String, Option<String>, bool),
 }
 
@@ -183,7 +192,7 @@ impl Request {
                     args.json,
                 )
             }
-            OpsCommand::Show(args) => Request::Show(args.operation_id, args.json),
+            OpsCommand::Show(args) => Request::Show(args.operation_id, args.follow, args.json),
             OpsCommand::Cancel(args) => Request::Cancel(args.operation_id, args.reason, args.json),
         })
     }

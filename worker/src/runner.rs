@@ -18,6 +18,9 @@ use tokio::{
 use crate::{attempt, settings::WorkerSettings, shutdown};
 
 pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow::Result<()> {
+    if let Some(threads) = settings.torch_threads {
+        tch::set_num_threads(threads);
+    }
     let settings = Arc::new(settings);
     let identity = workers::WorkerIdentity {
         worker_id: settings.worker_id.clone(),

@@ -45,6 +45,9 @@ pub struct WorkerSettings {
     pub lease: LeaseSettings,
     /// Settings of the in-process ticker; `None` with `--no-ticker`.
     pub ticker: Option<TickerSettings>,
+    /// KTRDR_TORCH_THREADS: libtorch's intra-op threads (default: libtorch's own choice). Fix it for
+    /// bit-identical training across machines.
+    pub torch_threads: Option<i32>,
     /// Where outcomes wait while the database is unreachable.
     pub outbox: Outbox,
     /// How long to wait for the database at start-up.
@@ -83,6 +86,12 @@ impl WorkerSettings {
             lease,
             ticker: (!args.no_ticker).then_some(ticker),
             outbox: Outbox::locate()?,
+            torch_threads: match std::env::var("KTRDR_TORCH_THREADS") {
+                Ok(raw) if !raw.trim().is_empty() => {
+                    Some(ktrdr::config::parse_number("KTRDR_TORCH_THREADS", raw.trim(), 1..=256)?)
+                }
+                _ => None,
+            },
             startup_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(25),
         })

@@ -23,22 +23,33 @@ pub struct TrainingParams {
     pub end: Option<DateTime<Utc>>,
 }
 
+/// Deserializes the params of an `operation_type`, naming the key path of the first problem.
+fn deserialize_params<T: serde::de::DeserializeOwned>(
+    operation_type: &str,
+    params: &Value,
+) -> Result<T> {
+    serde_path_to_error::deserialize(params.clone()).map_err(|err| {
+        Error::InvalidInput(format!(
+            "invalid params for {operation_type} at {}: {}",
+            err.path(),
+            err.inner()
+        ))
+    })
+}
+
+fn check_range(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Result<()> {
+    match (start, end) {
+        (Some(start), Some(end)) if end <= start => Err(Error::InvalidInput(format!(
+            "empty date range: end {end} is not after start {start}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 impl TrainingParams {
     pub fn parse(params: &Value) -> Result<Self> {
-        let parsed: Self = serde_path_to_error::deserialize(params.clone()).map_err(|err| {
-            Error::InvalidInput(format!(
-                "invalid params for training at {}: {}",
-                err.path(),
-                err.inner()
-            ))
-        })?;
-        if let (Some(start), Some(end)) = (parsed.start, parsed.end)
-            && end <= start
-        {
-            return Err(Error::InvalidInput(format!(
-                "empty date range: end {end} is not after start {start}"
-            )));
-        }
+        let parsed: Self = deserialize_params("training", params)?;
+        check_range(parsed.start, parsed.end)?;
         Ok(parsed)
     }
 
@@ -118,20 +129,8 @@ pub struct BacktestParams {
 
 impl BacktestParams {
     pub fn parse(params: &Value) -> Result<Self> {
-        let parsed: Self = serde_path_to_error::deserialize(params.clone()).map_err(|err| {
-            Error::InvalidInput(format!(
-                "invalid params for backtesting at {}: {}",
-                err.path(),
-                err.inner()
-            ))
-        })?;
-        if let (Some(start), Some(end)) = (parsed.start, parsed.end)
-            && end <= start
-        {
-            return Err(Error::InvalidInput(format!(
-                "empty date range: end {end} is not after start {start}"
-            )));
-        }
+        let parsed: Self = deserialize_params("backtesting", params)?;
+        check_range(parsed.start, parsed.end)?;
         if let Some(capital) = parsed.initial_capital
             && !(capital.is_finite() && capital > 0.0)
         {

@@ -10,7 +10,7 @@ use ktrdr::{
     params::BacktestParams,
 };
 
-use super::train::{parse_day, require_market_data, submitted};
+use super::train::{load_strategy, parse_day, require_market_data, submitted};
 
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
@@ -40,14 +40,7 @@ pub struct BacktestArgs {
 }
 
 pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> {
-    let strategy = ktrdr::strategy::parse_file(&args.strategy).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        anyhow::anyhow!(
-            "{} is not a valid strategy:\n{}",
-            args.strategy.display(),
-            lines.join("\n")
-        )
-    })?;
+    let strategy = load_strategy(&args.strategy)?;
     let params = BacktestParams {
         strategy,
         model: args.model,

@@ -40,14 +40,7 @@ pub struct TrainArgs {
 }
 
 pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
-    let strategy = ktrdr::strategy::parse_file(&args.strategy).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        anyhow::anyhow!(
-            "{} is not a valid strategy (`ktrdr validate` explains):\n{}",
-            args.strategy.display(),
-            lines.join("\n")
-        )
-    })?;
+    let strategy = load_strategy(&args.strategy)?;
     let params = TrainingParams {
         strategy,
         symbol: args.symbol,
@@ -75,6 +68,18 @@ pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
     };
     let id = operations::submit(&pool, &op).await?;
     submitted(&pool, &id, args.follow, args.json).await
+}
+
+/// A valid strategy, or an error listing every problem.
+pub fn load_strategy(path: &std::path::Path) -> anyhow::Result<ktrdr::strategy::Strategy> {
+    ktrdr::strategy::parse_file(path).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!(
+            "{} is not a valid strategy:\n{}",
+            path.display(),
+            lines.join("\n")
+        )
+    })
 }
 
 /// Prints the id, and with `follow` waits for the outcome.

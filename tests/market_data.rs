@@ -105,3 +105,44 @@ async fn synthetic_data_loads_and_range_queries_cut_it() -> anyhow::Result<()> {
     test_db.cleanup().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_database_refuses_nan_bars_whatever_the_caller() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let ts = chrono::Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+    let good = market_data::Bar {
+        ts,
+        open: 1.0,
+        high: 1.2,
+        low: 0.9,
+        close: 1.1,
+        volume: 10.0,
+    };
+    for bad in [
+        market_data::Bar {
+            volume: f64::NAN,
+            ..good
+        },
+        market_data::Bar {
+            high: f64::NAN,
+            ..good
+        },
+        market_data::Bar {
+            close: f64::INFINITY,
+            high: f64::INFINITY,
+            ..good
+        },
+    ] {
+        let err = market_data::store(pool, "EURUSD", Timeframe::H1, &[bad])
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("violates check constraint"),
+            "{err}"
+        );
+    }
+    assert!(market_data::list(pool).await?.is_empty());
+    test_db.cleanup().await?;
+    Ok(())
+}

@@ -4,7 +4,8 @@
 -- An operation in pending_reconciliation (its lease lapsed while the database was away) still belongs
 -- to its attempt: a result reported for it is accepted.
 
--- complete_operation: running → completed with its result ('ok' | 'stop').
+-- complete_operation: running → completed with its result ('ok' | 'stop'). A completed operation
+-- needs its checkpoint no more: it is deleted in the same transaction.
 CREATE OR REPLACE FUNCTION ktrdr.complete_operation(
     p_operation_id text, p_worker_id text, p_attempt integer, p_result jsonb DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -15,7 +16,11 @@ BEGIN
         lease_expires_at = NULL, reconcile_deadline = NULL, error_message = NULL, version = version + 1
     WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
       AND status IN ('running', 'pending_reconciliation');
-    RETURN CASE WHEN FOUND THEN 'ok' ELSE 'stop' END;
+    IF NOT FOUND THEN
+        RETURN 'stop';
+    END IF;
+    DELETE FROM ktrdr.checkpoints WHERE operation_id = p_operation_id;
+    RETURN 'ok';
 END $$;
 
 -- complete_operations: complete_operation for a batch in one statement. Returns the ids that were
@@ -42,6 +47,8 @@ BEGIN
         WHERE o.operation_id = b.operation_id AND o.worker_id = p_worker_id AND o.attempt = b.attempt
           AND o.status IN ('running', 'pending_reconciliation')
         RETURNING o.operation_id
+    ), dropped AS (
+        DELETE FROM ktrdr.checkpoints c USING done d WHERE c.operation_id = d.operation_id
     )
     SELECT b.operation_id FROM batch b WHERE b.operation_id NOT IN (SELECT d.operation_id FROM done d);
 END $$;

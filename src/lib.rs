@@ -24,6 +24,7 @@
 
 pub mod artifacts;
 pub mod backtest;
+pub mod checkpoints;
 pub mod config;
 pub mod db;
 mod error;

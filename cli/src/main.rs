@@ -43,6 +43,8 @@ enum Command {
     Status(ops::ShowArgs),
     /// Cancel an operation (same as `ops cancel`).
     Cancel(ops::CancelArgs),
+    /// Resume an operation from its checkpoint (same as `ops resume`).
+    Resume(ops::ResumeArgs),
     /// List registered workers.
     Workers(workers::WorkersArgs),
     /// Market data: import a CSV, generate synthetic bars, list what is loaded.
@@ -104,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ops(command) => ops::run(command, migrate_first).await,
         Command::Status(args) => ops::run(ops::OpsCommand::Show(args), migrate_first).await,
         Command::Cancel(args) => ops::run(ops::OpsCommand::Cancel(args), migrate_first).await,
+        Command::Resume(args) => ops::run(ops::OpsCommand::Resume(args), migrate_first).await,
         Command::Workers(args) => workers::run(args, migrate_first).await,
         Command::Data(command) => data::run(command, migrate_first).await,
         Command::Validate(args) => validate::run(args),

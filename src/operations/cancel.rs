@@ -1,4 +1,4 @@
-//! Cancelling (sql/60_cancel.sql).
+//! Cancelling (sql/60_cancel.sql) and resuming (sql/55_checkpoints.sql).
 
 use sqlx::PgPool;
 
@@ -29,4 +29,15 @@ pub async fn request_cancel(
         Status::Cancelled => CancelOutcome::Cancelled,
         other => CancelOutcome::Requested(other),
     })
+}
+
+/// Puts a failed or cancelled operation that has a checkpoint back to pending; any worker of its type
+/// continues it. Errors: [`crate::Error::NotFound`]; [`crate::Error::Conflict`] for an operation that is
+/// not resumable, has no checkpoint, or was changed by a concurrent resume.
+pub async fn resume(pool: &PgPool, operation_id: &str) -> Result<()> {
+    sqlx::query("SELECT ktrdr.resume_operation($1)")
+        .bind(operation_id)
+        .execute(pool)
+        .await?;
+    Ok(())
 }

@@ -8,7 +8,7 @@ mod query;
 mod status;
 mod submit;
 
-pub use cancel::{CancelOutcome, request_cancel};
+pub use cancel::{CancelOutcome, request_cancel, resume};
 pub use lease::{
     ClaimedOperation, FailOutcome, FenceVerdict, HeartbeatVerdict, Lease, Progress, claim,
     complete_batch, reclaim,

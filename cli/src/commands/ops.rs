@@ -16,6 +16,19 @@ pub enum OpsCommand {
     Show(ShowArgs),
     /// Cancel an operation: a pending one at once, a running one within one heartbeat.
     Cancel(CancelArgs),
+    /// Resume a failed or cancelled operation from its checkpoint.
+    Resume(ResumeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Operation id.
+    operation_id: String,
+    /// Show progress until the operation ends; exit non-zero unless it completed.
+    #[arg(long)]
+    follow: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -111,7 +124,11 @@ pub async fn run(command: OpsCommand, migrate_first: bool) -> anyhow::Result<()>
             print_list(&ops);
         }
         Request::Show(id, follow, as_json) => {
-            let outcome = if follow { Some(crate::follow::follow(&pool, &id).await) } else { None };
+            let outcome = if follow {
+                Some(crate::follow::follow(&pool, &id).await)
+            } else {
+                None
+            };
             let op = operations::get(&pool, &id).await?;
             let events = operations::events(&pool, &id).await?;
             if as_json {
@@ -142,6 +159,16 @@ pub async fn run(command: OpsCommand, migrate_first: bool) -> anyhow::Result<()>
                 println!("{message}");
             }
         }
+        Request::Resume(id, follow, as_json) => {
+            operations::resume(&pool, &id).await?;
+            if !follow && !as_json {
+                println!(
+                    "Resumed {id}: it is PENDING and continues from its checkpoint on the next free worker."
+                );
+                return Ok(());
+            }
+            super::train::submitted(&pool, &id, follow, as_json).await?;
+        }
     }
     Ok(())
 }
@@ -152,6 +179,7 @@ enum Request {
     List(ListFilter, bool),
     Show(String, bool, bool),
     Cancel(String, Option<String>, bool),
+    Resume(String, bool, bool),
 }
 
 impl Request {
@@ -194,6 +222,7 @@ impl Request {
             }
             OpsCommand::Show(args) => Request::Show(args.operation_id, args.follow, args.json),
             OpsCommand::Cancel(args) => Request::Cancel(args.operation_id, args.reason, args.json),
+            OpsCommand::Resume(args) => Request::Resume(args.operation_id, args.follow, args.json),
         })
     }
 }

@@ -1,0 +1,128 @@
+//! Checkpoints (sql/55_checkpoints.sql): one current checkpoint per operation — how far it got (an
+//! epoch or a bar), the JSON state to continue from, and the artifact holding what does not fit in
+//! JSON (weights, optimizer moments), by location and SHA-256. Saving is fenced by the attempt's
+//! lease; the row is deleted when the operation completes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{FromRow, PgExecutor, PgPool};
+
+use crate::{Result, artifacts::ArtifactRef, operations::Lease};
+
+/// Why a checkpoint was taken (contract: stored lowercase).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointKind {
+    Periodic,
+    Cancellation,
+    Failure,
+    Shutdown,
+}
+
+impl CheckpointKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointKind::Periodic => "periodic",
+            CheckpointKind::Cancellation => "cancellation",
+            CheckpointKind::Failure => "failure",
+            CheckpointKind::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// What to save. NaN and infinities cannot be in a `serde_json::Value`: serializing state turns them
+/// into null, as the contract wants.
+#[derive(Debug, Clone)]
+pub struct NewCheckpoint {
+    pub kind: CheckpointKind,
+    /// `epoch` or `bar`.
+    pub unit: &'static str,
+    pub unit_value: i64,
+    pub state: Value,
+    pub artifact: Option<ArtifactRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveVerdict {
+    /// Saved; the previous checkpoint's artifact, if another, may be deleted now.
+    Saved { previous_artifact: Option<String> },
+    /// The attempt is stale: nothing was written.
+    Stop,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct Checkpoint {
+    pub operation_id: String,
+    pub kind: String,
+    pub unit: String,
+    pub unit_value: i64,
+    pub state: Value,
+    pub artifact_location: Option<String>,
+    pub artifact_sha256: Option<String>,
+    pub artifact_size_bytes: Option<i64>,
+    pub state_size_bytes: i32,
+    pub attempt: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Checkpoint {
+    /// The artifact reference, when the checkpoint has one.
+    pub fn artifact(&self) -> Option<ArtifactRef> {
+        Some(ArtifactRef {
+            location: self.artifact_location.clone()?,
+            sha256: self.artifact_sha256.clone()?,
+            size_bytes: self.artifact_size_bytes? as u64,
+        })
+    }
+}
+
+pub async fn save(
+    executor: impl PgExecutor<'_>,
+    lease: &Lease,
+    checkpoint: &NewCheckpoint,
+) -> Result<SaveVerdict> {
+    let artifact = checkpoint.artifact.as_ref();
+    let (verdict, previous): (String, Option<String>) = sqlx::query_as(
+        "SELECT verdict, previous_artifact_location
+         FROM ktrdr.save_checkpoint($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&lease.operation_id)
+    .bind(&lease.worker_id)
+    .bind(lease.attempt)
+    .bind(checkpoint.kind.as_str())
+    .bind(checkpoint.unit)
+    .bind(checkpoint.unit_value)
+    .bind(&checkpoint.state)
+    .bind(artifact.map(|a| &a.location))
+    .bind(artifact.map(|a| &a.sha256))
+    .bind(artifact.map(|a| a.size_bytes as i64))
+    .fetch_one(executor)
+    .await?;
+    Ok(match verdict.as_str() {
+        "ok" => SaveVerdict::Saved {
+            previous_artifact: previous,
+        },
+        _ => SaveVerdict::Stop,
+    })
+}
+
+const COLUMNS: &str =
+    "operation_id, kind, unit, unit_value, state, artifact_location, artifact_sha256,
+    artifact_size_bytes, state_size_bytes, attempt, created_at";
+
+pub async fn get(pool: &PgPool, operation_id: &str) -> Result<Option<Checkpoint>> {
+    let sql = format!("SELECT {COLUMNS} FROM ktrdr.checkpoints WHERE operation_id = $1");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(operation_id)
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Every checkpoint, newest first.
+pub async fn list(pool: &PgPool) -> Result<Vec<Checkpoint>> {
+    let sql = format!("SELECT {COLUMNS} FROM ktrdr.checkpoints ORDER BY created_at DESC");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?)
+}

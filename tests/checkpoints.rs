@@ -1,0 +1,164 @@
+//! Checkpoints and resume at the SQL level: fenced saves, replacement, deletion on completion, and
+//! resume with its errors and optimistic locking.
+
+use ktrdr::{
+    Error,
+    artifacts::ArtifactRef,
+    checkpoints::{self, CheckpointKind, NewCheckpoint, SaveVerdict},
+    operations::{self, FailOutcome, NewOperation, Status},
+    testing::TestDatabase,
+};
+use serde_json::json;
+
+fn checkpoint(epoch: i64, location: &str) -> NewCheckpoint {
+    NewCheckpoint {
+        kind: CheckpointKind::Periodic,
+        unit: "epoch",
+        unit_value: epoch,
+        state: json!({"epoch": epoch, "loss": f64::NAN}),
+        artifact: Some(ArtifactRef {
+            location: location.into(),
+            sha256: "ab".repeat(32),
+            size_bytes: 10,
+        }),
+    }
+}
+
+#[tokio::test]
+async fn saves_are_fenced_replace_the_previous_one_and_vanish_on_completion() -> anyhow::Result<()>
+{
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let op = NewOperation {
+        max_attempts: 2,
+        ..NewOperation::new("dummy")
+    };
+    let id = operations::submit(pool, &op).await?;
+    let first = operations::claim(pool, "a", &["dummy".into()], 1, 30.0)
+        .await?
+        .remove(0);
+
+    let saved = checkpoints::save(pool, &first.lease, &checkpoint(0, "db:ckpt/0")).await?;
+    assert_eq!(
+        saved,
+        SaveVerdict::Saved {
+            previous_artifact: None
+        }
+    );
+    let saved = checkpoints::save(pool, &first.lease, &checkpoint(1, "db:ckpt/1")).await?;
+    assert_eq!(
+        saved,
+        SaveVerdict::Saved {
+            previous_artifact: Some("db:ckpt/0".into())
+        }
+    );
+    let current = checkpoints::get(pool, &id).await?.expect("a checkpoint");
+    assert_eq!((current.unit_value, current.kind.as_str()), (1, "periodic"));
+    assert_eq!(
+        current.state,
+        json!({"epoch": 1, "loss": null}),
+        "NaN is stored as null"
+    );
+
+    // The attempt moves on; the old one cannot overwrite the checkpoint.
+    assert_eq!(
+        first.lease.fail(pool, "transient", true).await?,
+        FailOutcome::Retrying
+    );
+    let second = operations::claim(pool, "b", &["dummy".into()], 1, 30.0)
+        .await?
+        .remove(0);
+    assert_eq!(
+        checkpoints::save(pool, &first.lease, &checkpoint(9, "db:ckpt/9")).await?,
+        SaveVerdict::Stop
+    );
+    assert_eq!(
+        checkpoints::get(pool, &id).await?.unwrap().unit_value,
+        1,
+        "kept across the re-queue"
+    );
+
+    second.lease.complete(pool, json!({})).await?;
+    assert!(checkpoints::get(pool, &id).await?.is_none());
+    test_db.cleanup().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn resume_refuses_with_precise_errors() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let err = operations::resume(pool, "op_nope").await.unwrap_err();
+    assert!(matches!(err, Error::NotFound(_)));
+    assert_eq!(
+        err.to_string(),
+        "OPERATION_NOT_FOUND: operation not found: op_nope"
+    );
+
+    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
+    let err = operations::resume(pool, &id).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "OPERATION_NOT_RESUMABLE: operation {id} is PENDING; only FAILED or CANCELLED operations can be resumed"
+        )
+    );
+    operations::request_cancel(pool, &id, None).await?;
+    let err = operations::resume(pool, &id).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("CHECKPOINT_NOT_FOUND: operation {id} has no checkpoint to resume from")
+    );
+    test_db.cleanup().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn of_ten_concurrent_resumes_exactly_one_wins() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
+    let claimed = operations::claim(pool, "a", &["dummy".into()], 1, 30.0)
+        .await?
+        .remove(0);
+    checkpoints::save(pool, &claimed.lease, &checkpoint(3, "db:ckpt/3")).await?;
+    claimed
+        .lease
+        .mark_cancelled(pool, Some("stop for now"))
+        .await?;
+
+    let resumes = (0..10).map(|_| {
+        let (pool, id) = (pool.clone(), id.clone());
+        tokio::spawn(async move { operations::resume(&pool, &id).await })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(resumes)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    for err in outcomes.into_iter().filter_map(Result::err) {
+        // A loser either lost the optimistic lock or saw the winner's result.
+        let text = err.to_string();
+        assert!(
+            matches!(err, Error::Conflict(_))
+                && (text.starts_with("RESUME_CONFLICT")
+                    || text.starts_with("OPERATION_NOT_RESUMABLE")),
+            "{text}"
+        );
+    }
+    let op = operations::get(pool, &id).await?;
+    assert_eq!(op.status(), Status::Pending);
+    assert_eq!(op.max_attempts, 2, "room for the next attempt");
+    let again = operations::claim(pool, "b", &["dummy".into()], 1, 30.0)
+        .await?
+        .remove(0);
+    assert_eq!(again.lease.attempt, 2);
+    assert_eq!(checkpoints::get(pool, &id).await?.unwrap().unit_value, 3);
+    test_db.cleanup().await?;
+    Ok(())
+}

@@ -27,10 +27,12 @@ test: libtorch
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-## make bench: queue throughput and pickup latency (with pgbench as the reference).
+## make bench: queue throughput and pickup latency (with pgbench as the reference), then training
+## time per epoch (with a plain PyTorch loop as the reference) and backtest speed (scripts/bench.sh).
 bench: build
 	@scripts/ensure-postgres.sh
 	target/release/ktrdr bench queue --pgbench
+	@scripts/bench.sh
 
 ## make quality: formatting, lints, and the SQL applied to a scratch database by the tests.
 quality: libtorch

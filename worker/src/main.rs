@@ -2,9 +2,11 @@
 //!
 //! Everything a worker does to an operation goes through the fenced SQL functions of the `ktrdr`
 //! library; the worker keeps no state another process needs. See `runner` for the claim loop and
-//! `attempt` for the life of one claimed operation.
+//! `attempt` for the life of one claimed operation. `ktrdr-worker bench` is the database-free
+//! benchmark (see `bench`).
 
 mod attempt;
+mod bench;
 mod jobs;
 mod outbox;
 mod runner;
@@ -19,6 +21,9 @@ use crate::settings::{Args, WorkerSettings};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Some(code) = bench::run_if_requested() {
+        return code;
+    }
     ktrdr::config::load_dotenv();
     let args = Args::parse();
     tracing_subscriber::fmt()

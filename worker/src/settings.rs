@@ -87,9 +87,11 @@ impl WorkerSettings {
             ticker: (!args.no_ticker).then_some(ticker),
             outbox: Outbox::locate()?,
             torch_threads: match std::env::var("KTRDR_TORCH_THREADS") {
-                Ok(raw) if !raw.trim().is_empty() => {
-                    Some(ktrdr::config::parse_number("KTRDR_TORCH_THREADS", raw.trim(), 1..=256)?)
-                }
+                Ok(raw) if !raw.trim().is_empty() => Some(ktrdr::config::parse_number(
+                    "KTRDR_TORCH_THREADS",
+                    raw.trim(),
+                    1..=256,
+                )?),
                 _ => None,
             },
             startup_timeout: Duration::from_secs(60),

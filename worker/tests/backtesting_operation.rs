@@ -19,15 +19,23 @@ use support::WorkerProcess;
 
 fn example(name: &str) -> Strategy {
     let path = format!("{}/../strategies/{name}", env!("CARGO_MANIFEST_DIR"));
-    let mut strategy = ktrdr::strategy::parse_file(std::path::Path::new(&path)).expect("valid example");
+    let mut strategy =
+        ktrdr::strategy::parse_file(std::path::Path::new(&path)).expect("valid example");
     strategy.training.epochs = 2;
     strategy
 }
 
 async fn finished(pool: &PgPool, id: &str) -> Operation {
-    wait_for(&format!("{id} to finish"), Duration::from_secs(120), || async {
-        operations::get(pool, id).await.ok().filter(|op| op.status().is_terminal())
-    })
+    wait_for(
+        &format!("{id} to finish"),
+        Duration::from_secs(120),
+        || async {
+            operations::get(pool, id)
+                .await
+                .ok()
+                .filter(|op| op.status().is_terminal())
+        },
+    )
     .await
 }
 
@@ -51,8 +59,24 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
     let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,backtesting"], &[]);
 
     let strategy = example("rsi_macd_trend.yaml");
-    let training = submit(pool, "training", TrainingParams { strategy: strategy.clone(), symbol: None, timeframe: None, start: None, end: None }).await;
-    assert_eq!(finished(pool, &training).await.status(), Status::Completed, "{}", worker.log());
+    let training = submit(
+        pool,
+        "training",
+        TrainingParams {
+            strategy: strategy.clone(),
+            symbol: None,
+            timeframe: None,
+            start: None,
+            end: None,
+        },
+    )
+    .await;
+    assert_eq!(
+        finished(pool, &training).await.status(),
+        Status::Completed,
+        "{}",
+        worker.log()
+    );
 
     let backtest = |strategy: Strategy, model: String| BacktestParams {
         strategy,
@@ -63,9 +87,20 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
         end: None,
         initial_capital: Some(50_000.0),
     };
-    let id = submit(pool, "backtesting", backtest(strategy.clone(), training.clone())).await;
+    let id = submit(
+        pool,
+        "backtesting",
+        backtest(strategy.clone(), training.clone()),
+    )
+    .await;
     let op = finished(pool, &id).await;
-    assert_eq!(op.status(), Status::Completed, "{:?}\n{}", op.error_message, worker.log());
+    assert_eq!(
+        op.status(),
+        Status::Completed,
+        "{:?}\n{}",
+        op.error_message,
+        worker.log()
+    );
     let metrics = &op.result.unwrap()["metrics"];
     assert_eq!(metrics["bars"].as_u64().unwrap() as usize, bars.len());
     assert_eq!(metrics["initial_capital"].as_f64().unwrap(), 50_000.0);
@@ -74,13 +109,34 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
     let net: f64 = trades.iter().map(|t| t["net_pnl"].as_f64().unwrap()).sum();
     assert!((50_000.0 + net - metrics["final_equity"].as_f64().unwrap()).abs() < 1e-6);
 
-    let other = submit(pool, "backtesting", backtest(example("bollinger_reversion.yaml"), training.clone())).await;
+    let other = submit(
+        pool,
+        "backtesting",
+        backtest(example("bollinger_reversion.yaml"), training.clone()),
+    )
+    .await;
     let not_training = submit(pool, "backtesting", backtest(strategy.clone(), id.clone())).await;
-    let unknown = submit(pool, "backtesting", backtest(strategy, "op_training_nope".into())).await;
+    let unknown = submit(
+        pool,
+        "backtesting",
+        backtest(strategy, "op_training_nope".into()),
+    )
+    .await;
     for (op_id, expected) in [
-        (other, format!("model {training} was trained with strategy 'rsi_macd_trend', whose features differ from strategy 'bollinger_reversion'")),
-        (not_training, format!("--model {id} is a COMPLETED backtesting operation, not a completed training")),
-        (unknown, "--model: operation not found: op_training_nope".to_string()),
+        (
+            other,
+            format!(
+                "model {training} was trained with strategy 'rsi_macd_trend', whose features differ from strategy 'bollinger_reversion'"
+            ),
+        ),
+        (
+            not_training,
+            format!("--model {id} is a COMPLETED backtesting operation, not a completed training"),
+        ),
+        (
+            unknown,
+            "--model: operation not found: op_training_nope".to_string(),
+        ),
     ] {
         let op = finished(pool, &op_id).await;
         assert_eq!(op.status(), Status::Failed);

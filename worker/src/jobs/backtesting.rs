@@ -11,7 +11,7 @@ use ktrdr::{
     artifacts::{ArtifactRef, ArtifactStore},
     backtest::{BacktestConfig, Backtester, Prediction, Signal},
     features::{self, Scaler},
-    market_data::{self, Bar},
+    market_data::{self, Bar, Timeframe},
     operations::{self, Progress, Status},
     params::BacktestParams,
     strategy::Strategy,
@@ -63,22 +63,19 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
             };
         }
     };
-    let predictions = match predict(&metadata, &weights, &bars) {
+    let predictions = match predict_with(
+        &metadata.strategy,
+        &metadata.feature_names,
+        &metadata.scaler,
+        &weights,
+        &bars,
+    ) {
         Ok(predictions) => predictions,
         Err(message) => return failed(message),
     };
 
     let strategy = &params.strategy;
-    let config = BacktestConfig {
-        initial_capital: params
-            .initial_capital
-            .unwrap_or(strategy.backtest.initial_capital),
-        commission: strategy.backtest.commission,
-        slippage: strategy.backtest.slippage,
-        confidence_threshold: strategy.decisions.confidence_threshold,
-        min_separation_bars: strategy.decisions.min_separation_bars,
-        ..BacktestConfig::for_timeframe(timeframe)
-    };
+    let config = backtest_config(strategy, timeframe, params.initial_capital);
     let mut backtester = match Backtester::new(&bars, &predictions, config) {
         Ok(backtester) => backtester,
         Err(err) => return failed(err.to_string()),
@@ -164,22 +161,41 @@ async fn load_model(
     Ok((metadata, weights))
 }
 
+/// The strategy's backtest settings and decision filters for bars of `timeframe`; a given
+/// `initial_capital` overrides the strategy's.
+pub(crate) fn backtest_config(
+    strategy: &Strategy,
+    timeframe: Timeframe,
+    initial_capital: Option<f64>,
+) -> BacktestConfig {
+    BacktestConfig {
+        initial_capital: initial_capital.unwrap_or(strategy.backtest.initial_capital),
+        commission: strategy.backtest.commission,
+        slippage: strategy.backtest.slippage,
+        confidence_threshold: strategy.decisions.confidence_threshold,
+        min_separation_bars: strategy.decisions.min_separation_bars,
+        ..BacktestConfig::for_timeframe(timeframe)
+    }
+}
+
 /// One prediction per bar: the most probable class and its probability; bars without features
-/// (indicator warm-up) hold.
-fn predict(
-    metadata: &ModelMetadata,
+/// (indicator warm-up) hold. Takes the pieces of the model's metadata, so the benchmark (`bench`)
+/// can predict with a model it has just trained.
+pub(crate) fn predict_with(
+    strategy: &Strategy,
+    feature_names: &[String],
+    scaler: &Scaler,
     weights: &[u8],
     bars: &[Bar],
 ) -> Result<Vec<Prediction>, String> {
-    let matrix =
-        features::build_features(&metadata.strategy, bars).map_err(|err| err.to_string())?;
-    if matrix.names != metadata.feature_names {
+    let matrix = features::build_features(strategy, bars).map_err(|err| err.to_string())?;
+    if matrix.names != feature_names {
         return Err("the model's features do not match what its strategy computes".into());
     }
     let mut data = matrix.data.clone();
-    metadata.scaler.transform(&mut data);
+    scaler.transform(&mut data);
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let model = Mlp::new(&vs.root(), matrix.cols() as i64, &metadata.strategy.model);
+    let model = Mlp::new(&vs.root(), matrix.cols() as i64, &strategy.model);
     vs.load_from_stream(Cursor::new(weights))
         .map_err(|err| format!("the model weights are unreadable: {err}"))?;
 

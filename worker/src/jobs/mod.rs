@@ -2,9 +2,9 @@
 //! that it must stop) and ends with a [`JobOutcome`]; it never touches the database itself — the
 //! attempt around it (see `attempt.rs`) does all fenced writes.
 
-mod backtesting;
+pub(crate) mod backtesting;
 mod dummy;
-mod training;
+pub(crate) mod training;
 
 use std::sync::Arc;
 

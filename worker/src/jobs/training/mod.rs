@@ -7,7 +7,7 @@
 
 mod adam;
 pub mod model;
-mod trainer;
+pub(crate) mod trainer;
 
 use std::sync::{
     Arc,

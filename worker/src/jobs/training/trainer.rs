@@ -225,7 +225,7 @@ pub fn train(
 }
 
 /// Inverse class frequencies, normalised to average 1 (absent classes weigh 1).
-fn class_weights(balance: &[usize; 3]) -> Tensor {
+pub(crate) fn class_weights(balance: &[usize; 3]) -> Tensor {
     let total: usize = balance.iter().sum();
     let weights: Vec<f32> = balance
         .iter()

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Training and backtest figures (`make bench`): for each thread count in BENCH_THREADS (default
+# "1 2"), the release worker's database-free benchmark (`ktrdr-worker bench`) trains the example
+# strategy on 35,000 synthetic 1h bars and backtests it, exporting the exact training data; then
+# bench/train_baseline.py trains the same MLP on that data with a plain PyTorch loop and the same
+# thread count. Prints both and the ratio (Rust epoch time / PyTorch epoch time; below 1 is faster).
+#
+# Importing torch from Python needs the CUDA libraries its wheel links against (the worker links
+# libtorch_cpu only, so `make libtorch` skips them); they go into .libtorch/python-deps when missing.
+# Nothing runs on a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+worker=target/release/ktrdr-worker
+epochs="${BENCH_EPOCHS:-5}"
+export PYTHONPATH=".libtorch:.libtorch/python-deps${PYTHONPATH:+:$PYTHONPATH}"
+
+[ -x "$worker" ] || cargo build --release -p ktrdr-worker
+
+if ! python3 -c 'import torch' >/dev/null 2>&1; then
+  echo "Installing the CUDA libraries torch's Python module loads into .libtorch/python-deps …" >&2
+  # The versions torch==2.13.0 pins (cuda-toolkit 13.0.3 and its own requirements).
+  python3 -m pip install --quiet --disable-pip-version-check --no-deps --target .libtorch/python-deps \
+    nvidia-cublas==13.1.1.3 nvidia-cuda-nvrtc==13.0.88 nvidia-cufft==12.0.0.61 \
+    nvidia-cufile==1.15.1.6 nvidia-curand==10.4.0.35 nvidia-cusolver==12.0.4.66 \
+    nvidia-cusparse==12.6.3.3 nvidia-nvjitlink==13.0.88 nvidia-cudnn-cu13==9.20.0.48 \
+    nvidia-cusparselt-cu13==0.8.1 nvidia-nccl-cu13==2.29.7 nvidia-nvshmem-cu13==3.4.5
+fi
+
+data="$(mktemp -d)"
+trap 'rm -rf "$data"' EXIT
+
+for threads in ${BENCH_THREADS:-1 2}; do
+  "$worker" bench --threads "$threads" --epochs "$epochs" --export "$data" --json >"$data/rust.json"
+  python3 bench/train_baseline.py --data "$data" --threads "$threads" --epochs "$epochs" --json \
+    >"$data/torch.json"
+  python3 - "$data/rust.json" "$data/torch.json" <<'EOF'
+import json, sys
+rust, torch = (json.load(open(path)) for path in sys.argv[1:3])
+bt = rust["backtest"]
+ratio = rust["median_epoch_seconds"] / torch["median_epoch_seconds"]
+print(f"Training: {rust['strategy']}, {rust['train_rows']} train rows x {rust['features']} features, "
+      f"batch {rust['batch_size']}, {rust['threads']} thread(s), median of {len(rust['epoch_seconds'])} epochs")
+print(f"  ktrdr (tch)            {rust['median_epoch_seconds']:>8.3f} s/epoch")
+print(f"  PyTorch (Python loop)  {torch['median_epoch_seconds']:>8.3f} s/epoch")
+print(f"  ratio ktrdr / PyTorch  {ratio:>8.2f}")
+print(f"Backtest: {rust['bars']} bars, median of {bt['runs']} runs, {bt['trades']} trades")
+print(f"  features + forward     {bt['predict_seconds'] * 1e3:>8.2f} ms  "
+      f"(features alone {bt['features_seconds'] * 1e3:.2f} ms)")
+print(f"  engine                 {bt['engine_seconds'] * 1e3:>8.2f} ms")
+print(f"  total                  {bt['total_seconds'] * 1e3:>8.2f} ms  ({bt['bars_per_second']:,.0f} bars/s)")
+EOF
+done

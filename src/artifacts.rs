@@ -111,6 +111,32 @@ impl ArtifactStore {
         Ok(content)
     }
 
+    /// Removes an artifact of this store; one that is already gone is not an error.
+    pub async fn delete(&self, location: &str) -> Result<()> {
+        match (self, location.split_once(':')) {
+            (ArtifactStore::Directory(root), Some(("file", key))) => {
+                let path = root.join(checked_key(key)?);
+                match fs::remove_file(&path) {
+                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(Error::Artifact(
+                        format!("cannot delete {}: {err}", path.display()),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            (ArtifactStore::Database(pool), Some(("db", key))) => {
+                sqlx::query("DELETE FROM ktrdr.artifacts WHERE key = $1")
+                    .bind(key)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+            _ => Err(Error::Artifact(format!(
+                "artifact {location} is not in this store ({})",
+                self.describe()
+            ))),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             ArtifactStore::Directory(root) => format!("directory {}", root.display()),

@@ -34,12 +34,7 @@ pub async fn run(
     let mut job = tokio::spawn({
         let operation_type = claimed.operation_type.clone();
         let params = claimed.params.clone();
-        let ctx = JobContext::new(
-            lease.operation_id.clone(),
-            pool.clone(),
-            progress_tx,
-            stop_rx,
-        );
+        let ctx = JobContext::new(lease.clone(), pool.clone(), progress_tx, stop_rx);
         async move { jobs::run(&operation_type, &params, ctx).await }
     });
 
@@ -108,6 +103,10 @@ async fn report(pool: &PgPool, outbox: &Outbox, lease: &Lease, outcome: JobOutco
         JobOutcome::Failed { message, retryable } => Outcome::Failed { message, retryable },
         JobOutcome::Stopped(request) => Outcome::Cancelled {
             message: (request == StopRequest::Shutdown).then(|| "Worker shutdown".to_string()),
+        },
+        JobOutcome::StoppedAtCheckpoint(request) => Outcome::Cancelled {
+            message: (request == StopRequest::Shutdown)
+                .then(|| "Graceful shutdown - checkpoint saved".to_string()),
         },
     };
     let report = Report {

@@ -136,18 +136,29 @@ fn run(args: &BenchArgs) -> anyhow::Result<()> {
 
     let (mut epoch_seconds, mut val_loss) = (Vec::new(), Vec::new());
     let mut last = Instant::now();
-    let run = trainer::train(
+    // No checkpoints: the figure is the training loop itself.
+    let policy = trainer::CheckpointPolicy {
+        resume: None,
+        every_epochs: usize::MAX,
+        every: std::time::Duration::MAX,
+    };
+    let end = trainer::train(
         &strategy,
         &prepared,
         Device::Cpu,
+        &policy,
         &mut |record| {
             epoch_seconds.push(last.elapsed().as_secs_f64());
             val_loss.push(record.val_loss);
             last = Instant::now();
         },
+        &mut |_| {},
         &|| false,
     )
-    .context("training stopped")?;
+    .map_err(anyhow::Error::msg)?;
+    let trainer::TrainEnd::Finished(run) = end else {
+        anyhow::bail!("training stopped");
+    };
 
     let timeframe = strategy.training_data.timeframe;
     let (mut runs, mut features_seconds) = (Vec::new(), Vec::new());

@@ -8,7 +8,7 @@ pub(crate) mod training;
 
 use std::sync::Arc;
 
-use ktrdr::operations::Progress;
+use ktrdr::operations::{Lease, Progress};
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -25,12 +25,18 @@ pub enum StopRequest {
 
 pub enum JobOutcome {
     Completed(Value),
-    Failed { message: String, retryable: bool },
+    Failed {
+        message: String,
+        retryable: bool,
+    },
     Stopped(StopRequest),
+    /// Stopped after saving a checkpoint to resume from.
+    StoppedAtCheckpoint(StopRequest),
 }
 
 pub struct JobContext {
-    pub operation_id: String,
+    /// The attempt's fencing token, for fenced writes such as checkpoints.
+    pub lease: Lease,
     /// For jobs that read inputs (market data, models) or write artifacts.
     pub pool: PgPool,
     progress: Arc<watch::Sender<Progress>>,
@@ -39,13 +45,13 @@ pub struct JobContext {
 
 impl JobContext {
     pub fn new(
-        operation_id: String,
+        lease: Lease,
         pool: PgPool,
         progress: watch::Sender<Progress>,
         stop: watch::Receiver<StopRequest>,
     ) -> Self {
         Self {
-            operation_id,
+            lease,
             pool,
             progress: Arc::new(progress),
             stop,

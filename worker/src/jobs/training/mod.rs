@@ -4,8 +4,14 @@
 //! `trainer`), reports progress after every epoch, stores the best model — weights and a metadata
 //! document with the scaler, feature names and the strategy — in the artifact store, and returns the
 //! per-epoch history, test accuracy, confusion matrix and class balance.
+//!
+//! Checkpoints: every `checkpoint_interval` epochs (or 300 s), and on a cancel or a shutdown, the
+//! state at the last epoch boundary is saved (see `CheckpointSaver`); an operation that has a
+//! checkpoint — resumed, or re-queued after its worker died — continues from it and ends exactly as
+//! an uninterrupted run would.
 
 mod adam;
+mod checkpoint;
 pub mod model;
 pub(crate) mod trainer;
 
@@ -14,11 +20,103 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use ktrdr::{artifacts::ArtifactStore, market_data, operations::Progress, params::TrainingParams};
+use std::time::Duration;
+
+use ktrdr::{
+    artifacts::ArtifactStore,
+    checkpoints::{self, CheckpointKind, NewCheckpoint, SaveVerdict},
+    market_data,
+    operations::{Lease, Progress},
+    params::TrainingParams,
+};
 use serde_json::{Value, json};
+use sqlx::PgPool;
 use tch::Device;
 
-use super::{JobContext, JobOutcome};
+use self::{checkpoint::TrainingCheckpoint, trainer::TrainEnd};
+use super::{JobContext, JobOutcome, StopRequest};
+
+/// Checkpoint at least this often, whatever the epoch interval.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
+
+/// The operation's checkpoint to continue from, verified; `CHECKPOINT_CORRUPTED` when its artifact
+/// is missing or does not match its SHA-256.
+async fn load_checkpoint(
+    ctx: &JobContext,
+    store: &ArtifactStore,
+) -> Result<Option<TrainingCheckpoint>, String> {
+    let Some(row) = checkpoints::get(&ctx.pool, &ctx.lease.operation_id)
+        .await
+        .map_err(|err| err.to_string())?
+    else {
+        return Ok(None);
+    };
+    let corrupted = |why: String| format!("CHECKPOINT_CORRUPTED: {why}");
+    let artifact = row
+        .artifact()
+        .ok_or_else(|| corrupted("the checkpoint has no artifact".into()))?;
+    let tensors = store
+        .get(&artifact)
+        .await
+        .map_err(|err| corrupted(err.to_string()))?;
+    let state = serde_json::from_value(row.state)
+        .map_err(|err| corrupted(format!("unreadable state: {err}")))?;
+    Ok(Some(TrainingCheckpoint { state, tensors }))
+}
+
+/// Writes checkpoints in the order that keeps one whole at every instant: the new artifact first
+/// (durably), then the row pointing at it, then the previous artifact is deleted.
+#[derive(Clone)]
+struct CheckpointSaver {
+    pool: PgPool,
+    store: ArtifactStore,
+    lease: Lease,
+}
+
+impl CheckpointSaver {
+    /// True when saved. A failed save is logged and never fails the operation.
+    async fn save(&self, kind: CheckpointKind, checkpoint: &TrainingCheckpoint) -> bool {
+        let epoch = checkpoint.state.next_epoch;
+        let key = format!(
+            "checkpoints/{}/attempt{}-epoch{epoch}-{}.ot",
+            self.lease.operation_id,
+            self.lease.attempt,
+            kind.as_str()
+        );
+        let saved = async {
+            let artifact = self.store.put(&key, &checkpoint.tensors).await?;
+            let row = NewCheckpoint {
+                kind,
+                unit: "epoch",
+                unit_value: epoch as i64,
+                state: serde_json::to_value(&checkpoint.state).expect("serializable state"),
+                artifact: Some(artifact.clone()),
+            };
+            match checkpoints::save(&self.pool, &self.lease, &row).await? {
+                SaveVerdict::Saved { previous_artifact } => {
+                    if let Some(previous) = previous_artifact {
+                        self.store.delete(&previous).await?;
+                    }
+                    Ok(true)
+                }
+                SaveVerdict::Stop => {
+                    self.store.delete(&artifact.location).await?;
+                    Ok::<_, ktrdr::Error>(false)
+                }
+            }
+        };
+        match saved.await {
+            Ok(saved) => {
+                tracing::info!(operation_id = %self.lease.operation_id, epoch, kind = kind.as_str(), saved, "checkpoint");
+                saved
+            }
+            Err(err) => {
+                tracing::warn!(operation_id = %self.lease.operation_id, epoch, "checkpoint save failed: {err}");
+                false
+            }
+        }
+    }
+}
 
 pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
     let failed = |message: String| JobOutcome::Failed {
@@ -47,19 +145,40 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         ));
     }
 
+    let store = ArtifactStore::from_env(&ctx.pool);
+    let resume = match load_checkpoint(&ctx, &store).await {
+        Ok(resume) => resume,
+        Err(message) => return failed(message),
+    };
+    let resumed_from_epoch = resume.as_ref().map(|c| c.state.next_epoch);
+
     let stop = Arc::new(AtomicBool::new(false));
     let progress = ctx.progress_sender();
     let device = Device::cuda_if_available();
     let strategy = params.strategy.clone();
+    let saver = CheckpointSaver {
+        pool: ctx.pool.clone(),
+        store: store.clone(),
+        lease: ctx.lease.clone(),
+    };
+    let runtime = tokio::runtime::Handle::current();
     let mut work = tokio::task::spawn_blocking({
         let stop = stop.clone();
+        let saver = saver.clone();
         move || {
             let prepared = trainer::prepare(&strategy, &bars)?;
             let epochs = strategy.training.epochs;
-            let run = trainer::train(
+            let policy = trainer::CheckpointPolicy {
+                resume: resume.as_ref(),
+                every_epochs: strategy.training.checkpoint_interval,
+                every: CHECKPOINT_EVERY,
+            };
+            let mut saved = 0;
+            let end = trainer::train(
                 &strategy,
                 &prepared,
                 device,
+                &policy,
                 &mut |record| {
                     progress.send_replace(Progress {
                         percent: ((record.epoch + 1) * 100 / epochs) as f32,
@@ -73,22 +192,38 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
                         details: Some(json!(record)),
                     });
                 },
+                &mut |checkpoint| {
+                    if runtime.block_on(saver.save(CheckpointKind::Periodic, &checkpoint)) {
+                        saved += 1;
+                    }
+                },
                 &|| stop.load(Ordering::Relaxed),
-            );
-            Ok::<_, String>((prepared, run))
+            )?;
+            Ok::<_, String>((prepared, end, saved))
         }
     });
-    let outcome = tokio::select! {
-        outcome = &mut work => outcome,
+    let (outcome, stop_request) = tokio::select! {
+        outcome = &mut work => (outcome, None),
         request = ctx.stop_requested() => {
             stop.store(true, Ordering::Relaxed);
-            let _ = work.await;
-            return JobOutcome::Stopped(request);
+            (work.await, Some(request))
         }
     };
-    let (prepared, run) = match outcome {
-        Ok(Ok((prepared, Some(run)))) => (prepared, run),
-        Ok(Ok((_, None))) => return JobOutcome::Stopped(super::StopRequest::Cancel),
+    let (prepared, run, checkpoints_saved) = match outcome {
+        // Also when the run finished just as a stop arrived: it is complete, report it.
+        Ok(Ok((prepared, TrainEnd::Finished(run), saved))) => (prepared, run, saved),
+        Ok(Ok((_, TrainEnd::Stopped(checkpoint), _))) => {
+            let request = stop_request.unwrap_or(StopRequest::Cancel);
+            let kind = match request {
+                StopRequest::Shutdown => CheckpointKind::Shutdown,
+                _ => CheckpointKind::Cancellation,
+            };
+            return if saver.save(kind, &checkpoint).await {
+                JobOutcome::StoppedAtCheckpoint(request)
+            } else {
+                JobOutcome::Stopped(request)
+            };
+        }
         Ok(Err(message)) => return failed(message),
         Err(panic) => {
             return JobOutcome::Failed {
@@ -98,7 +233,6 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         }
     };
 
-    let store = ArtifactStore::from_env(&ctx.pool);
     let metadata = json!({
         "strategy": params.strategy,
         "symbol": symbol,
@@ -107,7 +241,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         "scaler": prepared.scaler,
         "classes": ["BUY", "HOLD", "SELL"],
     });
-    let key = |name: &str| format!("models/{}/{name}", ctx.operation_id);
+    let key = |name: &str| format!("models/{}/{name}", ctx.lease.operation_id);
     let stored = async {
         let weights = store.put(&key("weights.ot"), &run.weights).await?;
         let metadata = store
@@ -140,6 +274,8 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         "history": run.history,
         "test_accuracy": run.test_accuracy,
         "parameters_sha256": run.parameters_sha256,
+        "resumed_from_epoch": resumed_from_epoch,
+        "checkpoints_saved": checkpoints_saved,
         "confusion_matrix": run.confusion_matrix,
         "class_balance": {"BUY": buy, "HOLD": hold, "SELL": sell},
         "device": format!("{device:?}"),

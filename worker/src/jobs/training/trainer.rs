@@ -12,13 +12,31 @@ use ktrdr::{
 };
 use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Reduction, Tensor, nn, no_grad};
 
 use super::{
     adam::{Adam, clip_gradients},
+    checkpoint::{TrainState, TrainingCheckpoint},
     model::{self, CLASSES, Mlp},
 };
+
+/// How a call of [`train`] ended.
+pub enum TrainEnd {
+    Finished(TrainingRun),
+    /// `should_stop` answered true at an epoch boundary: the state to continue from.
+    Stopped(TrainingCheckpoint),
+}
+
+/// When and from where a run checkpoints and continues.
+pub struct CheckpointPolicy<'a> {
+    /// Continue from this checkpoint instead of epoch 0.
+    pub resume: Option<&'a TrainingCheckpoint>,
+    /// Offer a checkpoint after every this many completed epochs…
+    pub every_epochs: usize,
+    /// …or when this much time passed since the last one.
+    pub every: std::time::Duration,
+}
 
 /// Features and labels, split chronologically and scaled with statistics of the training part.
 pub struct Prepared {
@@ -30,7 +48,7 @@ pub struct Prepared {
     pub class_balance: [usize; 3],
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
     pub epoch: usize,
     pub train_loss: f64,
@@ -102,15 +120,19 @@ pub fn prepare(strategy: &Strategy, bars: &[Bar]) -> Result<Prepared, String> {
     })
 }
 
-/// Trains until the epochs are done, early stopping triggers, or `should_stop` answers true (then
-/// `None`). `on_epoch` sees every finished epoch.
+/// Trains until the epochs are done or early stopping triggers, or until `should_stop` answers true
+/// at an epoch boundary (then the state to continue from). `on_epoch` sees every finished epoch;
+/// `on_checkpoint` receives a checkpoint whenever the policy asks for one. A run continued from a
+/// checkpoint ends exactly as if it had never stopped.
 pub fn train(
     strategy: &Strategy,
     prepared: &Prepared,
     device: Device,
+    policy: &CheckpointPolicy,
     on_epoch: &mut dyn FnMut(&EpochRecord),
+    on_checkpoint: &mut dyn FnMut(TrainingCheckpoint),
     should_stop: &dyn Fn() -> bool,
-) -> Option<TrainingRun> {
+) -> Result<TrainEnd, String> {
     let spec = &strategy.training;
     let stream = |n: u64| {
         let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
@@ -137,15 +159,33 @@ pub fn train(
         prepared.validation.1.to_device(device),
     );
     let rows = x_train.size()[0] as usize;
-    let mut history = Vec::new();
-    let (mut best_loss, mut best_epoch, mut since_best) = (f64::INFINITY, 0, 0);
     let mut best_weights = snapshot(&parameters);
-    let mut stopped_early = false;
+    let mut state = TrainState {
+        next_epoch: 0,
+        history: Vec::new(),
+        best_loss: None,
+        best_epoch: 0,
+        since_best: 0,
+        adam_step: 0,
+    };
+    if let Some(checkpoint) = policy.resume {
+        checkpoint.restore(&parameters, &mut best_weights, &mut adam)?;
+        state = checkpoint.state.clone();
+    }
+    let mut stopped_early = state.since_best >= spec.early_stopping.patience;
+    let mut last_checkpoint = std::time::Instant::now();
 
-    for epoch in 0..spec.epochs {
+    while state.next_epoch < spec.epochs && !stopped_early {
         if should_stop() {
-            return None;
+            state.adam_step = adam.step;
+            return Ok(TrainEnd::Stopped(TrainingCheckpoint::capture(
+                state,
+                &parameters,
+                &best_weights,
+                &adam,
+            )));
         }
+        let epoch = state.next_epoch;
         let mut order: Vec<i64> = (0..rows as i64).collect();
         order.shuffle(&mut stream(2 * epoch as u64 + 1));
         let mut dropout = stream(2 * epoch as u64 + 2);
@@ -180,18 +220,32 @@ pub fn train(
             val_accuracy,
         };
         on_epoch(&record);
-        history.push(record);
-        if val_loss < best_loss - spec.early_stopping.min_delta {
-            (best_loss, best_epoch, since_best) = (val_loss, epoch, 0);
+        state.history.push(record);
+        state.next_epoch = epoch + 1;
+        if state
+            .best_loss
+            .is_none_or(|best| val_loss < best - spec.early_stopping.min_delta)
+        {
+            (state.best_loss, state.best_epoch, state.since_best) = (Some(val_loss), epoch, 0);
             best_weights = snapshot(&parameters);
         } else {
-            since_best += 1;
-            if since_best >= spec.early_stopping.patience {
-                stopped_early = true;
-                break;
-            }
+            state.since_best += 1;
+            stopped_early = state.since_best >= spec.early_stopping.patience;
+        }
+        let due = state.next_epoch.is_multiple_of(policy.every_epochs.max(1))
+            || last_checkpoint.elapsed() >= policy.every;
+        if due && state.next_epoch < spec.epochs && !stopped_early {
+            state.adam_step = adam.step;
+            on_checkpoint(TrainingCheckpoint::capture(
+                state.clone(),
+                &parameters,
+                &best_weights,
+                &adam,
+            ));
+            last_checkpoint = std::time::Instant::now();
         }
     }
+    let (history, best_epoch) = (state.history, state.best_epoch);
 
     restore(&parameters, &best_weights);
     let x_test = prepared.test.0.to_device(device);
@@ -213,7 +267,7 @@ pub fn train(
             .expect("float parameters");
         parameter_bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
     }
-    Some(TrainingRun {
+    Ok(TrainEnd::Finished(TrainingRun {
         history,
         best_epoch,
         stopped_early,
@@ -221,7 +275,7 @@ pub fn train(
         confusion_matrix,
         weights,
         parameters_sha256: ktrdr::artifacts::hex_sha256(&parameter_bytes),
-    })
+    }))
 }
 
 /// Inverse class frequencies, normalised to average 1 (absent classes weigh 1).
@@ -300,9 +354,115 @@ mod tests {
         (strategy, bars)
     }
 
+    const NO_CHECKPOINTS: CheckpointPolicy = CheckpointPolicy {
+        resume: None,
+        every_epochs: usize::MAX,
+        every: std::time::Duration::MAX,
+    };
+
+    fn finished(end: Result<TrainEnd, String>) -> TrainingRun {
+        match end.unwrap() {
+            TrainEnd::Finished(run) => run,
+            TrainEnd::Stopped(_) => panic!("stopped unexpectedly"),
+        }
+    }
+
     fn run_once(strategy: &Strategy, bars: &[Bar]) -> TrainingRun {
         let prepared = prepare(strategy, bars).unwrap();
-        train(strategy, &prepared, Device::Cpu, &mut |_| {}, &|| false).expect("not stopped")
+        finished(train(
+            strategy,
+            &prepared,
+            Device::Cpu,
+            &NO_CHECKPOINTS,
+            &mut |_| {},
+            &mut |_| {},
+            &|| false,
+        ))
+    }
+
+    /// Runs from `resume` and stops after `epochs_more` epochs (or at the end); the checkpoint
+    /// crosses a JSON round trip, as it does through the database.
+    fn run_part(
+        strategy: &Strategy,
+        prepared: &Prepared,
+        resume: Option<&TrainingCheckpoint>,
+        epochs_more: usize,
+    ) -> TrainEnd {
+        let done = std::cell::Cell::new(0);
+        let policy = CheckpointPolicy {
+            resume,
+            ..NO_CHECKPOINTS
+        };
+        let end = train(
+            strategy,
+            prepared,
+            Device::Cpu,
+            &policy,
+            &mut |_| done.set(done.get() + 1),
+            &mut |_| {},
+            &|| done.get() >= epochs_more,
+        )
+        .unwrap();
+        match end {
+            TrainEnd::Stopped(checkpoint) => {
+                let json = serde_json::to_string(&checkpoint.state).unwrap();
+                TrainEnd::Stopped(TrainingCheckpoint {
+                    state: serde_json::from_str(&json).unwrap(),
+                    tensors: checkpoint.tensors,
+                })
+            }
+            finished => finished,
+        }
+    }
+
+    #[test]
+    fn a_run_stopped_and_resumed_twice_ends_bit_identical() {
+        tch::set_num_threads(1);
+        let (mut strategy, bars) = example();
+        strategy.training.epochs = 6;
+        strategy.training.early_stopping.patience = 100;
+        let prepared = prepare(&strategy, &bars).unwrap();
+        let uninterrupted = run_once(&strategy, &bars);
+
+        let TrainEnd::Stopped(first) = run_part(&strategy, &prepared, None, 2) else {
+            panic!("should stop after 2 epochs");
+        };
+        assert_eq!(first.state.next_epoch, 2);
+        let TrainEnd::Stopped(second) = run_part(&strategy, &prepared, Some(&first), 2) else {
+            panic!("should stop after 2 more epochs");
+        };
+        assert_eq!(second.state.next_epoch, 4);
+        let TrainEnd::Finished(resumed) = run_part(&strategy, &prepared, Some(&second), usize::MAX)
+        else {
+            panic!("should finish");
+        };
+        assert_eq!(resumed.parameters_sha256, uninterrupted.parameters_sha256);
+        assert_eq!(resumed.history, uninterrupted.history);
+        assert_eq!(resumed.confusion_matrix, uninterrupted.confusion_matrix);
+    }
+
+    #[test]
+    fn periodic_checkpoints_follow_the_epoch_interval() {
+        let (mut strategy, bars) = example();
+        strategy.training.epochs = 7;
+        strategy.training.early_stopping.patience = 100;
+        let prepared = prepare(&strategy, &bars).unwrap();
+        let mut at = Vec::new();
+        let policy = CheckpointPolicy {
+            every_epochs: 3,
+            ..NO_CHECKPOINTS
+        };
+        finished(train(
+            &strategy,
+            &prepared,
+            Device::Cpu,
+            &policy,
+            &mut |_| {},
+            &mut |c| at.push(c.state.next_epoch),
+            &|| false,
+        ));
+        // After 3 and 6 completed epochs; none after the last (the run completes instead).
+        assert_eq!(at, vec![3, 6]);
     }
 
     #[test]
@@ -345,7 +505,15 @@ mod tests {
             column_means < 1e-4,
             "max |column mean| {column_means} over {train_rows} rows"
         );
-        let run = train(&strategy, &prepared, Device::Cpu, &mut |_| {}, &|| false).unwrap();
+        let run = finished(train(
+            &strategy,
+            &prepared,
+            Device::Cpu,
+            &NO_CHECKPOINTS,
+            &mut |_| {},
+            &mut |_| {},
+            &|| false,
+        ));
         let (first, last) = (&run.history[0], run.history.last().unwrap());
         assert!(last.train_loss < first.train_loss, "{first:?} → {last:?}");
     }

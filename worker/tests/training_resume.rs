@@ -1,0 +1,174 @@
+//! Seeds M4 and M6 with real workers: a training cancelled past half-way, or stopped by SIGTERM,
+//! leaves a checkpoint; resumed (on another worker), it continues from that epoch and ends with
+//! exactly the weights of an uninterrupted run; the checkpoint is gone afterwards.
+
+mod support;
+
+use std::time::Duration;
+
+use chrono::TimeZone;
+use ktrdr::{
+    checkpoints,
+    market_data::{self, SynthSpec, Timeframe},
+    operations::{self, NewOperation, Operation, Status},
+    params::TrainingParams,
+    testing::{TestDatabase, wait_for},
+};
+use sqlx::PgPool;
+use support::WorkerProcess;
+
+const EPOCHS: usize = 150;
+
+fn params() -> serde_json::Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../strategies/rsi_macd_trend.yaml"
+    );
+    let mut strategy =
+        ktrdr::strategy::parse_file(std::path::Path::new(path)).expect("valid example");
+    strategy.training.epochs = EPOCHS;
+    strategy.training.early_stopping.patience = EPOCHS;
+    strategy.training.checkpoint_interval = 5;
+    serde_json::to_value(TrainingParams {
+        strategy,
+        symbol: None,
+        timeframe: None,
+        start: None,
+        end: None,
+    })
+    .unwrap()
+}
+
+async fn wait_until(
+    pool: &PgPool,
+    id: &str,
+    what: &str,
+    condition: impl Fn(&Operation) -> bool,
+) -> Operation {
+    wait_for(
+        &format!("{id}: {what}"),
+        Duration::from_secs(300),
+        || async {
+            operations::get(pool, id)
+                .await
+                .ok()
+                .filter(|op| condition(op))
+        },
+    )
+    .await
+}
+
+fn epoch_reached(op: &Operation) -> usize {
+    op.progress
+        .as_ref()
+        .and_then(|p| p["epoch"].as_u64())
+        .unwrap_or(0) as usize
+}
+
+#[tokio::test]
+async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let bars = market_data::synthesize(&SynthSpec {
+        symbol: "EURUSD".into(),
+        timeframe: Timeframe::H1,
+        start: chrono::Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap(),
+        end: chrono::Utc.with_ymd_and_hms(2022, 3, 1, 0, 0, 0).unwrap(),
+        seed: 5,
+    })?;
+    market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
+    let env = [("KTRDR_TORCH_THREADS", "1")];
+    let mut first = WorkerProcess::spawn(
+        test_db.url(),
+        &["--types", "training", "--concurrency", "3"],
+        &env,
+    );
+    let submit = || async {
+        operations::submit(pool, &NewOperation::new("training").with_params(params()))
+            .await
+            .unwrap()
+    };
+    let (reference, cancelled, shut_down) = (submit().await, submit().await, submit().await);
+
+    // M4: cancel past 50 %.
+    wait_until(pool, &cancelled, "past half-way", |op| {
+        epoch_reached(op) > EPOCHS / 2
+    })
+    .await;
+    operations::request_cancel(pool, &cancelled, Some("pause")).await?;
+    let op = wait_until(pool, &cancelled, "cancelled", |op| {
+        op.status().is_terminal()
+    })
+    .await;
+    assert_eq!(op.status(), Status::Cancelled);
+    let checkpoint = checkpoints::get(pool, &cancelled)
+        .await?
+        .expect("a cancellation checkpoint");
+    assert_eq!(checkpoint.kind, "cancellation");
+    assert!(
+        checkpoint.unit_value as usize > EPOCHS / 2,
+        "{}",
+        checkpoint.unit_value
+    );
+
+    // M6: SIGTERM mid-training.
+    wait_until(pool, &shut_down, "under way", |op| epoch_reached(op) > 5).await;
+    first.signal(libc::SIGTERM);
+    assert!(
+        first.wait_exit(Duration::from_secs(25)).await.success(),
+        "{}",
+        first.log()
+    );
+    let op = operations::get(pool, &shut_down).await?;
+    assert_eq!(op.status(), Status::Cancelled, "{}", first.log());
+    assert_eq!(
+        op.error_message.as_deref(),
+        Some("Graceful shutdown - checkpoint saved")
+    );
+    assert_eq!(
+        checkpoints::get(pool, &shut_down)
+            .await?
+            .expect("a shutdown checkpoint")
+            .kind,
+        "shutdown"
+    );
+
+    // Another worker finishes the reference run and both resumed ones.
+    let _second = WorkerProcess::spawn(
+        test_db.url(),
+        &["--types", "training", "--concurrency", "3"],
+        &env,
+    );
+    if operations::get(pool, &reference).await?.status() == Status::Cancelled {
+        operations::resume(pool, &reference).await?;
+    }
+    operations::resume(pool, &cancelled).await?;
+    operations::resume(pool, &shut_down).await?;
+    let mut fingerprints = Vec::new();
+    for id in [&reference, &cancelled, &shut_down] {
+        let op = wait_until(pool, id, "completed", |op| op.status().is_terminal()).await;
+        assert_eq!(op.status(), Status::Completed, "{:?}", op.error_message);
+        let result = op.result.unwrap();
+        fingerprints.push(result["parameters_sha256"].as_str().unwrap().to_string());
+        assert!(
+            checkpoints::get(pool, id).await?.is_none(),
+            "checkpoint left after completion"
+        );
+        if id == &cancelled {
+            assert_eq!(
+                result["resumed_from_epoch"].as_u64().unwrap(),
+                checkpoint.unit_value as u64
+            );
+        }
+    }
+    assert_eq!(
+        fingerprints[0], fingerprints[1],
+        "cancel + resume changed the weights"
+    );
+    assert_eq!(
+        fingerprints[0], fingerprints[2],
+        "shutdown + resume changed the weights"
+    );
+    test_db.cleanup().await?;
+    Ok(())
+}

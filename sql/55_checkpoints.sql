@@ -71,3 +71,53 @@ BEGIN
     END IF;
     RETURN 'pending';
 END $$;
+
+-- Checkpoints for `ktrdr checkpoints list|stats` and dashboards.
+CREATE OR REPLACE VIEW ktrdr.checkpoint_overview AS
+SELECT c.operation_id, o.operation_type, o.status, c.kind, c.unit, c.unit_value, c.attempt,
+       c.state_size_bytes, c.artifact_size_bytes, c.artifact_location, c.created_at,
+       now() - c.created_at AS age
+FROM ktrdr.checkpoints c JOIN ktrdr.operations o USING (operation_id);
+
+-- delete_checkpoint: removes an operation's checkpoint (it can then no longer be resumed); returns
+-- the artifact location to delete, or NULL. Refuses while the operation is running, since its worker
+-- is writing checkpoints.
+CREATE OR REPLACE FUNCTION ktrdr.delete_checkpoint(p_operation_id text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_location text;
+BEGIN
+    PERFORM ktrdr.require_operation(p_operation_id);
+    IF EXISTS (SELECT 1 FROM ktrdr.operations WHERE operation_id = p_operation_id
+               AND status IN ('running', 'pending_reconciliation')) THEN
+        RAISE EXCEPTION 'operation % is running: cancel it before deleting its checkpoint', p_operation_id
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    DELETE FROM ktrdr.checkpoints WHERE operation_id = p_operation_id RETURNING artifact_location INTO v_location;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'CHECKPOINT_NOT_FOUND: operation % has no checkpoint', p_operation_id
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN v_location;
+END $$;
+
+-- cleanup_checkpoints: deletes checkpoints older than p_max_age_days of operations that are not
+-- running, and returns their artifact locations for the caller to remove. Artifacts that no row
+-- references any more are swept by the caller (see src/checkpoints.rs), inside the artifact root only.
+CREATE OR REPLACE FUNCTION ktrdr.cleanup_checkpoints(p_max_age_days double precision)
+RETURNS TABLE (operation_id text, artifact_location text)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+BEGIN
+    IF p_max_age_days IS NULL OR p_max_age_days < 0 THEN
+        RAISE EXCEPTION 'max_age_days must be 0 or more, got %', p_max_age_days
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    DELETE FROM ktrdr.checkpoints c
+    USING ktrdr.operations o
+    WHERE o.operation_id = c.operation_id
+      AND c.created_at < now() - make_interval(secs => p_max_age_days * 86400)
+      AND o.status NOT IN ('running', 'pending_reconciliation')
+    RETURNING c.operation_id, c.artifact_location;
+END $$;

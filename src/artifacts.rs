@@ -137,6 +137,59 @@ impl ArtifactStore {
         }
     }
 
+    /// Locations of the artifacts under `prefix/` written at least `min_age` ago.
+    pub async fn list_older_than(
+        &self,
+        prefix: &str,
+        min_age: std::time::Duration,
+    ) -> Result<Vec<String>> {
+        let prefix = checked_key(prefix)?;
+        match self {
+            ArtifactStore::Directory(root) => {
+                let mut found = Vec::new();
+                let mut pending = vec![root.join(&prefix)];
+                while let Some(dir) = pending.pop() {
+                    let Ok(entries) = fs::read_dir(&dir) else {
+                        continue;
+                    };
+                    for entry in entries.flatten() {
+                        let path = entry.path();
+                        // symlink_metadata: never follow a link out of the root.
+                        match fs::symlink_metadata(&path) {
+                            Ok(meta) if meta.is_dir() => pending.push(path),
+                            Ok(meta) if meta.is_file() => {
+                                let age = meta
+                                    .modified()
+                                    .ok()
+                                    .and_then(|m| m.elapsed().ok())
+                                    .unwrap_or_default();
+                                if age < min_age {
+                                    continue;
+                                }
+                                if let Ok(key) = path.strip_prefix(root) {
+                                    found.push(format!("file:{}", key.display()));
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Ok(found)
+            }
+            ArtifactStore::Database(pool) => {
+                let keys: Vec<String> = sqlx::query_scalar(
+                    "SELECT 'db:' || key FROM ktrdr.artifacts
+                     WHERE key LIKE $1 || '/%' AND created_at < now() - make_interval(secs => $2)",
+                )
+                .bind(prefix.to_string_lossy().as_ref())
+                .bind(min_age.as_secs_f64())
+                .fetch_all(pool)
+                .await?;
+                Ok(keys)
+            }
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             ArtifactStore::Directory(root) => format!("directory {}", root.display()),

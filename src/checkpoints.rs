@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{FromRow, PgExecutor, PgPool};
 
-use crate::{Result, artifacts::ArtifactRef, operations::Lease};
+use crate::{
+    Result,
+    artifacts::{ArtifactRef, ArtifactStore},
+    operations::Lease,
+};
 
 /// Why a checkpoint was taken (contract: stored lowercase).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,10 +123,97 @@ pub async fn get(pool: &PgPool, operation_id: &str) -> Result<Option<Checkpoint>
         .await?)
 }
 
+/// Deletes an operation's checkpoint and its artifact.
+pub async fn delete(pool: &PgPool, store: &ArtifactStore, operation_id: &str) -> Result<()> {
+    let location: Option<String> = sqlx::query_scalar("SELECT ktrdr.delete_checkpoint($1)")
+        .bind(operation_id)
+        .fetch_one(pool)
+        .await?;
+    if let Some(location) = location {
+        store.delete(&location).await?;
+    }
+    Ok(())
+}
+
+/// What one cleanup pass removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CleanupReport {
+    pub checkpoints_deleted: usize,
+    pub artifacts_deleted: usize,
+    pub unreferenced_artifacts_swept: usize,
+}
+
+/// Unreferenced artifacts younger than this are left alone: a worker may be between writing a new
+/// checkpoint's artifact and pointing the row at it.
+pub const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes checkpoints older than `max_age_days` (of operations not running) with their artifacts,
+/// then sweeps checkpoint artifacts older than `sweep_min_age` that no checkpoint row references.
+/// Only ever deletes under the store's `checkpoints/` prefix, whatever a row says.
+pub async fn cleanup(
+    pool: &PgPool,
+    store: &ArtifactStore,
+    max_age_days: f64,
+    sweep_min_age: std::time::Duration,
+) -> Result<CleanupReport> {
+    let removed: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT operation_id, artifact_location FROM ktrdr.cleanup_checkpoints($1)")
+            .bind(max_age_days)
+            .fetch_all(pool)
+            .await?;
+    let mut report = CleanupReport {
+        checkpoints_deleted: removed.len(),
+        ..Default::default()
+    };
+    for location in removed.into_iter().filter_map(|(_, location)| location) {
+        if is_checkpoint_artifact(&location) && store.delete(&location).await.is_ok() {
+            report.artifacts_deleted += 1;
+        }
+    }
+    let referenced: Vec<String> = sqlx::query_scalar(
+        "SELECT artifact_location FROM ktrdr.checkpoints WHERE artifact_location IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await?;
+    for location in store.list_older_than("checkpoints", sweep_min_age).await? {
+        if !referenced.contains(&location) && store.delete(&location).await.is_ok() {
+            report.unreferenced_artifacts_swept += 1;
+        }
+    }
+    Ok(report)
+}
+
+/// Checkpoint artifacts live under `checkpoints/` of a store; nothing else is ever cleaned up.
+fn is_checkpoint_artifact(location: &str) -> bool {
+    location.split_once(':').is_some_and(|(_, key)| {
+        key.starts_with("checkpoints/")
+            && !key.split('/').any(|part| part == ".." || part.is_empty())
+    })
+}
+
 /// Every checkpoint, newest first.
 pub async fn list(pool: &PgPool) -> Result<Vec<Checkpoint>> {
     let sql = format!("SELECT {COLUMNS} FROM ktrdr.checkpoints ORDER BY created_at DESC");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_all(pool)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_checkpoint_artifact;
+
+    #[test]
+    fn only_checkpoint_artifacts_are_cleaned_up() {
+        assert!(is_checkpoint_artifact("db:checkpoints/op_1/a.ot"));
+        assert!(is_checkpoint_artifact("file:checkpoints/op_1/a.ot"));
+        for other in [
+            "file:models/op_1/weights.ot",
+            "file:checkpoints/../models/x",
+            "file:/etc/passwd",
+            "nonsense",
+        ] {
+            assert!(!is_checkpoint_artifact(other), "{other}");
+        }
+    }
 }

@@ -162,3 +162,91 @@ async fn of_ten_concurrent_resumes_exactly_one_wins() -> anyhow::Result<()> {
     test_db.cleanup().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn cleanup_removes_old_checkpoints_and_strays_but_nothing_outside_the_root()
+-> anyhow::Result<()> {
+    use ktrdr::artifacts::ArtifactStore;
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let base = std::env::temp_dir().join(format!("ktrdr-cleanup-{}", std::process::id()));
+    let root = base.join("artifacts");
+    let store = ArtifactStore::Directory(root.clone());
+    let outside = base.join("outside.txt");
+    std::fs::create_dir_all(&root)?;
+    std::fs::write(&outside, "precious")?;
+
+    // An old checkpoint whose row was crafted to point outside the root, one genuine old one, a
+    // stray artifact no row references, and a model that is no checkpoint.
+    let mut ids = Vec::new();
+    for location in ["file:../outside.txt", "genuine"] {
+        let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
+        let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
+            .await?
+            .remove(0);
+        let artifact = if location == "genuine" {
+            store
+                .put(&format!("checkpoints/{id}/a.ot"), b"weights")
+                .await?
+        } else {
+            ArtifactRef {
+                location: location.into(),
+                sha256: "00".repeat(32),
+                size_bytes: 8,
+            }
+        };
+        let new = NewCheckpoint {
+            artifact: Some(artifact),
+            ..checkpoint(1, "unused")
+        };
+        checkpoints::save(pool, &claimed.lease, &new).await?;
+        claimed.lease.mark_cancelled(pool, None).await?;
+        ids.push(id);
+    }
+    sqlx::query("UPDATE ktrdr.checkpoints SET created_at = now() - interval '40 days'")
+        .execute(pool)
+        .await?;
+    let stray = store.put("checkpoints/op_gone/stray.ot", b"stray").await?;
+    let model = store.put("models/op_x/weights.ot", b"model").await?;
+    let recent_id = operations::submit(pool, &NewOperation::new("dummy")).await?;
+    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
+        .await?
+        .remove(0);
+    let recent = store
+        .put(&format!("checkpoints/{recent_id}/r.ot"), b"recent")
+        .await?;
+    checkpoints::save(
+        pool,
+        &claimed.lease,
+        &NewCheckpoint {
+            artifact: Some(recent.clone()),
+            ..checkpoint(1, "x")
+        },
+    )
+    .await?;
+
+    let report = checkpoints::cleanup(pool, &store, 30.0, std::time::Duration::ZERO).await?;
+    assert_eq!(report.checkpoints_deleted, 2);
+    assert_eq!(
+        report.artifacts_deleted, 1,
+        "only the genuine one: the crafted path is refused"
+    );
+    assert_eq!(report.unreferenced_artifacts_swept, 1, "the stray");
+    assert_eq!(std::fs::read_to_string(&outside)?, "precious");
+    assert!(
+        store.get(&model).await.is_ok(),
+        "models are not checkpoints"
+    );
+    assert!(store.get(&stray).await.is_err());
+    assert!(
+        store.get(&recent).await.is_ok(),
+        "a recent, referenced checkpoint stays"
+    );
+    assert!(checkpoints::get(pool, &recent_id).await?.is_some());
+    for id in ids {
+        assert!(checkpoints::get(pool, &id).await?.is_none());
+    }
+    std::fs::remove_dir_all(&base)?;
+    test_db.cleanup().await?;
+    Ok(())
+}

@@ -13,7 +13,8 @@ use std::{io::IsTerminal, process::ExitCode};
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    backtest, data, db, health, migrate, ops, results, ticker, train, validate, workers,
+    backtest, checkpoints, data, db, health, migrate, ops, results, ticker, train, validate,
+    workers,
 };
 
 /// ktrdr: PostgreSQL-coordinated jobs for training and backtesting trading models.
@@ -56,6 +57,9 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Results of a training or backtest: metrics, history, trades.
     Results(results::ResultsArgs),
+    /// Checkpoints: list, show, delete, stats, cleanup.
+    #[command(subcommand)]
+    Checkpoints(checkpoints::CheckpointsCommand),
     /// Check a strategy file: every problem with its key path and line.
     Validate(validate::ValidateArgs),
     /// Orphan detector, workers and queue depth.
@@ -113,6 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args, migrate_first).await,
         Command::Backtest(args) => backtest::run(args, migrate_first).await,
         Command::Results(args) => results::run(args, migrate_first).await,
+        Command::Checkpoints(command) => checkpoints::run(command, migrate_first).await,
         Command::Health(args) => health::run(args, migrate_first).await,
         Command::Ticker(args) => ticker::run(args, migrate_first).await,
         Command::Bench(command) => bench::run(command).await,

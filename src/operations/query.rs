@@ -33,6 +33,8 @@ pub struct Operation {
     pub error_message: Option<String>,
     pub reconcile_deadline: Option<DateTime<Utc>>,
     pub version: i32,
+    /// Failed or cancelled with a checkpoint: `ktrdr resume` can continue it.
+    pub resumable: bool,
 }
 
 /// A status read from the database (sqlx decodes text; this turns it into [`Status`]).
@@ -77,22 +79,26 @@ pub struct ListFilter {
     pub worker_id: Option<String>,
     /// Only pending, running and pending_reconciliation operations.
     pub active_only: bool,
+    /// Only operations that can be resumed.
+    pub resumable_only: bool,
     pub limit: i64,
 }
 
-const COLUMNS: &str =
-    "operation_id, operation_type, status, priority, params, parent_id, created_at,
-    started_at, completed_at, worker_id, attempt, max_attempts, lease_expires_at, heartbeat_at,
-    progress_percent, progress_message, progress, cancel_requested_at, cancel_reason, result,
-    error_message, reconcile_deadline, version";
+const COLUMNS: &str = "o.operation_id, operation_type, status, priority, params, parent_id,
+    o.created_at, started_at, completed_at, worker_id, o.attempt, max_attempts, lease_expires_at,
+    heartbeat_at, progress_percent, progress_message, progress, cancel_requested_at, cancel_reason,
+    result, error_message, reconcile_deadline, version,
+    (status IN ('failed', 'cancelled')
+     AND EXISTS (SELECT 1 FROM ktrdr.checkpoints c WHERE c.operation_id = o.operation_id)) AS resumable";
 
 pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM ktrdr.operations
+        "SELECT * FROM (SELECT {COLUMNS}, submit_seq FROM ktrdr.operations o) o
          WHERE ($1::text IS NULL OR status = $1)
            AND ($2::text IS NULL OR operation_type = $2)
            AND (NOT $3 OR status IN ('pending', 'running', 'pending_reconciliation'))
            AND ($4::text IS NULL OR worker_id = $4)
+           AND (NOT $6 OR resumable)
          ORDER BY created_at DESC, submit_seq DESC
          LIMIT $5"
     );
@@ -102,6 +108,7 @@ pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> 
         .bind(filter.active_only)
         .bind(&filter.worker_id)
         .bind(filter.limit)
+        .bind(filter.resumable_only)
         .fetch_all(pool)
         .await?;
     Ok(rows)
@@ -109,7 +116,7 @@ pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> 
 
 /// One operation; [`Error::NotFound`] for an unknown id.
 pub async fn get(pool: &PgPool, operation_id: &str) -> Result<Operation> {
-    let sql = format!("SELECT {COLUMNS} FROM ktrdr.operations WHERE operation_id = $1");
+    let sql = format!("SELECT {COLUMNS} FROM ktrdr.operations o WHERE o.operation_id = $1");
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(operation_id)
         .fetch_optional(pool)

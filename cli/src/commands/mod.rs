@@ -2,6 +2,7 @@
 //! or the embedded cluster), connect, and migrate unless `--no-migrate`.
 
 pub mod backtest;
+pub mod checkpoints;
 pub mod data;
 pub mod db;
 pub mod health;

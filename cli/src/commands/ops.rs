@@ -72,6 +72,9 @@ pub struct ListArgs {
     /// Only active operations (pending, running, pending_reconciliation).
     #[arg(short, long)]
     active: bool,
+    /// Only operations that can be resumed (failed or cancelled, with a checkpoint).
+    #[arg(short, long)]
+    resumable: bool,
     #[arg(long)]
     json: bool,
 }
@@ -215,6 +218,7 @@ impl Request {
                         operation_type: args.operation_type,
                         worker_id: args.worker,
                         active_only: args.active,
+                        resumable_only: args.resumable,
                         limit: args.limit,
                     },
                     args.json,
@@ -248,10 +252,12 @@ fn print_list(ops: &[operations::Operation]) {
             format!("{}/{}", op.attempt, op.max_attempts),
             output::time(Some(op.created_at)),
             output::duration(op.started_at, op.completed_at),
+            if op.resumable { "yes" } else { "" }.to_string(),
         ]);
     }
     println!("{table}");
-    println!("Total: {} operations", ops.len());
+    let resumable = ops.iter().filter(|op| op.resumable).count();
+    println!("Total: {} operations ({resumable} resumable)", ops.len());
 }
 
 fn print_operation(op: &operations::Operation, events: &[operations::OperationEvent]) {

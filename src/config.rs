@@ -84,6 +84,10 @@ pub struct TickerSettings {
     /// ORPHAN_CHECK_INTERVAL_SECONDS (default 15): the longest the leader sleeps between passes (it
     /// also wakes at the earliest lease expiry), and how often followers try to take over.
     pub check_interval_seconds: f64,
+    /// CHECKPOINT_CLEANUP_INTERVAL_HOURS (default 24): how often the leader cleans up checkpoints.
+    pub checkpoint_cleanup_interval_hours: f64,
+    /// CHECKPOINT_MAX_AGE_DAYS (default 30): checkpoints older than this are deleted.
+    pub checkpoint_max_age_days: f64,
 }
 
 impl TickerSettings {
@@ -96,6 +100,16 @@ impl TickerSettings {
                 "ORPHAN_CHECK_INTERVAL_SECONDS",
                 Self::DEFAULT_CHECK_INTERVAL_SECONDS,
                 0.1..=3_600.0,
+            )?,
+            checkpoint_cleanup_interval_hours: number_from_env(
+                "CHECKPOINT_CLEANUP_INTERVAL_HOURS",
+                24.0,
+                0.001..=8_760.0,
+            )?,
+            checkpoint_max_age_days: number_from_env(
+                "CHECKPOINT_MAX_AGE_DAYS",
+                30.0,
+                0.0..=36_500.0,
             )?,
         })
     }

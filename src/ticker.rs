@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
 use tokio::sync::watch;
 
-use crate::{Result, config::TickerSettings, maintenance};
+use crate::{Result, artifacts::ArtifactStore, checkpoints, config::TickerSettings, maintenance};
 
 /// Advisory lock key of the ticker leader ("ktic"); `ktrdr.orphan_detector` looks for it in pg_locks.
 pub const LEADER_LOCK_KEY: i64 = 0x6b74_6963;
@@ -41,7 +41,7 @@ pub async fn run(
         match PgConnection::connect_with(&options).await {
             Ok(mut conn) => {
                 if let Err(err) =
-                    follow_or_lead(&mut conn, &ticker_id, &settings, &mut shutdown).await
+                    follow_or_lead(&mut conn, &url, &ticker_id, &settings, &mut shutdown).await
                 {
                     tracing::warn!("ticker lost its connection: {err}");
                 }
@@ -56,6 +56,7 @@ pub async fn run(
 /// Tries to become leader every interval; once leader, runs passes until shutdown or an error.
 async fn follow_or_lead(
     conn: &mut PgConnection,
+    url: &str,
     ticker_id: &str,
     settings: &TickerSettings,
     shutdown: &mut watch::Receiver<bool>,
@@ -79,7 +80,14 @@ async fn follow_or_lead(
         }
     }
     tracing::info!(%ticker_id, "ticker leader: running maintenance");
+    let cleanup_every =
+        Duration::from_secs_f64(settings.checkpoint_cleanup_interval_hours * 3600.0);
+    let mut last_cleanup: Option<tokio::time::Instant> = None;
     loop {
+        if last_cleanup.is_none_or(|at| at.elapsed() >= cleanup_every) {
+            clean_up_checkpoints(url, settings).await;
+            last_cleanup = Some(tokio::time::Instant::now());
+        }
         let report = maintenance::run_once(&mut *conn, ticker_id, settings).await?;
         if report.changed_anything() || report.outage_detected {
             tracing::info!(
@@ -99,6 +107,30 @@ async fn follow_or_lead(
         if sleep_or_shutdown(sleep, shutdown).await {
             return Ok(());
         }
+    }
+}
+
+/// One checkpoint cleanup pass (old checkpoints, unreferenced artifacts). Failures are logged: the
+/// next pass tries again.
+async fn clean_up_checkpoints(url: &str, settings: &TickerSettings) {
+    let outcome = async {
+        // The artifact store wants a pool (for its database backend); one connection is plenty for
+        // a pass every few hours.
+        let pool = crate::db::connect_with_size(url, 1).await?;
+        let store = ArtifactStore::from_env(&pool);
+        let report = checkpoints::cleanup(
+            &pool,
+            &store,
+            settings.checkpoint_max_age_days,
+            checkpoints::SWEEP_MIN_AGE,
+        )
+        .await;
+        pool.close().await;
+        report
+    };
+    match outcome.await {
+        Ok(report) => tracing::info!(?report, "checkpoint cleanup"),
+        Err(err) => tracing::warn!("checkpoint cleanup failed: {err}"),
     }
 }
 

@@ -16,6 +16,8 @@ const SETTINGS: TickerSettings = TickerSettings {
         heartbeat_interval_seconds: 20.0,
     },
     check_interval_seconds: 15.0,
+    checkpoint_cleanup_interval_hours: 24.0,
+    checkpoint_max_age_days: 30.0,
 };
 
 /// Submits and claims one operation with a lease of 0.2 s, then waits until the lease lapsed.

@@ -95,3 +95,19 @@ BEGIN
       AND status IN ('running', 'pending_reconciliation');
     RETURN CASE WHEN FOUND THEN 'ok' ELSE 'stop' END;
 END $$;
+
+-- release_operation: the worker gives a running attempt back (its graceful shutdown with
+-- `--on-shutdown requeue`): pending again for any worker, which continues from the checkpoint. The
+-- next claim does not use up an attempt of the operation's budget ('ok' | 'stop').
+CREATE OR REPLACE FUNCTION ktrdr.release_operation(
+    p_operation_id text, p_worker_id text, p_attempt integer, p_message text DEFAULT NULL)
+RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM ktrdr.set_event_context(p_worker_id, coalesce(p_message, 'released'));
+    UPDATE ktrdr.operations
+    SET status = 'pending', lease_expires_at = NULL, reconcile_deadline = NULL,
+        max_attempts = greatest(max_attempts, attempt + 1), version = version + 1
+    WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
+      AND status IN ('running', 'pending_reconciliation');
+    RETURN CASE WHEN FOUND THEN 'ok' ELSE 'stop' END;
+END $$;

@@ -225,6 +225,24 @@ impl Lease {
     }
 }
 
+impl Lease {
+    /// Gives the attempt back: pending again for any worker (graceful shutdown with requeue).
+    pub async fn release(
+        &self,
+        executor: impl PgExecutor<'_>,
+        message: Option<&str>,
+    ) -> Result<FenceVerdict> {
+        let verdict: String = sqlx::query_scalar("SELECT ktrdr.release_operation($1, $2, $3, $4)")
+            .bind(&self.operation_id)
+            .bind(&self.worker_id)
+            .bind(self.attempt)
+            .bind(message)
+            .fetch_one(executor)
+            .await?;
+        fence_verdict("release_operation", &verdict)
+    }
+}
+
 fn heartbeat_verdict(function: &str, verdict: &str) -> Result<HeartbeatVerdict> {
     match verdict {
         "continue" => Ok(HeartbeatVerdict::Continue),

@@ -12,8 +12,8 @@ use tokio::sync::{Notify, watch};
 
 use crate::{
     jobs::{self, JobContext, JobOutcome, StopRequest},
-    outbox::{Answer, Outbox, Outcome, Report},
-    settings::WorkerSettings,
+    outbox::{Answer, Outcome, Report},
+    settings::{OnShutdown, WorkerSettings},
 };
 
 /// How often progress is written when it changes between heartbeats.
@@ -91,14 +91,24 @@ pub async fn run(
             retryable: true,
         },
     };
-    report(&pool, &settings.outbox, &lease, outcome).await;
+    report(&pool, &settings, &lease, outcome).await;
 }
 
 /// Writes the outcome with the fitting fenced call. While the database is unreachable the outcome
 /// waits in the outbox (so a restart of this worker does not lose it) and delivery is retried with
 /// backoff (1 s doubling to 30 s).
-async fn report(pool: &PgPool, outbox: &Outbox, lease: &Lease, outcome: JobOutcome) {
+async fn report(pool: &PgPool, settings: &WorkerSettings, lease: &Lease, outcome: JobOutcome) {
+    let outbox = &settings.outbox;
+    let requeue = settings.on_shutdown == OnShutdown::Requeue;
     let outcome = match outcome {
+        JobOutcome::Stopped(StopRequest::Shutdown)
+        | JobOutcome::StoppedAtCheckpoint(StopRequest::Shutdown)
+            if requeue =>
+        {
+            Outcome::Released {
+                message: "Graceful shutdown - requeued".into(),
+            }
+        }
         JobOutcome::Completed(result) => Outcome::Completed(result),
         JobOutcome::Failed { message, retryable } => Outcome::Failed { message, retryable },
         JobOutcome::Stopped(request) => Outcome::Cancelled {

@@ -23,8 +23,17 @@ use sqlx::PgPool;
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Completed(Value),
-    Failed { message: String, retryable: bool },
-    Cancelled { message: Option<String> },
+    Failed {
+        message: String,
+        retryable: bool,
+    },
+    Cancelled {
+        message: Option<String>,
+    },
+    /// Handed back to the queue (graceful shutdown with `--on-shutdown requeue`).
+    Released {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,6 +49,7 @@ pub enum Answer {
     Failed,
     Retrying,
     Cancelled,
+    Released,
     /// The attempt is stale; nothing was written.
     Stop,
 }
@@ -66,6 +76,10 @@ impl Report {
                     FenceVerdict::Stop => Answer::Stop,
                 }
             }
+            Outcome::Released { message } => match lease.release(pool, Some(message)).await? {
+                FenceVerdict::Ok => Answer::Released,
+                FenceVerdict::Stop => Answer::Stop,
+            },
         })
     }
 }

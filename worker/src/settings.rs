@@ -31,6 +31,16 @@ pub struct Args {
     /// Do not run the maintenance ticker in this worker (e.g. when pg_cron or `ktrdr ticker` does).
     #[arg(long)]
     pub no_ticker: bool,
+    /// What SIGTERM/SIGINT does to running operations after their shutdown checkpoint: mark them
+    /// cancelled (resume them with `ktrdr resume`), or requeue them for another worker.
+    #[arg(long, value_enum, default_value_t = OnShutdown::Cancel)]
+    pub on_shutdown: OnShutdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnShutdown {
+    Cancel,
+    Requeue,
 }
 
 /// Operation types this build of the worker can run.
@@ -50,6 +60,7 @@ pub struct WorkerSettings {
     pub torch_threads: Option<i32>,
     /// Where outcomes wait while the database is unreachable.
     pub outbox: Outbox,
+    pub on_shutdown: OnShutdown,
     /// How long to wait for the database at start-up.
     pub startup_timeout: Duration,
     /// How long a graceful shutdown may take before the worker exits anyway.
@@ -86,6 +97,7 @@ impl WorkerSettings {
             lease,
             ticker: (!args.no_ticker).then_some(ticker),
             outbox: Outbox::locate()?,
+            on_shutdown: args.on_shutdown,
             torch_threads: match std::env::var("KTRDR_TORCH_THREADS") {
                 Ok(raw) if !raw.trim().is_empty() => Some(ktrdr::config::parse_number(
                     "KTRDR_TORCH_THREADS",

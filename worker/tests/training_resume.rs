@@ -172,3 +172,105 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
     test_db.cleanup().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -> anyhow::Result<()>
+{
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let bars = market_data::synthesize(&SynthSpec {
+        symbol: "EURUSD".into(),
+        timeframe: Timeframe::H1,
+        start: chrono::Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap(),
+        end: chrono::Utc.with_ymd_and_hms(2022, 3, 1, 0, 0, 0).unwrap(),
+        seed: 5,
+    })?;
+    market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
+    let env = [
+        ("KTRDR_TORCH_THREADS", "1"),
+        ("ORPHAN_TIMEOUT_SECONDS", "3"),
+        ("HEARTBEAT_INTERVAL_SECONDS", "0.5"),
+        ("ORPHAN_CHECK_INTERVAL_SECONDS", "1"),
+    ];
+    let training = |max_attempts| NewOperation {
+        max_attempts,
+        ..NewOperation::new("training").with_params(params())
+    };
+
+    // `requeue` stops gracefully and hands its operation back; `doomed` is killed with -9.
+    let requeue = WorkerProcess::spawn(
+        test_db.url(),
+        &[
+            "--types",
+            "training",
+            "--worker-id",
+            "requeue",
+            "--concurrency",
+            "1",
+            "--on-shutdown",
+            "requeue",
+        ],
+        &env,
+    );
+    let handed_back = operations::submit(pool, &training(1)).await?;
+    wait_until(pool, &handed_back, "under way on requeue", |op| {
+        op.worker_id.as_deref() == Some("requeue") && epoch_reached(op) > 12
+    })
+    .await;
+    let doomed = WorkerProcess::spawn(
+        test_db.url(),
+        &[
+            "--types",
+            "training",
+            "--worker-id",
+            "doomed",
+            "--concurrency",
+            "1",
+            "--no-ticker",
+        ],
+        &env,
+    );
+    let orphaned = operations::submit(pool, &training(2)).await?;
+    wait_until(pool, &orphaned, "under way on doomed", |op| {
+        op.worker_id.as_deref() == Some("doomed") && epoch_reached(op) > 12
+    })
+    .await;
+
+    requeue.signal(libc::SIGTERM);
+    doomed.signal(libc::SIGKILL);
+    let op = wait_until(pool, &handed_back, "handed back", |op| {
+        op.status() == Status::Pending
+    })
+    .await;
+    assert_eq!(op.attempt, 1);
+    assert_eq!(
+        checkpoints::get(pool, &handed_back)
+            .await?
+            .expect("a shutdown checkpoint")
+            .kind,
+        "shutdown"
+    );
+
+    // A new worker (with the ticker) finds the orphan once its lease lapses, and continues both.
+    let _rescuer = WorkerProcess::spawn(
+        test_db.url(),
+        &["--types", "training", "--concurrency", "2"],
+        &env,
+    );
+    let mut fingerprints = Vec::new();
+    for id in [&handed_back, &orphaned] {
+        let op = wait_until(pool, id, "completed", |op| op.status().is_terminal()).await;
+        assert_eq!(op.status(), Status::Completed, "{:?}", op.error_message);
+        let result = op.result.unwrap();
+        let resumed_from = result["resumed_from_epoch"]
+            .as_u64()
+            .expect("resumed, not restarted");
+        assert!(resumed_from >= 10, "{id} resumed from epoch {resumed_from}");
+        fingerprints.push(result["parameters_sha256"].as_str().unwrap().to_string());
+    }
+    assert_eq!(operations::get(pool, &orphaned).await?.attempt, 2);
+    // Same params, stopped at different epochs in different ways: the same final weights.
+    assert_eq!(fingerprints[0], fingerprints[1]);
+    test_db.cleanup().await?;
+    Ok(())
+}

@@ -58,6 +58,20 @@ async fn wait_until(
     .await
 }
 
+async fn load_two_months_of_bars(pool: &PgPool) {
+    let bars = market_data::synthesize(&SynthSpec {
+        symbol: "EURUSD".into(),
+        timeframe: Timeframe::H1,
+        start: chrono::Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap(),
+        end: chrono::Utc.with_ymd_and_hms(2022, 3, 1, 0, 0, 0).unwrap(),
+        seed: 5,
+    })
+    .unwrap();
+    market_data::store(pool, "EURUSD", Timeframe::H1, &bars)
+        .await
+        .unwrap();
+}
+
 fn epoch_reached(op: &Operation) -> usize {
     op.progress
         .as_ref()
@@ -69,14 +83,7 @@ fn epoch_reached(op: &Operation) -> usize {
 async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let bars = market_data::synthesize(&SynthSpec {
-        symbol: "EURUSD".into(),
-        timeframe: Timeframe::H1,
-        start: chrono::Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap(),
-        end: chrono::Utc.with_ymd_and_hms(2022, 3, 1, 0, 0, 0).unwrap(),
-        seed: 5,
-    })?;
-    market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
+    load_two_months_of_bars(pool).await;
     let env = [("KTRDR_TORCH_THREADS", "1")];
     let mut first = WorkerProcess::spawn(
         test_db.url(),
@@ -178,14 +185,7 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
 {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let bars = market_data::synthesize(&SynthSpec {
-        symbol: "EURUSD".into(),
-        timeframe: Timeframe::H1,
-        start: chrono::Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap(),
-        end: chrono::Utc.with_ymd_and_hms(2022, 3, 1, 0, 0, 0).unwrap(),
-        seed: 5,
-    })?;
-    market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
+    load_two_months_of_bars(pool).await;
     let env = [
         ("KTRDR_TORCH_THREADS", "1"),
         ("ORPHAN_TIMEOUT_SECONDS", "3"),

@@ -274,3 +274,46 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
     test_db.cleanup().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_corrupt_checkpoint_fails_the_resumed_operation_by_name() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    load_two_months_of_bars(pool).await;
+    let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,dummy"], &[]);
+    let id = operations::submit(pool, &NewOperation::new("training").with_params(params())).await?;
+    wait_until(pool, &id, "under way", |op| epoch_reached(op) > 6).await;
+    operations::request_cancel(pool, &id, None).await?;
+    wait_until(pool, &id, "cancelled", |op| op.status().is_terminal()).await;
+    let checkpoint = checkpoints::get(pool, &id).await?.expect("a checkpoint");
+    let location = checkpoint.artifact_location.unwrap();
+    sqlx::query("UPDATE ktrdr.artifacts SET content = 'garbage' WHERE 'db:' || key = $1")
+        .bind(&location)
+        .execute(pool)
+        .await?;
+
+    operations::resume(pool, &id).await?;
+    let op = wait_until(pool, &id, "failed", |op| op.status().is_terminal()).await;
+    assert_eq!(op.status(), Status::Failed);
+    let message = op.error_message.unwrap_or_default();
+    assert!(
+        message.starts_with(&format!(
+            "CHECKPOINT_CORRUPTED: artifact {location} is corrupt"
+        )),
+        "{message}"
+    );
+    let dummy = operations::submit(
+        pool,
+        &NewOperation::new("dummy").with_params(serde_json::json!({"steps": 1, "step_ms": 1})),
+    )
+    .await?;
+    assert_eq!(
+        wait_until(pool, &dummy, "done", |op| op.status().is_terminal())
+            .await
+            .status(),
+        Status::Completed
+    );
+    assert!(worker.is_running());
+    test_db.cleanup().await?;
+    Ok(())
+}

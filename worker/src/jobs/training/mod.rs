@@ -15,12 +15,13 @@ mod checkpoint;
 pub mod model;
 pub(crate) mod trainer;
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
-
-use std::time::Duration;
 
 use ktrdr::{
     artifacts::ArtifactStore,

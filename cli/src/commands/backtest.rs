@@ -5,12 +5,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 use ktrdr::{
-    market_data::Timeframe,
     operations::{self, NewOperation},
     params::BacktestParams,
 };
 
-use super::train::{load_strategy, parse_day, require_market_data, submitted};
+use super::train::{DataArgs, load_strategy, require_market_data, submitted};
 
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
@@ -19,16 +18,8 @@ pub struct BacktestArgs {
     /// The completed training operation whose model to trade.
     #[arg(long)]
     model: String,
-    #[arg(long)]
-    symbol: Option<String>,
-    #[arg(long)]
-    timeframe: Option<String>,
-    /// First day (YYYY-MM-DD).
-    #[arg(long)]
-    start: Option<String>,
-    /// Day after the last (YYYY-MM-DD).
-    #[arg(long)]
-    end: Option<String>,
+    #[command(flatten)]
+    data: DataArgs,
     /// Starting capital (default: the strategy's).
     #[arg(long, allow_negative_numbers = true)]
     capital: Option<f64>,
@@ -41,25 +32,14 @@ pub struct BacktestArgs {
 
 pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> {
     let strategy = load_strategy(&args.strategy)?;
+    let (symbol, timeframe, start, end) = args.data.parse()?;
     let params = BacktestParams {
         strategy,
         model: args.model,
-        symbol: args.symbol,
-        timeframe: args
-            .timeframe
-            .as_deref()
-            .map(str::parse::<Timeframe>)
-            .transpose()?,
-        start: args
-            .start
-            .as_deref()
-            .map(|d| parse_day("--start", d))
-            .transpose()?,
-        end: args
-            .end
-            .as_deref()
-            .map(|d| parse_day("--end", d))
-            .transpose()?,
+        symbol,
+        timeframe,
+        start,
+        end,
         initial_capital: args.capital,
     };
     BacktestParams::parse(&serde_json::to_value(&params)?)?;

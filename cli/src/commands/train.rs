@@ -13,10 +13,9 @@ use ktrdr::{
 
 use crate::{follow, output};
 
+/// Which data an operation uses, when not the strategy's own.
 #[derive(Debug, Args)]
-pub struct TrainArgs {
-    /// Strategy file (strategies/*.yaml).
-    strategy: PathBuf,
+pub struct DataArgs {
     /// Instead of the strategy's symbol.
     #[arg(long)]
     symbol: Option<String>,
@@ -29,6 +28,37 @@ pub struct TrainArgs {
     /// Day after the last (YYYY-MM-DD).
     #[arg(long)]
     end: Option<String>,
+}
+
+/// (symbol, timeframe, start, end), checked.
+pub type DataChoice = (
+    Option<String>,
+    Option<Timeframe>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+);
+
+impl DataArgs {
+    pub fn parse(self) -> anyhow::Result<DataChoice> {
+        let day = |flag: &str, text: Option<String>| text.map(|d| parse_day(flag, &d)).transpose();
+        Ok((
+            self.symbol,
+            self.timeframe
+                .as_deref()
+                .map(str::parse::<Timeframe>)
+                .transpose()?,
+            day("--start", self.start)?,
+            day("--end", self.end)?,
+        ))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Strategy file (strategies/*.yaml).
+    strategy: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
     /// Attempts before the operation fails for good.
     #[arg(long, default_value_t = 1)]
     max_attempts: i32,
@@ -41,24 +71,13 @@ pub struct TrainArgs {
 
 pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
     let strategy = load_strategy(&args.strategy)?;
+    let (symbol, timeframe, start, end) = args.data.parse()?;
     let params = TrainingParams {
         strategy,
-        symbol: args.symbol,
-        timeframe: args
-            .timeframe
-            .as_deref()
-            .map(str::parse::<Timeframe>)
-            .transpose()?,
-        start: args
-            .start
-            .as_deref()
-            .map(|d| parse_day("--start", d))
-            .transpose()?,
-        end: args
-            .end
-            .as_deref()
-            .map(|d| parse_day("--end", d))
-            .transpose()?,
+        symbol,
+        timeframe,
+        start,
+        end,
     };
     let pool = super::connect(migrate_first).await?;
     require_market_data(&pool, params.symbol(), params.timeframe()).await?;

@@ -147,3 +147,113 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
     test_db.cleanup().await?;
     Ok(())
 }
+
+/// Seed M5 at the checkpoint level: a backtest over ~35,000 1h bars writes a checkpoint every 10,000
+/// bars; a second operation handed one of them mid-run (by a fenced save, as a cancelled worker would
+/// leave it) resumes on another worker from that bar and ends with identical trades and equity.
+#[tokio::test]
+async fn a_backtest_resumed_from_a_checkpoint_ends_with_identical_trades() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let bars = market_data::synthesize(&SynthSpec {
+        symbol: "EURUSD".into(),
+        timeframe: Timeframe::H1,
+        start: chrono::Utc.with_ymd_and_hms(2018, 1, 1, 0, 0, 0).unwrap(),
+        end: chrono::Utc.with_ymd_and_hms(2023, 8, 1, 0, 0, 0).unwrap(),
+        seed: 21,
+    })?;
+    assert!(bars.len() > 34_000, "{}", bars.len());
+    market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
+    // Keep a copy of every checkpoint the worker writes (the row itself is deleted on completion).
+    sqlx::raw_sql(
+        "CREATE TABLE seen_checkpoints AS SELECT * FROM ktrdr.checkpoints WITH NO DATA;
+         CREATE FUNCTION keep_checkpoint() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN INSERT INTO seen_checkpoints SELECT NEW.*; RETURN NULL; END $$;
+         CREATE TRIGGER keep AFTER INSERT OR UPDATE ON ktrdr.checkpoints
+             FOR EACH ROW EXECUTE FUNCTION keep_checkpoint();",
+    )
+    .execute(pool)
+    .await?;
+    let worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,backtesting"], &[]);
+    let mut strategy = example("rsi_macd_trend.yaml");
+    strategy.training.epochs = 1;
+    let training = submit(
+        pool,
+        "training",
+        TrainingParams {
+            strategy: strategy.clone(),
+            symbol: None,
+            timeframe: None,
+            start: None,
+            end: None,
+        },
+    )
+    .await;
+    assert_eq!(
+        finished(pool, &training).await.status(),
+        Status::Completed,
+        "{}",
+        worker.log()
+    );
+    let params = BacktestParams {
+        strategy,
+        model: training,
+        symbol: None,
+        timeframe: None,
+        start: None,
+        end: None,
+        initial_capital: None,
+    };
+    let reference = submit(pool, "backtesting", &params).await;
+    let reference = finished(pool, &reference).await.result.expect("a result");
+    assert_eq!(
+        reference["checkpoints_saved"], 3,
+        "at 10,000, 20,000 and 30,000 bars"
+    );
+    let (bar, state): (i64, serde_json::Value) =
+        sqlx::query_as("SELECT unit_value, state FROM seen_checkpoints WHERE unit_value >= 20000 ORDER BY unit_value LIMIT 1")
+            .fetch_one(pool)
+            .await?;
+    drop(worker);
+
+    // The second operation gets that checkpoint from a fenced save, then is cancelled and resumed.
+    let second = submit(pool, "backtesting", &params).await;
+    let claimed = operations::claim(pool, "seed", &["backtesting".into()], 1, 60.0)
+        .await?
+        .remove(0);
+    let checkpoint = ktrdr::checkpoints::NewCheckpoint {
+        kind: ktrdr::checkpoints::CheckpointKind::Cancellation,
+        unit: "bar",
+        unit_value: bar,
+        state,
+        artifact: None,
+    };
+    ktrdr::checkpoints::save(pool, &claimed.lease, &checkpoint).await?;
+    claimed.lease.mark_cancelled(pool, None).await?;
+    operations::resume(pool, &second).await?;
+    let _other = WorkerProcess::spawn(test_db.url(), &["--types", "backtesting"], &[]);
+    let resumed = finished(pool, &second).await;
+    assert_eq!(
+        resumed.status(),
+        Status::Completed,
+        "{:?}",
+        resumed.error_message
+    );
+    let resumed = resumed.result.unwrap();
+    assert_eq!(resumed["resumed_from_bar"].as_i64(), Some(bar));
+    assert_eq!(
+        resumed["metrics"]["trade_list"],
+        reference["metrics"]["trade_list"]
+    );
+    assert_eq!(
+        resumed["metrics"]["final_equity"],
+        reference["metrics"]["final_equity"]
+    );
+    assert_eq!(
+        resumed["metrics"]["equity_curve"],
+        reference["metrics"]["equity_curve"]
+    );
+    assert!(ktrdr::checkpoints::get(pool, &second).await?.is_none());
+    test_db.cleanup().await?;
+    Ok(())
+}

@@ -3,13 +3,16 @@
 //! Loads the model of a completed `training` operation (weights and metadata, verified by SHA-256),
 //! refuses one trained with another strategy, recomputes the features with the model's scaler,
 //! predicts every bar in one batched forward pass, and runs the backtest engine (`ktrdr::backtest`)
-//! in chunks of 500 bars, reporting bar and equity after each.
+//! in chunks of 500 bars, reporting bar and equity after each. The engine's exact state is saved as a
+//! checkpoint every 10,000 bars (or 300 s) and when the operation is cancelled or its worker shuts
+//! down; an operation with a checkpoint continues from it with identical trades and equity.
 
 use std::io::Cursor;
 
 use ktrdr::{
     artifacts::{ArtifactRef, ArtifactStore},
-    backtest::{BacktestConfig, Backtester, Prediction, Signal},
+    backtest::{BacktestConfig, BacktestState, Backtester, Prediction, Signal},
+    checkpoints::{self, CheckpointKind, NewCheckpoint, SaveVerdict},
     features::{self, Scaler},
     market_data::{self, Bar, Timeframe},
     operations::{self, Progress, Status},
@@ -20,9 +23,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tch::{Device, Kind, Tensor, nn, no_grad};
 
-use super::{JobContext, JobOutcome, training::model::Mlp};
+use super::{JobContext, JobOutcome, StopRequest, training::model::Mlp};
 
 const CHUNK: usize = 500;
+/// Checkpoint every this many bars…
+const CHECKPOINT_EVERY_BARS: usize = 10_000;
+/// …or this often.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// What training stored next to the weights.
 #[derive(Deserialize)]
@@ -76,10 +83,36 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
 
     let strategy = &params.strategy;
     let config = backtest_config(strategy, timeframe, params.initial_capital);
-    let mut backtester = match Backtester::new(&bars, &predictions, config) {
-        Ok(backtester) => backtester,
-        Err(err) => return failed(err.to_string()),
+    let resume = match checkpoints::get(&ctx.pool, &ctx.lease.operation_id).await {
+        Ok(Some(row)) => match serde_json::from_value::<BacktestState>(row.state) {
+            Ok(state) => Some(state),
+            Err(err) => {
+                return failed(format!(
+                    "CHECKPOINT_CORRUPTED: unreadable backtest state: {err}"
+                ));
+            }
+        },
+        Ok(None) => None,
+        Err(err) => {
+            return JobOutcome::Failed {
+                message: err.to_string(),
+                retryable: true,
+            };
+        }
     };
+    let resumed_from_bar = resume.as_ref().map(|state| state.next_bar);
+    let started = match resume {
+        Some(state) => Backtester::resume(&bars, &predictions, config, state).map_err(|err| {
+            format!("CHECKPOINT_CORRUPTED: the checkpoint does not fit these bars: {err}")
+        }),
+        None => Backtester::new(&bars, &predictions, config).map_err(|err| err.to_string()),
+    };
+    let mut backtester = match started {
+        Ok(backtester) => backtester,
+        Err(message) => return failed(message),
+    };
+    let mut checkpoints_saved = 0;
+    let mut last_checkpoint = (backtester.next_bar(), std::time::Instant::now());
     while !backtester.is_finished() {
         let next = backtester.next_bar() + CHUNK;
         backtester.run_until(next);
@@ -94,9 +127,25 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
             )),
             details: Some(json!({ "bar": done, "bars": bars.len(), "equity": state.equity })),
         });
+        if checkpoint_due(last_checkpoint, done) && !backtester.is_finished() {
+            if save(&ctx, CheckpointKind::Periodic, state).await {
+                checkpoints_saved += 1;
+            }
+            last_checkpoint = (done, std::time::Instant::now());
+        }
         tokio::select! {
             biased;
-            request = ctx.stop_requested() => return JobOutcome::Stopped(request),
+            request = ctx.stop_requested() => {
+                let kind = match request {
+                    StopRequest::Shutdown => CheckpointKind::Shutdown,
+                    _ => CheckpointKind::Cancellation,
+                };
+                return if save(&ctx, kind, backtester.state()).await {
+                    JobOutcome::StoppedAtCheckpoint(request)
+                } else {
+                    JobOutcome::Stopped(request)
+                };
+            }
             _ = tokio::task::yield_now() => {}
         }
     }
@@ -107,7 +156,34 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         "symbol": symbol,
         "timeframe": timeframe,
         "metrics": result,
+        "resumed_from_bar": resumed_from_bar,
+        "checkpoints_saved": checkpoints_saved,
     }))
+}
+
+/// Every 10,000 bars or 300 s since the last checkpoint (given as (bar, when)).
+fn checkpoint_due(last: (usize, std::time::Instant), bar: usize) -> bool {
+    bar >= last.0 + CHECKPOINT_EVERY_BARS || last.1.elapsed() >= CHECKPOINT_EVERY
+}
+
+/// Saves the engine state as the operation's checkpoint (no artifact: indicators and predictions are
+/// recomputed on resume). True when saved; a failure is logged and never fails the operation.
+async fn save(ctx: &JobContext, kind: CheckpointKind, state: &BacktestState) -> bool {
+    let checkpoint = NewCheckpoint {
+        kind,
+        unit: "bar",
+        unit_value: state.next_bar as i64,
+        state: serde_json::to_value(state).expect("serializable state"),
+        artifact: None,
+    };
+    match checkpoints::save(&ctx.pool, &ctx.lease, &checkpoint).await {
+        Ok(SaveVerdict::Saved { .. }) => true,
+        Ok(SaveVerdict::Stop) => false,
+        Err(err) => {
+            tracing::warn!(operation_id = %ctx.lease.operation_id, "backtest checkpoint failed: {err}");
+            false
+        }
+    }
 }
 
 /// The model's metadata and weights, after checking it belongs to a completed training of this

@@ -97,6 +97,21 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
     };
     let (reference, cancelled, shut_down) = (submit().await, submit().await, submit().await);
 
+    // M3: a periodic checkpoint exists once the interval passed, while the operation runs.
+    let periodic = wait_for(
+        "a periodic checkpoint",
+        Duration::from_secs(300),
+        || async {
+            checkpoints::get(pool, &cancelled)
+                .await
+                .ok()
+                .flatten()
+                .filter(|c| c.kind == "periodic")
+        },
+    )
+    .await;
+    assert_eq!(periodic.unit, "epoch");
+    assert_eq!(periodic.unit_value % 5, 0, "every 5 epochs");
     // M4: cancel past 50 %.
     wait_until(pool, &cancelled, "past half-way", |op| {
         epoch_reached(op) > EPOCHS / 2
@@ -149,8 +164,18 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
     if operations::get(pool, &reference).await?.status() == Status::Cancelled {
         operations::resume(pool, &reference).await?;
     }
+    let resumed_at = std::time::Instant::now();
     operations::resume(pool, &cancelled).await?;
     operations::resume(pool, &shut_down).await?;
+    let from = checkpoint.unit_value as usize;
+    wait_until(pool, &cancelled, "a new epoch", |op| {
+        op.status() == Status::Running && epoch_reached(op) >= from
+    })
+    .await;
+    eprintln!(
+        "resume latency: {:.3} s from `resume` to the first new epoch",
+        resumed_at.elapsed().as_secs_f64()
+    );
     let mut fingerprints = Vec::new();
     for id in [&reference, &cancelled, &shut_down] {
         let op = wait_until(pool, id, "completed", |op| op.status().is_terminal()).await;

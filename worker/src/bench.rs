@@ -74,7 +74,19 @@ struct Report {
     median_epoch_seconds: f64,
     /// Validation loss after each epoch, to see that both loops learn alike.
     val_loss: Vec<f64>,
+    checkpoint: CheckpointCost,
     backtest: BacktestTimes,
+}
+
+/// What a training checkpoint costs in the worker (capturing the tensors and serializing the state;
+/// the artifact and row writes to the store come on top).
+#[derive(Debug, Serialize)]
+struct CheckpointCost {
+    capture_seconds: f64,
+    tensor_bytes: usize,
+    /// At the strategy's checkpoint interval: capture time / (interval × epoch time).
+    overhead_share_at_interval: f64,
+    interval_epochs: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -187,6 +199,7 @@ fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ));
     }
     let total_seconds = median(runs.iter().map(|(p, e)| p + e).collect());
+    let checkpoint = checkpoint_cost(&strategy, &prepared, median(epoch_seconds.clone()));
     let report = Report {
         strategy: strategy.name.clone(),
         bars: bars.len(),
@@ -198,6 +211,7 @@ fn run(args: &BenchArgs) -> anyhow::Result<()> {
         median_epoch_seconds: median(epoch_seconds.clone()),
         epoch_seconds,
         val_loss,
+        checkpoint,
         backtest: BacktestTimes {
             runs: BACKTEST_RUNS,
             predict_seconds: median(runs.iter().map(|r| r.0).collect()),
@@ -292,6 +306,55 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
+/// Times checkpoint capture on a model of the strategy's shape (median of 20).
+fn checkpoint_cost(
+    strategy: &Strategy,
+    prepared: &trainer::Prepared,
+    epoch_seconds: f64,
+) -> CheckpointCost {
+    use std::collections::BTreeMap;
+
+    use crate::jobs::training::{
+        adam::Adam,
+        checkpoint::{TrainState, TrainingCheckpoint},
+        model::Mlp,
+    };
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let _model = Mlp::new(
+        &vs.root(),
+        prepared.feature_names.len() as i64,
+        &strategy.model,
+    );
+    let parameters: BTreeMap<String, tch::Tensor> = vs.variables().into_iter().collect();
+    let adam = Adam::new(strategy.training.learning_rate, &parameters);
+    let state = TrainState {
+        next_epoch: 10,
+        history: Vec::new(),
+        best_loss: Some(1.0),
+        best_epoch: 9,
+        since_best: 0,
+        adam_step: 7650,
+    };
+    let mut times = Vec::new();
+    let mut tensor_bytes = 0;
+    for _ in 0..20 {
+        let started = Instant::now();
+        let checkpoint =
+            TrainingCheckpoint::capture(state.clone(), &parameters, &parameters, &adam);
+        let _json = serde_json::to_vec(&checkpoint.state).expect("serializable");
+        times.push(started.elapsed().as_secs_f64());
+        tensor_bytes = checkpoint.tensors.len();
+    }
+    let capture_seconds = median(times);
+    let interval = strategy.training.checkpoint_interval;
+    CheckpointCost {
+        capture_seconds,
+        tensor_bytes,
+        overhead_share_at_interval: capture_seconds / (interval as f64 * epoch_seconds),
+        interval_epochs: interval,
+    }
+}
+
 fn print_report(report: &Report, strategy: &Strategy) {
     println!(
         "Training benchmark: {} on {} synthetic 1h bars, {} thread(s)",
@@ -312,6 +375,14 @@ fn print_report(report: &Report, strategy: &Strategy) {
         "  epoch                  {:>10.3} s   (median of {})",
         report.median_epoch_seconds,
         report.epoch_seconds.len()
+    );
+    let cp = &report.checkpoint;
+    println!(
+        "  checkpoint capture     {:>10.3} ms   ({} bytes of tensors; {:.4} % of training at every {} epochs)",
+        cp.capture_seconds * 1e3,
+        cp.tensor_bytes,
+        cp.overhead_share_at_interval * 100.0,
+        cp.interval_epochs
     );
     let bt = &report.backtest;
     println!(

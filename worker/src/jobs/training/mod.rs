@@ -10,8 +10,8 @@
 //! checkpoint — resumed, or re-queued after its worker died — continues from it and ends exactly as
 //! an uninterrupted run would.
 
-mod adam;
-mod checkpoint;
+pub(crate) mod adam;
+pub(crate) mod checkpoint;
 pub mod model;
 pub(crate) mod trainer;
 

@@ -175,14 +175,7 @@ impl Lease {
         executor: impl PgExecutor<'_>,
         result: Value,
     ) -> Result<FenceVerdict> {
-        let verdict: String = sqlx::query_scalar("SELECT ktrdr.complete_operation($1, $2, $3, $4)")
-            .bind(&self.operation_id)
-            .bind(&self.worker_id)
-            .bind(self.attempt)
-            .bind(result)
-            .fetch_one(executor)
-            .await?;
-        fence_verdict("complete_operation", &verdict)
+        self.fenced(executor, "complete_operation", result).await
     }
 
     /// The attempt failed with `error`; retried elsewhere when `retryable` and attempts are left.
@@ -214,32 +207,39 @@ impl Lease {
         executor: impl PgExecutor<'_>,
         message: Option<&str>,
     ) -> Result<FenceVerdict> {
-        let verdict: String = sqlx::query_scalar("SELECT ktrdr.mark_cancelled($1, $2, $3, $4)")
-            .bind(&self.operation_id)
-            .bind(&self.worker_id)
-            .bind(self.attempt)
-            .bind(message)
-            .fetch_one(executor)
-            .await?;
-        fence_verdict("mark_cancelled", &verdict)
+        self.fenced(executor, "mark_cancelled", message.map(str::to_owned))
+            .await
     }
-}
 
-impl Lease {
     /// Gives the attempt back: pending again for any worker (graceful shutdown with requeue).
     pub async fn release(
         &self,
         executor: impl PgExecutor<'_>,
         message: Option<&str>,
     ) -> Result<FenceVerdict> {
-        let verdict: String = sqlx::query_scalar("SELECT ktrdr.release_operation($1, $2, $3, $4)")
+        self.fenced(executor, "release_operation", message.map(str::to_owned))
+            .await
+    }
+
+    /// Calls `ktrdr.{function}(operation, worker, attempt, argument)`, which answers 'ok' or 'stop'.
+    async fn fenced<T>(
+        &self,
+        executor: impl PgExecutor<'_>,
+        function: &str,
+        argument: T,
+    ) -> Result<FenceVerdict>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+    {
+        let sql = format!("SELECT ktrdr.{function}($1, $2, $3, $4)");
+        let verdict: String = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(&self.operation_id)
             .bind(&self.worker_id)
             .bind(self.attempt)
-            .bind(message)
+            .bind(argument)
             .fetch_one(executor)
             .await?;
-        fence_verdict("release_operation", &verdict)
+        fence_verdict(function, &verdict)
     }
 }
 

@@ -12,7 +12,7 @@ use std::io::Cursor;
 use ktrdr::{
     artifacts::{ArtifactRef, ArtifactStore},
     backtest::{BacktestConfig, BacktestState, Backtester, Prediction, Signal},
-    checkpoints::{self, CheckpointKind, NewCheckpoint, SaveVerdict},
+    checkpoints::{self, CheckpointKind},
     features::{self, Scaler},
     market_data::{self, Bar, Timeframe},
     operations::{self, Progress, Status},
@@ -23,7 +23,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tch::{Device, Kind, Tensor, nn, no_grad};
 
-use super::{JobContext, JobOutcome, StopRequest, training::model::Mlp};
+use super::{
+    JobContext, JobOutcome, StopRequest,
+    checkpointing::{CheckpointSaver, Snapshot},
+    training::model::Mlp,
+};
 
 const CHUNK: usize = 500;
 /// Checkpoint every this many bars…
@@ -111,6 +115,14 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         Ok(backtester) => backtester,
         Err(message) => return failed(message),
     };
+    let saver = CheckpointSaver::for_job(&ctx);
+    // No artifact: indicators and predictions are recomputed on resume; the engine state is JSON.
+    let snapshot = |state: &BacktestState| Snapshot {
+        unit: "bar",
+        unit_value: state.next_bar,
+        state: serde_json::to_value(state).expect("serializable state"),
+        artifact: None,
+    };
     let mut checkpoints_saved = 0;
     let mut last_checkpoint = (backtester.next_bar(), std::time::Instant::now());
     while !backtester.is_finished() {
@@ -128,7 +140,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
             details: Some(json!({ "bar": done, "bars": bars.len(), "equity": state.equity })),
         });
         if checkpoint_due(last_checkpoint, done) && !backtester.is_finished() {
-            if save(&ctx, CheckpointKind::Periodic, state).await {
+            if saver.save(CheckpointKind::Periodic, snapshot(state)).await {
                 checkpoints_saved += 1;
             }
             last_checkpoint = (done, std::time::Instant::now());
@@ -140,7 +152,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
                     StopRequest::Shutdown => CheckpointKind::Shutdown,
                     _ => CheckpointKind::Cancellation,
                 };
-                return if save(&ctx, kind, backtester.state()).await {
+                return if saver.save(kind, snapshot(backtester.state())).await {
                     JobOutcome::StoppedAtCheckpoint(request)
                 } else {
                     JobOutcome::Stopped(request)
@@ -164,26 +176,6 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
 /// Every 10,000 bars or 300 s since the last checkpoint (given as (bar, when)).
 fn checkpoint_due(last: (usize, std::time::Instant), bar: usize) -> bool {
     bar >= last.0 + CHECKPOINT_EVERY_BARS || last.1.elapsed() >= CHECKPOINT_EVERY
-}
-
-/// Saves the engine state as the operation's checkpoint (no artifact: indicators and predictions are
-/// recomputed on resume). True when saved; a failure is logged and never fails the operation.
-async fn save(ctx: &JobContext, kind: CheckpointKind, state: &BacktestState) -> bool {
-    let checkpoint = NewCheckpoint {
-        kind,
-        unit: "bar",
-        unit_value: state.next_bar as i64,
-        state: serde_json::to_value(state).expect("serializable state"),
-        artifact: None,
-    };
-    match checkpoints::save(&ctx.pool, &ctx.lease, &checkpoint).await {
-        Ok(SaveVerdict::Saved { .. }) => true,
-        Ok(SaveVerdict::Stop) => false,
-        Err(err) => {
-            tracing::warn!(operation_id = %ctx.lease.operation_id, "backtest checkpoint failed: {err}");
-            false
-        }
-    }
 }
 
 /// The model's metadata and weights, after checking it belongs to a completed training of this

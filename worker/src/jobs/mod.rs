@@ -3,6 +3,7 @@
 //! attempt around it (see `attempt.rs`) does all fenced writes.
 
 pub(crate) mod backtesting;
+mod checkpointing;
 mod dummy;
 pub(crate) mod training;
 

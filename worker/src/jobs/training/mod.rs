@@ -6,7 +6,7 @@
 //! per-epoch history, test accuracy, confusion matrix and class balance.
 //!
 //! Checkpoints: every `checkpoint_interval` epochs (or 300 s), and on a cancel or a shutdown, the
-//! state at the last epoch boundary is saved (see `CheckpointSaver`); an operation that has a
+//! state at the last epoch boundary is saved (see `super::checkpointing`); an operation that has a
 //! checkpoint — resumed, or re-queued after its worker died — continues from it and ends exactly as
 //! an uninterrupted run would.
 
@@ -25,17 +25,19 @@ use std::{
 
 use ktrdr::{
     artifacts::ArtifactStore,
-    checkpoints::{self, CheckpointKind, NewCheckpoint, SaveVerdict},
+    checkpoints::{self, CheckpointKind},
     market_data,
-    operations::{Lease, Progress},
+    operations::Progress,
     params::TrainingParams,
 };
 use serde_json::{Value, json};
-use sqlx::PgPool;
 use tch::Device;
 
 use self::{checkpoint::TrainingCheckpoint, trainer::TrainEnd};
-use super::{JobContext, JobOutcome, StopRequest};
+use super::{
+    JobContext, JobOutcome, StopRequest,
+    checkpointing::{CheckpointSaver, Snapshot},
+};
 
 /// Checkpoint at least this often, whatever the epoch interval.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
@@ -65,56 +67,13 @@ async fn load_checkpoint(
     Ok(Some(TrainingCheckpoint { state, tensors }))
 }
 
-/// Writes checkpoints in the order that keeps one whole at every instant: the new artifact first
-/// (durably), then the row pointing at it, then the previous artifact is deleted.
-#[derive(Clone)]
-struct CheckpointSaver {
-    pool: PgPool,
-    store: ArtifactStore,
-    lease: Lease,
-}
-
-impl CheckpointSaver {
-    /// True when saved. A failed save is logged and never fails the operation.
-    async fn save(&self, kind: CheckpointKind, checkpoint: &TrainingCheckpoint) -> bool {
-        let epoch = checkpoint.state.next_epoch;
-        let key = format!(
-            "checkpoints/{}/attempt{}-epoch{epoch}-{}.ot",
-            self.lease.operation_id,
-            self.lease.attempt,
-            kind.as_str()
-        );
-        let saved = async {
-            let artifact = self.store.put(&key, &checkpoint.tensors).await?;
-            let row = NewCheckpoint {
-                kind,
-                unit: "epoch",
-                unit_value: epoch as i64,
-                state: serde_json::to_value(&checkpoint.state).expect("serializable state"),
-                artifact: Some(artifact.clone()),
-            };
-            match checkpoints::save(&self.pool, &self.lease, &row).await? {
-                SaveVerdict::Saved { previous_artifact } => {
-                    if let Some(previous) = previous_artifact {
-                        self.store.delete(&previous).await?;
-                    }
-                    Ok(true)
-                }
-                SaveVerdict::Stop => {
-                    self.store.delete(&artifact.location).await?;
-                    Ok::<_, ktrdr::Error>(false)
-                }
-            }
-        };
-        match saved.await {
-            Ok(saved) => {
-                tracing::info!(operation_id = %self.lease.operation_id, epoch, kind = kind.as_str(), saved, "checkpoint");
-                saved
-            }
-            Err(err) => {
-                tracing::warn!(operation_id = %self.lease.operation_id, epoch, "checkpoint save failed: {err}");
-                false
-            }
+impl TrainingCheckpoint {
+    fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot {
+            unit: "epoch",
+            unit_value: self.state.next_epoch,
+            state: serde_json::to_value(&self.state).expect("serializable state"),
+            artifact: Some(&self.tensors),
         }
     }
 }
@@ -146,7 +105,8 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         ));
     }
 
-    let store = ArtifactStore::from_env(&ctx.pool);
+    let saver = CheckpointSaver::for_job(&ctx);
+    let store = saver.store().clone();
     let resume = match load_checkpoint(&ctx, &store).await {
         Ok(resume) => resume,
         Err(message) => return failed(message),
@@ -157,11 +117,6 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
     let progress = ctx.progress_sender();
     let device = Device::cuda_if_available();
     let strategy = params.strategy.clone();
-    let saver = CheckpointSaver {
-        pool: ctx.pool.clone(),
-        store: store.clone(),
-        lease: ctx.lease.clone(),
-    };
     let runtime = tokio::runtime::Handle::current();
     let mut work = tokio::task::spawn_blocking({
         let stop = stop.clone();
@@ -194,7 +149,8 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
                     });
                 },
                 &mut |checkpoint| {
-                    if runtime.block_on(saver.save(CheckpointKind::Periodic, &checkpoint)) {
+                    if runtime.block_on(saver.save(CheckpointKind::Periodic, checkpoint.snapshot()))
+                    {
                         saved += 1;
                     }
                 },
@@ -219,7 +175,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
                 StopRequest::Shutdown => CheckpointKind::Shutdown,
                 _ => CheckpointKind::Cancellation,
             };
-            return if saver.save(kind, &checkpoint).await {
+            return if saver.save(kind, checkpoint.snapshot()).await {
                 JobOutcome::StoppedAtCheckpoint(request)
             } else {
                 JobOutcome::Stopped(request)

@@ -4,40 +4,14 @@
 
 mod support;
 
-use std::time::Duration;
-
-use chrono::TimeZone;
 use ktrdr::{
-    market_data::{self, SynthSpec, Timeframe},
-    operations::{self, NewOperation, Operation, Status},
+    operations::{self, NewOperation, Status},
     params::{BacktestParams, TrainingParams},
     strategy::Strategy,
-    testing::{TestDatabase, wait_for},
+    testing::TestDatabase,
 };
 use sqlx::PgPool;
-use support::WorkerProcess;
-
-fn example(name: &str) -> Strategy {
-    let path = format!("{}/../strategies/{name}", env!("CARGO_MANIFEST_DIR"));
-    let mut strategy =
-        ktrdr::strategy::parse_file(std::path::Path::new(&path)).expect("valid example");
-    strategy.training.epochs = 2;
-    strategy
-}
-
-async fn finished(pool: &PgPool, id: &str) -> Operation {
-    wait_for(
-        &format!("{id} to finish"),
-        Duration::from_secs(120),
-        || async {
-            operations::get(pool, id)
-                .await
-                .ok()
-                .filter(|op| op.status().is_terminal())
-        },
-    )
-    .await
-}
+use support::{WorkerProcess, example_strategy, finished, store_synthetic_bars};
 
 async fn submit(pool: &PgPool, operation_type: &str, params: impl serde::Serialize) -> String {
     let op = NewOperation::new(operation_type).with_params(serde_json::to_value(params).unwrap());
@@ -48,17 +22,10 @@ async fn submit(pool: &PgPool, operation_type: &str, params: impl serde::Seriali
 async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let bars = market_data::synthesize(&SynthSpec {
-        symbol: "EURUSD".into(),
-        timeframe: Timeframe::H1,
-        start: chrono::Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap(),
-        end: chrono::Utc.with_ymd_and_hms(2022, 7, 1, 0, 0, 0).unwrap(),
-        seed: 9,
-    })?;
-    market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
+    let bars = store_synthetic_bars(pool, (2022, 1), (2022, 7), 9).await;
     let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,backtesting"], &[]);
 
-    let strategy = example("rsi_macd_trend.yaml");
+    let strategy = example_strategy("rsi_macd_trend.yaml", 2);
     let training = submit(
         pool,
         "training",
@@ -112,7 +79,10 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
     let other = submit(
         pool,
         "backtesting",
-        backtest(example("bollinger_reversion.yaml"), training.clone()),
+        backtest(
+            example_strategy("bollinger_reversion.yaml", 2),
+            training.clone(),
+        ),
     )
     .await;
     let not_training = submit(pool, "backtesting", backtest(strategy.clone(), id.clone())).await;
@@ -155,15 +125,8 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
 async fn a_backtest_resumed_from_a_checkpoint_ends_with_identical_trades() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let bars = market_data::synthesize(&SynthSpec {
-        symbol: "EURUSD".into(),
-        timeframe: Timeframe::H1,
-        start: chrono::Utc.with_ymd_and_hms(2018, 1, 1, 0, 0, 0).unwrap(),
-        end: chrono::Utc.with_ymd_and_hms(2023, 8, 1, 0, 0, 0).unwrap(),
-        seed: 21,
-    })?;
+    let bars = store_synthetic_bars(pool, (2018, 1), (2023, 8), 21).await;
     assert!(bars.len() > 34_000, "{}", bars.len());
-    market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
     // Keep a copy of every checkpoint the worker writes (the row itself is deleted on completion).
     sqlx::raw_sql(
         "CREATE TABLE seen_checkpoints AS SELECT * FROM ktrdr.checkpoints WITH NO DATA;
@@ -175,7 +138,7 @@ async fn a_backtest_resumed_from_a_checkpoint_ends_with_identical_trades() -> an
     .execute(pool)
     .await?;
     let worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,backtesting"], &[]);
-    let mut strategy = example("rsi_macd_trend.yaml");
+    let mut strategy = example_strategy("rsi_macd_trend.yaml", 2);
     strategy.training.epochs = 1;
     let training = submit(
         pool,

@@ -3,67 +3,23 @@
 
 mod support;
 
-use std::time::Duration;
-
-use chrono::TimeZone;
 use ktrdr::{
     artifacts::{ArtifactRef, ArtifactStore},
-    market_data::{self, SynthSpec, Timeframe},
-    operations::{self, NewOperation, Operation, Status},
+    operations::{self, NewOperation, Status},
     params::TrainingParams,
-    testing::{TestDatabase, wait_for},
+    testing::TestDatabase,
 };
 use serde_json::{Value, json};
-use sqlx::PgPool;
-use support::WorkerProcess;
-
-fn strategy(epochs: usize) -> ktrdr::strategy::Strategy {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../strategies/rsi_macd_trend.yaml"
-    );
-    let mut strategy =
-        ktrdr::strategy::parse_file(std::path::Path::new(path)).expect("valid example");
-    strategy.training.epochs = epochs;
-    strategy
-}
-
-async fn load_synthetic_data(pool: &PgPool) {
-    let spec = SynthSpec {
-        symbol: "EURUSD".into(),
-        timeframe: Timeframe::H1,
-        start: chrono::Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap(),
-        end: chrono::Utc.with_ymd_and_hms(2022, 4, 1, 0, 0, 0).unwrap(),
-        seed: 3,
-    };
-    let bars = market_data::synthesize(&spec).unwrap();
-    market_data::store(pool, "EURUSD", Timeframe::H1, &bars)
-        .await
-        .unwrap();
-}
-
-async fn finished(pool: &PgPool, id: &str) -> Operation {
-    wait_for(
-        &format!("{id} to finish"),
-        Duration::from_secs(120),
-        || async {
-            operations::get(pool, id)
-                .await
-                .ok()
-                .filter(|op| op.status().is_terminal())
-        },
-    )
-    .await
-}
+use support::{WorkerProcess, example_strategy, finished, store_synthetic_bars};
 
 #[tokio::test]
 async fn training_runs_end_to_end_and_stores_its_model() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    load_synthetic_data(pool).await;
+    store_synthetic_bars(pool, (2022, 1), (2022, 4), 3).await;
     let worker = WorkerProcess::spawn(test_db.url(), &["--types", "training"], &[]);
     let params = TrainingParams {
-        strategy: strategy(3),
+        strategy: example_strategy("rsi_macd_trend.yaml", 3),
         symbol: None,
         timeframe: None,
         start: None,
@@ -123,7 +79,7 @@ async fn bad_training_inputs_fail_the_operation_and_the_worker_keeps_running() -
             .unwrap()
     };
     let good = serde_json::to_value(TrainingParams {
-        strategy: strategy(1),
+        strategy: example_strategy("rsi_macd_trend.yaml", 1),
         symbol: None,
         timeframe: None,
         start: None,

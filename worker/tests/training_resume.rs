@@ -6,27 +6,19 @@ mod support;
 
 use std::time::Duration;
 
-use chrono::TimeZone;
 use ktrdr::{
     checkpoints,
-    market_data::{self, SynthSpec, Timeframe},
     operations::{self, NewOperation, Operation, Status},
     params::TrainingParams,
     testing::{TestDatabase, wait_for},
 };
 use sqlx::PgPool;
-use support::WorkerProcess;
+use support::{WorkerProcess, example_strategy, store_synthetic_bars};
 
 const EPOCHS: usize = 150;
 
 fn params() -> serde_json::Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../strategies/rsi_macd_trend.yaml"
-    );
-    let mut strategy =
-        ktrdr::strategy::parse_file(std::path::Path::new(path)).expect("valid example");
-    strategy.training.epochs = EPOCHS;
+    let mut strategy = example_strategy("rsi_macd_trend.yaml", EPOCHS);
     strategy.training.early_stopping.patience = EPOCHS;
     strategy.training.checkpoint_interval = 5;
     serde_json::to_value(TrainingParams {
@@ -58,20 +50,6 @@ async fn wait_until(
     .await
 }
 
-async fn load_two_months_of_bars(pool: &PgPool) {
-    let bars = market_data::synthesize(&SynthSpec {
-        symbol: "EURUSD".into(),
-        timeframe: Timeframe::H1,
-        start: chrono::Utc.with_ymd_and_hms(2022, 1, 1, 0, 0, 0).unwrap(),
-        end: chrono::Utc.with_ymd_and_hms(2022, 3, 1, 0, 0, 0).unwrap(),
-        seed: 5,
-    })
-    .unwrap();
-    market_data::store(pool, "EURUSD", Timeframe::H1, &bars)
-        .await
-        .unwrap();
-}
-
 fn epoch_reached(op: &Operation) -> usize {
     op.progress
         .as_ref()
@@ -83,7 +61,7 @@ fn epoch_reached(op: &Operation) -> usize {
 async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    load_two_months_of_bars(pool).await;
+    store_synthetic_bars(pool, (2022, 1), (2022, 3), 5).await;
     let env = [("KTRDR_TORCH_THREADS", "1")];
     let mut first = WorkerProcess::spawn(
         test_db.url(),
@@ -210,7 +188,7 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
 {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    load_two_months_of_bars(pool).await;
+    store_synthetic_bars(pool, (2022, 1), (2022, 3), 5).await;
     let env = [
         ("KTRDR_TORCH_THREADS", "1"),
         ("ORPHAN_TIMEOUT_SECONDS", "3"),
@@ -304,7 +282,7 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
 async fn a_corrupt_checkpoint_fails_the_resumed_operation_by_name() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    load_two_months_of_bars(pool).await;
+    store_synthetic_bars(pool, (2022, 1), (2022, 3), 5).await;
     let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,dummy"], &[]);
     let id = operations::submit(pool, &NewOperation::new("training").with_params(params())).await?;
     wait_until(pool, &id, "under way", |op| epoch_reached(op) > 6).await;

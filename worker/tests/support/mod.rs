@@ -85,3 +85,55 @@ fn rand_suffix() -> u64 {
         .unwrap_or(0)
         ^ u64::from(std::process::id()) << 32
 }
+
+/// Stores synthetic EURUSD 1h bars from `start` to `end` (year, month; UTC) and returns them.
+pub async fn store_synthetic_bars(
+    pool: &sqlx::PgPool,
+    start: (i32, u32),
+    end: (i32, u32),
+    seed: u64,
+) -> Vec<ktrdr::market_data::Bar> {
+    use chrono::TimeZone;
+    use ktrdr::market_data::{self, SynthSpec, Timeframe};
+    let month = |(year, month): (i32, u32)| {
+        chrono::Utc
+            .with_ymd_and_hms(year, month, 1, 0, 0, 0)
+            .unwrap()
+    };
+    let spec = SynthSpec {
+        symbol: "EURUSD".into(),
+        timeframe: Timeframe::H1,
+        start: month(start),
+        end: month(end),
+        seed,
+    };
+    let bars = market_data::synthesize(&spec).unwrap();
+    market_data::store(pool, "EURUSD", Timeframe::H1, &bars)
+        .await
+        .unwrap();
+    bars
+}
+
+/// The example strategy `strategies/{name}` with `epochs` training epochs.
+pub fn example_strategy(name: &str, epochs: usize) -> ktrdr::strategy::Strategy {
+    let path = format!("{}/../strategies/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut strategy =
+        ktrdr::strategy::parse_file(std::path::Path::new(&path)).expect("a valid example");
+    strategy.training.epochs = epochs;
+    strategy
+}
+
+/// Waits, at most five minutes, until the operation has ended.
+pub async fn finished(pool: &sqlx::PgPool, id: &str) -> ktrdr::operations::Operation {
+    wait_for(
+        &format!("{id} to finish"),
+        Duration::from_secs(300),
+        || async {
+            ktrdr::operations::get(pool, id)
+                .await
+                .ok()
+                .filter(|op| op.status().is_terminal())
+        },
+    )
+    .await
+}

@@ -43,6 +43,15 @@ impl ArtifactStore {
         }
     }
 
+    /// Where checkpoints go: the directory of `CHECKPOINT_ARTIFACTS_PATH` when set (e.g. fast scratch
+    /// space, apart from the models), else the same store as everything else ([`Self::from_env`]).
+    pub fn for_checkpoints(pool: &PgPool) -> Self {
+        match std::env::var_os("CHECKPOINT_ARTIFACTS_PATH").filter(|p| !p.is_empty()) {
+            Some(path) => ArtifactStore::Directory(PathBuf::from(path)),
+            None => Self::from_env(pool),
+        }
+    }
+
     /// Stores `content` under `key` (a relative path such as `models/op_x/weights.ot`).
     pub async fn put(&self, key: &str, content: &[u8]) -> Result<ArtifactRef> {
         let relative = checked_key(key)?;

@@ -117,7 +117,7 @@ async fn clean_up_checkpoints(url: &str, settings: &TickerSettings) {
         // The artifact store wants a pool (for its database backend); one connection is plenty for
         // a pass every few hours.
         let pool = crate::db::connect_with_size(url, 1).await?;
-        let store = ArtifactStore::from_env(&pool);
+        let store = ArtifactStore::for_checkpoints(&pool);
         let report = checkpoints::cleanup(
             &pool,
             &store,

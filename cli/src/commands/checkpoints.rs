@@ -55,7 +55,7 @@ pub struct CleanupArgs {
 
 pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
-    let store = ArtifactStore::from_env(&pool);
+    let store = ArtifactStore::for_checkpoints(&pool);
     match command {
         CheckpointsCommand::List(args) => {
             let all = checkpoints::list(&pool).await?;

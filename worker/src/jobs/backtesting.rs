@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tch::{Device, Kind, Tensor, nn, no_grad};
 
 use super::{
-    JobContext, JobOutcome, StopRequest,
+    JobContext, JobOutcome,
     checkpointing::{CheckpointSaver, Snapshot},
     training::model::Mlp,
 };
@@ -123,7 +123,6 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         state: serde_json::to_value(state).expect("serializable state"),
         artifact: None,
     };
-    let mut checkpoints_saved = 0;
     let mut last_checkpoint = (backtester.next_bar(), std::time::Instant::now());
     while !backtester.is_finished() {
         let next = backtester.next_bar() + CHUNK;
@@ -140,23 +139,13 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
             details: Some(json!({ "bar": done, "bars": bars.len(), "equity": state.equity })),
         });
         if checkpoint_due(last_checkpoint, done) && !backtester.is_finished() {
-            if saver.save(CheckpointKind::Periodic, snapshot(state)).await {
-                checkpoints_saved += 1;
-            }
+            saver.save(CheckpointKind::Periodic, snapshot(state)).await;
             last_checkpoint = (done, std::time::Instant::now());
         }
         tokio::select! {
             biased;
             request = ctx.stop_requested() => {
-                let kind = match request {
-                    StopRequest::Shutdown => CheckpointKind::Shutdown,
-                    _ => CheckpointKind::Cancellation,
-                };
-                return if saver.save(kind, snapshot(backtester.state())).await {
-                    JobOutcome::StoppedAtCheckpoint(request)
-                } else {
-                    JobOutcome::Stopped(request)
-                };
+                return saver.stop(request, snapshot(backtester.state())).await;
             }
             _ = tokio::task::yield_now() => {}
         }
@@ -169,7 +158,8 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         "timeframe": timeframe,
         "metrics": result,
         "resumed_from_bar": resumed_from_bar,
-        "checkpoints_saved": checkpoints_saved,
+        "checkpoints_saved": saver.saved(),
+        "checkpoint_save_failures": saver.failed(),
     }))
 }
 

@@ -1,6 +1,14 @@
 //! Saving a job's checkpoint, fenced by its attempt, in the order that keeps one checkpoint whole at
 //! every instant: the new artifact first (written durably), then the row pointing at it, then the
-//! previous artifact is deleted. A failed save is logged and never fails the operation.
+//! previous artifact is deleted. A failed save is logged and counted and never fails the operation.
+//!
+//! Also how a job ends with a checkpoint: stopped (`cancellation` or `shutdown`) or failed
+//! (`failure`, and the message says where it can continue from).
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use ktrdr::{
     artifacts::ArtifactStore,
@@ -10,13 +18,15 @@ use ktrdr::{
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::JobContext;
+use super::{JobContext, JobOutcome, StopRequest};
 
 #[derive(Clone)]
 pub struct CheckpointSaver {
     pool: PgPool,
     store: ArtifactStore,
     lease: Lease,
+    saved: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
 }
 
 /// What to save: how far the job got (`epoch` or `bar`), its JSON state, and optionally the bytes
@@ -32,8 +42,10 @@ impl CheckpointSaver {
     pub fn for_job(ctx: &JobContext) -> Self {
         Self {
             pool: ctx.pool.clone(),
-            store: ArtifactStore::from_env(&ctx.pool),
+            store: ArtifactStore::for_checkpoints(&ctx.pool),
             lease: ctx.lease.clone(),
+            saved: Arc::default(),
+            failed: Arc::default(),
         }
     }
 
@@ -41,7 +53,49 @@ impl CheckpointSaver {
         &self.store
     }
 
-    /// True when saved; false when the attempt is stale or the save failed (logged).
+    /// Checkpoints this attempt saved.
+    pub fn saved(&self) -> usize {
+        self.saved.load(Ordering::Relaxed)
+    }
+
+    /// Saves that failed (and were logged).
+    pub fn failed(&self) -> usize {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Saves the checkpoint of a stopped job (`shutdown` or `cancellation`) and ends the job.
+    pub async fn stop(&self, request: StopRequest, snapshot: Snapshot<'_>) -> JobOutcome {
+        let kind = match request {
+            StopRequest::Shutdown => CheckpointKind::Shutdown,
+            _ => CheckpointKind::Cancellation,
+        };
+        if self.save(kind, snapshot).await {
+            JobOutcome::StoppedAtCheckpoint(request)
+        } else {
+            JobOutcome::Stopped(request)
+        }
+    }
+
+    /// Saves a `failure` checkpoint and fails the job, saying where it can continue from.
+    pub async fn fail(
+        &self,
+        snapshot: Snapshot<'_>,
+        message: String,
+        retryable: bool,
+    ) -> JobOutcome {
+        let at = format!("{} {}", snapshot.unit, snapshot.unit_value);
+        let message = if self.save(CheckpointKind::Failure, snapshot).await {
+            format!(
+                "{message} — checkpoint saved at {at}: `ktrdr resume {}` continues from it",
+                self.lease.operation_id
+            )
+        } else {
+            message
+        };
+        JobOutcome::Failed { message, retryable }
+    }
+
+    /// True when saved; false when the attempt is stale or the save failed (logged and counted).
     pub async fn save(&self, kind: CheckpointKind, snapshot: Snapshot<'_>) -> bool {
         let id = &self.lease.operation_id;
         let (unit, value) = (snapshot.unit, snapshot.unit_value);
@@ -66,8 +120,12 @@ impl CheckpointSaver {
             };
             match checkpoints::save(&self.pool, &self.lease, &row).await? {
                 SaveVerdict::Saved { previous_artifact } => {
-                    if let Some(previous) = previous_artifact {
-                        self.store.delete(&previous).await?;
+                    // The new checkpoint is in place: an old artifact left behind is the cleanup
+                    // sweep's to remove, not a failed save.
+                    if let Some(previous) = previous_artifact
+                        && let Err(err) = self.store.delete(&previous).await
+                    {
+                        tracing::warn!(operation_id = %id, "previous checkpoint artifact kept: {err}");
                     }
                     Ok(true)
                 }
@@ -82,10 +140,14 @@ impl CheckpointSaver {
         match saved.await {
             Ok(saved) => {
                 tracing::info!(operation_id = %id, unit, value, kind = kind.as_str(), saved, "checkpoint");
+                if saved {
+                    self.saved.fetch_add(1, Ordering::Relaxed);
+                }
                 saved
             }
             Err(err) => {
-                tracing::warn!(operation_id = %id, unit, value, "checkpoint save failed: {err}");
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(operation_id = %id, unit, value, kind = kind.as_str(), "checkpoint save failed: {err}");
                 false
             }
         }

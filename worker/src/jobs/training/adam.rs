@@ -32,6 +32,17 @@ impl Adam {
         }
     }
 
+    /// An independent copy of the optimizer state (moments copied, not shared).
+    pub fn copy(&self) -> Self {
+        let moments = no_grad(|| {
+            self.moments
+                .iter()
+                .map(|(name, (m, v))| (name.clone(), (m.copy(), v.copy())))
+                .collect()
+        });
+        Self { moments, ..*self }
+    }
+
     /// One update of every parameter from its gradient (parameters without a gradient are skipped).
     pub fn step(&mut self, parameters: &BTreeMap<String, Tensor>) {
         self.step += 1;

@@ -8,7 +8,9 @@
 //! Checkpoints: every `checkpoint_interval` epochs (or 300 s), and on a cancel or a shutdown, the
 //! state at the last epoch boundary is saved (see `super::checkpointing`); an operation that has a
 //! checkpoint — resumed, or re-queued after its worker died — continues from it and ends exactly as
-//! an uninterrupted run would.
+//! an uninterrupted run would. A failed epoch (see `trainer`) saves a `failure` checkpoint of the
+//! state before it; a model that cannot be stored, one of the finished state, so that resuming
+//! only stores it again.
 
 pub(crate) mod adam;
 pub(crate) mod checkpoint;
@@ -129,7 +131,6 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
                 every_epochs: strategy.training.checkpoint_interval,
                 every: CHECKPOINT_EVERY,
             };
-            let mut saved = 0;
             let end = trainer::train(
                 &strategy,
                 &prepared,
@@ -149,14 +150,11 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
                     });
                 },
                 &mut |checkpoint| {
-                    if runtime.block_on(saver.save(CheckpointKind::Periodic, checkpoint.snapshot()))
-                    {
-                        saved += 1;
-                    }
+                    runtime.block_on(saver.save(CheckpointKind::Periodic, checkpoint.snapshot()));
                 },
                 &|| stop.load(Ordering::Relaxed),
             )?;
-            Ok::<_, String>((prepared, end, saved))
+            Ok::<_, String>((prepared, end))
         }
     });
     let (outcome, stop_request) = tokio::select! {
@@ -166,21 +164,21 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
             (work.await, Some(request))
         }
     };
-    let (prepared, run, checkpoints_saved) = match outcome {
+    let (prepared, run) = match outcome {
         // Also when the run finished just as a stop arrived: it is complete, report it.
-        Ok(Ok((prepared, TrainEnd::Finished(run), saved))) => (prepared, run, saved),
-        Ok(Ok((_, TrainEnd::Stopped(checkpoint), _))) => {
+        Ok(Ok((prepared, TrainEnd::Finished(run)))) => (prepared, run),
+        Ok(Ok((_, TrainEnd::Stopped(checkpoint)))) => {
             let request = stop_request.unwrap_or(StopRequest::Cancel);
-            let kind = match request {
-                StopRequest::Shutdown => CheckpointKind::Shutdown,
-                _ => CheckpointKind::Cancellation,
-            };
-            return if saver.save(kind, checkpoint.snapshot()).await {
-                JobOutcome::StoppedAtCheckpoint(request)
-            } else {
-                JobOutcome::Stopped(request)
-            };
+            return saver.stop(request, checkpoint.snapshot()).await;
         }
+        Ok(Ok((
+            _,
+            TrainEnd::Failed {
+                message,
+                retryable,
+                checkpoint,
+            },
+        ))) => return saver.fail(checkpoint.snapshot(), message, retryable).await,
         Ok(Err(message)) => return failed(message),
         Err(panic) => {
             return JobOutcome::Failed {
@@ -212,10 +210,11 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
     let (weights, metadata) = match stored.await {
         Ok(stored) => stored,
         Err(err) => {
-            return JobOutcome::Failed {
-                message: format!("cannot store the model: {err}"),
-                retryable: true,
-            };
+            // Keep the training: resuming goes straight to storing the model again.
+            let message = format!("cannot store the model: {err}");
+            return saver
+                .fail(run.final_checkpoint.snapshot(), message, true)
+                .await;
         }
     };
     let [buy, hold, sell] = prepared.class_balance;
@@ -232,7 +231,8 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         "test_accuracy": run.test_accuracy,
         "parameters_sha256": run.parameters_sha256,
         "resumed_from_epoch": resumed_from_epoch,
-        "checkpoints_saved": checkpoints_saved,
+        "checkpoints_saved": saver.saved(),
+        "checkpoint_save_failures": saver.failed(),
         "confusion_matrix": run.confusion_matrix,
         "class_balance": {"BUY": buy, "HOLD": hold, "SELL": sell},
         "device": format!("{device:?}"),

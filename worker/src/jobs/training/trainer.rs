@@ -2,8 +2,16 @@
 //! (ChaCha8 stream 0), and each epoch's data order and dropout masks (ChaCha8 streams 2·epoch + 1 and
 //! 2·epoch + 2) — so nothing but the weights, the optimizer and the early-stopping state is needed to
 //! continue a run exactly, and concurrent trainings in one process cannot disturb each other.
+//!
+//! An epoch that fails — a panic inside torch (running out of memory, a device error) or a loss that
+//! is no longer finite — ends the run with the state as it was when that epoch began: the weights and
+//! Adam's moments are copied at every epoch boundary, because a failed epoch may have left them
+//! half-updated.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    panic::{AssertUnwindSafe, catch_unwind},
+};
 
 use ktrdr::{
     features::{self, Scaler},
@@ -26,6 +34,12 @@ pub enum TrainEnd {
     Finished(TrainingRun),
     /// `should_stop` answered true at an epoch boundary: the state to continue from.
     Stopped(TrainingCheckpoint),
+    /// An epoch failed: why, whether trying again may help, and the state before that epoch.
+    Failed {
+        message: String,
+        retryable: bool,
+        checkpoint: TrainingCheckpoint,
+    },
 }
 
 /// When and from where a run checkpoints and continues.
@@ -56,6 +70,12 @@ pub struct EpochRecord {
     pub val_accuracy: f64,
 }
 
+impl EpochRecord {
+    fn is_finite(&self) -> bool {
+        self.train_loss.is_finite() && self.val_loss.is_finite()
+    }
+}
+
 pub struct TrainingRun {
     pub history: Vec<EpochRecord>,
     pub best_epoch: usize,
@@ -69,6 +89,9 @@ pub struct TrainingRun {
     /// SHA-256 of the best model's parameter values (little-endian f32, in name order): equal for
     /// runs that ended with the same weights.
     pub parameters_sha256: String,
+    /// The state after the last epoch: resuming from it skips straight to the evaluation, so a run
+    /// whose model could not be stored need not train again.
+    pub final_checkpoint: TrainingCheckpoint,
 }
 
 pub fn prepare(strategy: &Strategy, bars: &[Bar]) -> Result<Prepared, String> {
@@ -186,40 +209,82 @@ pub fn train(
             )));
         }
         let epoch = state.next_epoch;
-        let mut order: Vec<i64> = (0..rows as i64).collect();
-        order.shuffle(&mut stream(2 * epoch as u64 + 1));
-        let mut dropout = stream(2 * epoch as u64 + 2);
-        let (mut loss_sum, mut batches) = (0.0, 0);
-        for batch in order.chunks(spec.batch_size) {
-            let index = Tensor::from_slice(batch).to_device(device);
-            let logits = model.forward(&x_train.index_select(0, &index), Some(&mut dropout));
-            let loss = logits.cross_entropy_loss(
-                &y_train.index_select(0, &index),
-                Some(&class_weights),
-                Reduction::Mean,
-                -100,
-                0.0,
-            );
-            for p in parameters.values() {
-                let mut grad = p.grad();
-                if grad.defined() {
-                    let _ = grad.zero_();
+        let boundary = (snapshot(&parameters), adam.copy());
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut order: Vec<i64> = (0..rows as i64).collect();
+            order.shuffle(&mut stream(2 * epoch as u64 + 1));
+            let mut dropout = stream(2 * epoch as u64 + 2);
+            let (mut loss_sum, mut batches) = (0.0, 0);
+            for batch in order.chunks(spec.batch_size) {
+                let index = Tensor::from_slice(batch).to_device(device);
+                let logits = model.forward(&x_train.index_select(0, &index), Some(&mut dropout));
+                let loss = logits.cross_entropy_loss(
+                    &y_train.index_select(0, &index),
+                    Some(&class_weights),
+                    Reduction::Mean,
+                    -100,
+                    0.0,
+                );
+                for p in parameters.values() {
+                    let mut grad = p.grad();
+                    if grad.defined() {
+                        let _ = grad.zero_();
+                    }
                 }
+                loss.backward();
+                clip_gradients(&parameters, 1.0);
+                adam.step(&parameters);
+                loss_sum += loss.double_value(&[]);
+                batches += 1;
             }
-            loss.backward();
-            clip_gradients(&parameters, 1.0);
-            adam.step(&parameters);
-            loss_sum += loss.double_value(&[]);
-            batches += 1;
-        }
-        let (val_loss, val_accuracy) = evaluate(&model, &x_val, &y_val, &class_weights);
-        let record = EpochRecord {
-            epoch,
-            train_loss: loss_sum / batches.max(1) as f64,
-            val_loss,
-            val_accuracy,
+            let (val_loss, val_accuracy) = evaluate(&model, &x_val, &y_val, &class_weights);
+            let record = EpochRecord {
+                epoch,
+                train_loss: loss_sum / batches.max(1) as f64,
+                val_loss,
+                val_accuracy,
+            };
+            if record.is_finite() {
+                on_epoch(&record);
+            }
+            record
+        }));
+        let record = match outcome {
+            Ok(record) if record.is_finite() => Ok(record),
+            Ok(record) => Err((
+                format!(
+                    "training diverged in epoch {epoch}: train loss {}, validation loss {} \
+                     (a learning rate of {} may be too high)",
+                    record.train_loss, record.val_loss, spec.learning_rate
+                ),
+                false,
+            )),
+            Err(panic) => Err((
+                format!(
+                    "training failed in epoch {epoch}: {}",
+                    panic_message(&*panic)
+                ),
+                true,
+            )),
         };
-        on_epoch(&record);
+        let record = match record {
+            Ok(record) => record,
+            Err((message, retryable)) => {
+                let (parameters, adam) = boundary;
+                state.adam_step = adam.step;
+                return Ok(TrainEnd::Failed {
+                    message,
+                    retryable,
+                    checkpoint: TrainingCheckpoint::capture(
+                        state,
+                        &parameters,
+                        &best_weights,
+                        &adam,
+                    ),
+                });
+            }
+        };
+        let val_loss = record.val_loss;
         state.history.push(record);
         state.next_epoch = epoch + 1;
         if state
@@ -245,7 +310,12 @@ pub fn train(
             last_checkpoint = std::time::Instant::now();
         }
     }
-    let (history, best_epoch) = (state.history, state.best_epoch);
+    state.adam_step = adam.step;
+    let final_checkpoint = TrainingCheckpoint::capture(state, &parameters, &best_weights, &adam);
+    let (history, best_epoch) = (
+        final_checkpoint.state.history.clone(),
+        final_checkpoint.state.best_epoch,
+    );
 
     restore(&parameters, &best_weights);
     let x_test = prepared.test.0.to_device(device);
@@ -275,7 +345,17 @@ pub fn train(
         confusion_matrix,
         weights,
         parameters_sha256: ktrdr::artifacts::hex_sha256(&parameter_bytes),
+        final_checkpoint,
     }))
+}
+
+/// The text a panic carried (`panic!` with a message, or tch's error).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message")
 }
 
 /// Inverse class frequencies, normalised to average 1 (absent classes weigh 1).
@@ -364,6 +444,7 @@ mod tests {
         match end.unwrap() {
             TrainEnd::Finished(run) => run,
             TrainEnd::Stopped(_) => panic!("stopped unexpectedly"),
+            TrainEnd::Failed { message, .. } => panic!("failed unexpectedly: {message}"),
         }
     }
 
@@ -439,6 +520,110 @@ mod tests {
         assert_eq!(resumed.parameters_sha256, uninterrupted.parameters_sha256);
         assert_eq!(resumed.history, uninterrupted.history);
         assert_eq!(resumed.confusion_matrix, uninterrupted.confusion_matrix);
+    }
+
+    #[test]
+    fn a_failed_epoch_leaves_the_state_before_it_and_resuming_ends_bit_identical() {
+        tch::set_num_threads(1);
+        let (mut strategy, bars) = example();
+        strategy.training.epochs = 5;
+        strategy.training.early_stopping.patience = 100;
+        let prepared = prepare(&strategy, &bars).unwrap();
+        let uninterrupted = run_once(&strategy, &bars);
+
+        // Epoch 3 panics after its weights were updated (as torch does on a device error).
+        let end = train(
+            &strategy,
+            &prepared,
+            Device::Cpu,
+            &NO_CHECKPOINTS,
+            &mut |record| assert!(record.epoch != 3, "device lost"),
+            &mut |_| {},
+            &|| false,
+        )
+        .unwrap();
+        let TrainEnd::Failed {
+            message,
+            retryable,
+            checkpoint,
+        } = end
+        else {
+            panic!("the panic should fail the run");
+        };
+        assert!(
+            message.starts_with("training failed in epoch 3: device lost"),
+            "{message}"
+        );
+        assert!(retryable);
+        assert_eq!(checkpoint.state.next_epoch, 3);
+        assert_eq!(checkpoint.state.history, uninterrupted.history[..3]);
+
+        let TrainEnd::Finished(resumed) =
+            run_part(&strategy, &prepared, Some(&checkpoint), usize::MAX)
+        else {
+            panic!("should finish");
+        };
+        assert_eq!(resumed.parameters_sha256, uninterrupted.parameters_sha256);
+        assert_eq!(resumed.history, uninterrupted.history);
+    }
+
+    #[test]
+    fn a_diverging_run_fails_with_the_state_before_the_non_finite_epoch() {
+        let (mut strategy, bars) = example();
+        // Validation refuses such a rate; set directly, it overflows the weights within an epoch.
+        strategy.training.learning_rate = 1e30;
+        let prepared = prepare(&strategy, &bars).unwrap();
+        let mut epochs_seen = 0;
+        let end = train(
+            &strategy,
+            &prepared,
+            Device::Cpu,
+            &NO_CHECKPOINTS,
+            &mut |_| epochs_seen += 1,
+            &mut |_| {},
+            &|| false,
+        )
+        .unwrap();
+        let TrainEnd::Failed {
+            message,
+            retryable,
+            checkpoint,
+        } = end
+        else {
+            panic!("a learning rate of 1e30 should diverge");
+        };
+        assert!(message.contains("diverged in epoch"), "{message}");
+        assert!(!retryable, "diverging again would be certain");
+        assert_eq!(checkpoint.state.next_epoch, epochs_seen);
+        assert!(checkpoint.state.history.iter().all(EpochRecord::is_finite));
+    }
+
+    #[test]
+    fn resuming_from_the_final_state_only_evaluates() {
+        tch::set_num_threads(1);
+        let (mut strategy, bars) = example();
+        strategy.training.early_stopping.patience = 100;
+        let prepared = prepare(&strategy, &bars).unwrap();
+        let first = run_once(&strategy, &bars);
+        assert_eq!(first.final_checkpoint.state.next_epoch, 3);
+        let mut epochs_run = 0;
+        let policy = CheckpointPolicy {
+            resume: Some(&first.final_checkpoint),
+            ..NO_CHECKPOINTS
+        };
+        let again = finished(train(
+            &strategy,
+            &prepared,
+            Device::Cpu,
+            &policy,
+            &mut |_| epochs_run += 1,
+            &mut |_| {},
+            &|| false,
+        ));
+        assert_eq!(epochs_run, 0);
+        assert_eq!(again.parameters_sha256, first.parameters_sha256);
+        assert_eq!(again.history, first.history);
+        assert_eq!(again.confusion_matrix, first.confusion_matrix);
     }
 
     #[test]

@@ -108,8 +108,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
     }
 
     let saver = CheckpointSaver::for_job(&ctx);
-    let store = saver.store().clone();
-    let resume = match load_checkpoint(&ctx, &store).await {
+    let resume = match load_checkpoint(&ctx, saver.store()).await {
         Ok(resume) => resume,
         Err(message) => return failed(message),
     };
@@ -197,6 +196,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         "classes": ["BUY", "HOLD", "SELL"],
     });
     let key = |name: &str| format!("models/{}/{name}", ctx.lease.operation_id);
+    let store = ArtifactStore::from_env(&ctx.pool);
     let stored = async {
         let weights = store.put(&key("weights.ot"), &run.weights).await?;
         let metadata = store

@@ -1,0 +1,138 @@
+//! Failures that must not cost the training, with real workers: a model that cannot be stored after
+//! the last epoch leaves a `failure` checkpoint of the finished state, and resuming it stores the
+//! model without training again — the same weights as a run that never failed; checkpoint saves
+//! that fail are logged and counted and never fail the operation.
+
+mod support;
+
+use std::path::PathBuf;
+
+use ktrdr::{
+    checkpoints,
+    operations::{self, NewOperation, Status},
+    params::TrainingParams,
+    testing::TestDatabase,
+};
+use support::{WorkerProcess, example_strategy, finished, store_synthetic_bars};
+
+const EPOCHS: usize = 6;
+
+fn params() -> serde_json::Value {
+    let mut strategy = example_strategy("rsi_macd_trend.yaml", EPOCHS);
+    strategy.training.early_stopping.patience = EPOCHS;
+    strategy.training.checkpoint_interval = 2;
+    serde_json::to_value(TrainingParams {
+        strategy,
+        symbol: None,
+        timeframe: None,
+        start: None,
+        end: None,
+    })
+    .unwrap()
+}
+
+/// A fresh directory for artifacts, removed when dropped.
+struct ArtifactRoot(PathBuf);
+
+impl ArtifactRoot {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let path = std::env::temp_dir().join(format!("ktrdr-artifacts-{nanos:x}"));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+
+    /// A regular file at `name`: no directory can be created there, so writes below it fail.
+    fn block(&self, name: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, b"not a directory").unwrap();
+        path.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for ArtifactRoot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn a_model_that_cannot_be_stored_is_stored_on_resume_without_training_again()
+-> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    store_synthetic_bars(pool, (2022, 1), (2022, 3), 5).await;
+    let root = ArtifactRoot::new();
+    let models = root.block("models");
+    let env = [
+        ("KTRDR_TORCH_THREADS", "1"),
+        ("KTRDR_ARTIFACTS_PATH", root.path()),
+    ];
+    let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training"], &env);
+    let training = NewOperation {
+        max_attempts: 1,
+        ..NewOperation::new("training").with_params(params())
+    };
+
+    let id = operations::submit(pool, &training).await?;
+    let op = finished(pool, &id).await;
+    assert_eq!(op.status(), Status::Failed);
+    let message = op.error_message.unwrap_or_default();
+    assert!(message.starts_with("cannot store the model: "), "{message}");
+    assert!(
+        message.ends_with(&format!(
+            "checkpoint saved at epoch {EPOCHS}: `ktrdr resume {id}` continues from it"
+        )),
+        "{message}"
+    );
+    let checkpoint = checkpoints::get(pool, &id).await?.expect("a checkpoint");
+    assert_eq!(
+        (checkpoint.kind.as_str(), checkpoint.unit_value),
+        ("failure", EPOCHS as i64)
+    );
+
+    // The disk is fixed; resuming stores the model and trains no further epoch.
+    std::fs::remove_file(&models)?;
+    operations::resume(pool, &id).await?;
+    let op = finished(pool, &id).await;
+    assert_eq!(op.status(), Status::Completed, "{:?}", op.error_message);
+    let resumed = op.result.unwrap();
+    assert_eq!(resumed["resumed_from_epoch"], EPOCHS);
+    assert_eq!(resumed["history"].as_array().unwrap().len(), EPOCHS);
+    assert!(checkpoints::get(pool, &id).await?.is_none());
+    assert!(worker.is_running());
+    drop(worker);
+
+    // The same training on a worker whose checkpoint directory is unusable: the saves after
+    // epochs 2 and 4 fail, are counted, and the run completes with the same weights.
+    let checkpoints_path = root.block("unusable");
+    let _worker = WorkerProcess::spawn(
+        test_db.url(),
+        &["--types", "training"],
+        &[
+            ("KTRDR_TORCH_THREADS", "1"),
+            ("KTRDR_ARTIFACTS_PATH", root.path()),
+            ("CHECKPOINT_ARTIFACTS_PATH", &checkpoints_path),
+        ],
+    );
+    let reference = operations::submit(pool, &training).await?;
+    let op = finished(pool, &reference).await;
+    assert_eq!(op.status(), Status::Completed, "{:?}", op.error_message);
+    let uninterrupted = op.result.unwrap();
+    assert_eq!(uninterrupted["checkpoint_save_failures"], 2);
+    assert_eq!(uninterrupted["checkpoints_saved"], 0);
+    assert_eq!(
+        resumed["parameters_sha256"], uninterrupted["parameters_sha256"],
+        "resuming the failed run changed the weights"
+    );
+    assert_eq!(resumed["history"], uninterrupted["history"]);
+    test_db.cleanup().await?;
+    Ok(())
+}

@@ -28,7 +28,8 @@ test: libtorch
 	fi
 
 ## make bench: queue throughput and pickup latency (with pgbench as the reference), then training
-## time per epoch (with a plain PyTorch loop as the reference) and backtest speed (scripts/bench.sh).
+## time per epoch (with a plain PyTorch loop as the reference), backtest speed, checkpoint save time,
+## overhead and resume latency (scripts/bench.sh).
 bench: build
 	@scripts/ensure-postgres.sh
 	target/release/ktrdr bench queue --pgbench

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Training and backtest figures (`make bench`): for each thread count in BENCH_THREADS (default
-# "1 2"), the release worker's database-free benchmark (`ktrdr-worker bench`) trains the example
+# "1 2"), the release worker's benchmark (`ktrdr-worker bench`) trains the example
 # strategy on 35,000 synthetic 1h bars and backtests it, exporting the exact training data; then
 # bench/train_baseline.py trains the same MLP on that data with a plain PyTorch loop and the same
 # thread count. Prints both and the ratio (Rust epoch time / PyTorch epoch time; below 1 is faster).
 #
 # Importing torch from Python needs the CUDA libraries its wheel links against (the worker links
 # libtorch_cpu only, so `make libtorch` skips them); they go into .libtorch/python-deps when missing.
-# Nothing runs on a GPU.
+# Nothing runs on a GPU. With the first thread count the worker also times checkpoint saves and a real
+# worker's resume latency in a scratch database (`--database`; DATABASE_URL or the embedded cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,8 +31,14 @@ fi
 data="$(mktemp -d)"
 trap 'rm -rf "$data"' EXIT
 
+first=1
 for threads in ${BENCH_THREADS:-1 2}; do
-  "$worker" bench --threads "$threads" --epochs "$epochs" --export "$data" --json >"$data/rust.json"
+  # Checkpoint saves and resume latency need the database: timed once, with the first thread count.
+  database=()
+  [ "$first" = 1 ] && database=(--database)
+  first=0
+  "$worker" bench --threads "$threads" --epochs "$epochs" --export "$data" --json "${database[@]}" \
+    >"$data/rust.json"
   python3 bench/train_baseline.py --data "$data" --threads "$threads" --epochs "$epochs" --json \
     >"$data/torch.json"
   python3 - "$data/rust.json" "$data/torch.json" <<'EOF'
@@ -49,5 +56,15 @@ print(f"  features + forward     {bt['predict_seconds'] * 1e3:>8.2f} ms  "
       f"(features alone {bt['features_seconds'] * 1e3:.2f} ms)")
 print(f"  engine                 {bt['engine_seconds'] * 1e3:>8.2f} ms")
 print(f"  total                  {bt['total_seconds'] * 1e3:>8.2f} ms  ({bt['bars_per_second']:,.0f} bars/s)")
+cp, db = rust["checkpoint"], rust.get("database")
+print(f"Checkpoints: {cp['tensor_bytes']} bytes of tensors, every {cp['interval_epochs']} epochs")
+print(f"  capture                {cp['capture_seconds'] * 1e3:>8.3f} ms  "
+      f"(epoch-boundary copy {cp['boundary_copy_seconds'] * 1e3:.3f} ms)")
+if db:
+    print(f"  save (database store)  {db['save_database_store_seconds'] * 1e3:>8.3f} ms  "
+          f"(directory store {db['save_directory_store_seconds'] * 1e3:.3f} ms), median of {db['saves']}")
+    print(f"  overhead               {cp['overhead_share_with_save'] * 100:>8.4f} %   of training time")
+    print(f"  resume latency         {db['resume_to_first_epoch_seconds']:>8.3f} s   to the first new epoch "
+          f"({db['resume_to_claim_seconds'] * 1e3:.0f} ms to the claim), median of {len(db['resume_samples'])}")
 EOF
 done

@@ -125,6 +125,9 @@ pub struct BacktestParams {
     pub end: Option<DateTime<Utc>>,
     #[serde(default)]
     pub initial_capital: Option<f64>,
+    /// Checkpoint every this many bars instead of every 10,000.
+    #[serde(default)]
+    pub checkpoint_interval_bars: Option<usize>,
 }
 
 impl BacktestParams {
@@ -137,6 +140,11 @@ impl BacktestParams {
             return Err(Error::InvalidInput(format!(
                 "initial capital must be positive, got {capital}"
             )));
+        }
+        if parsed.checkpoint_interval_bars == Some(0) {
+            return Err(Error::InvalidInput(
+                "checkpoint_interval_bars must be at least 1".into(),
+            ));
         }
         Ok(parsed)
     }

@@ -593,23 +593,6 @@ fn results_never_hold_nan_or_infinity() {
 }
 
 #[test]
-fn thirty_five_thousand_bars_run_well_under_ten_milliseconds_in_release() {
-    let (bars, predictions) = random_series(35_000, 42);
-    let config = random_config();
-    let started = std::time::Instant::now();
-    let result = backtest(&bars, &predictions, config).unwrap();
-    let elapsed = started.elapsed();
-    assert!(result.trades > 1_000);
-    // Debug builds are an order of magnitude slower; the bound is for optimised code.
-    if !cfg!(debug_assertions) {
-        assert!(
-            elapsed < std::time::Duration::from_millis(10),
-            "35 000 bars took {elapsed:?}"
-        );
-    }
-}
-
-#[test]
 fn class_indices_map_to_signals() {
     assert_eq!(Signal::from_class(0), Some(Signal::Buy));
     assert_eq!(Signal::from_class(1), Some(Signal::Hold));

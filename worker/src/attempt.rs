@@ -16,8 +16,8 @@ use crate::{
     settings::{OnShutdown, WorkerSettings},
 };
 
-/// How often progress is written when it changes between heartbeats.
-const PROGRESS_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
+/// Progress that changes between heartbeats is written at once, but at most this often.
+const PROGRESS_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Runs `claimed` to its end. `check_now` is poked when a cancel notification names the operation
 /// (heartbeat at once to learn the verdict); `shutdown` turns true when the worker is stopping.
@@ -42,15 +42,17 @@ pub async fn run(
     let mut heartbeat = tokio::time::interval(settings.heartbeat_interval());
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.tick().await; // the claim itself just started the lease
-    let mut flush = tokio::time::interval(PROGRESS_FLUSH_INTERVAL);
     let mut progress_dirty = false;
+    // No progress written yet: the first report goes out at once.
+    let now = tokio::time::Instant::now();
+    let mut written_at = now.checked_sub(PROGRESS_MIN_INTERVAL).unwrap_or(now);
 
     let outcome = loop {
         let send_heartbeat = tokio::select! {
             outcome = &mut job => break outcome,
             _ = heartbeat.tick() => true,
             _ = check_now.notified() => true,
-            _ = flush.tick() => std::mem::take(&mut progress_dirty),
+            _ = tokio::time::sleep_until(written_at + PROGRESS_MIN_INTERVAL), if progress_dirty => true,
             Ok(()) = progress_rx.changed() => { progress_dirty = true; false }
             Ok(()) = shutdown.changed(), if *stop_tx.borrow() == StopRequest::None => {
                 let _ = stop_tx.send(StopRequest::Shutdown);
@@ -61,6 +63,7 @@ pub async fn run(
             continue;
         }
         let progress = progress_rx.borrow_and_update().clone();
+        (progress_dirty, written_at) = (false, tokio::time::Instant::now());
         match lease.heartbeat(&pool, lease_seconds, &progress).await {
             Ok(HeartbeatVerdict::Continue) => {}
             Ok(HeartbeatVerdict::Cancel) => {

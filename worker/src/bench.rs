@@ -1,4 +1,5 @@
-//! `ktrdr-worker bench`: training and backtesting speed, without a database.
+//! `ktrdr-worker bench`: training and backtesting speed, without a database (and with
+//! `--database`, checkpoint saves and resume latency: see `with_database`).
 //!
 //! Synthesizes 1h EURUSD bars (fixed seed), prepares them exactly as a `training` operation does,
 //! trains the strategy's MLP for a few epochs with batch 32 and no early stopping, and reports the
@@ -28,9 +29,14 @@ use serde::Serialize;
 use serde_json::json;
 use tch::{Device, Tensor};
 
+mod with_database;
+
 use crate::jobs::{
     backtesting,
-    training::trainer::{self, Prepared},
+    training::{
+        checkpoint::TrainingCheckpoint,
+        trainer::{self, Prepared},
+    },
 };
 
 /// Backtests timed; the median is reported.
@@ -56,6 +62,10 @@ struct BenchArgs {
     /// baseline, bench/train_baseline.py).
     #[arg(long)]
     export: Option<PathBuf>,
+    /// Also time checkpoint saves (database and directory store) and a real worker's resume
+    /// latency, in a scratch database on the server DATABASE_URL (or the embedded cluster) points at.
+    #[arg(long)]
+    database: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -76,16 +86,24 @@ struct Report {
     val_loss: Vec<f64>,
     checkpoint: CheckpointCost,
     backtest: BacktestTimes,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database: Option<with_database::DatabaseFigures>,
 }
 
 /// What a training checkpoint costs in the worker (capturing the tensors and serializing the state;
-/// the artifact and row writes to the store come on top).
+/// the artifact and row writes to the store come on top: `--database`).
 #[derive(Debug, Serialize)]
 struct CheckpointCost {
     capture_seconds: f64,
     tensor_bytes: usize,
-    /// At the strategy's checkpoint interval: capture time / (interval × epoch time).
+    /// Copying weights and Adam's state at every epoch boundary (for failure checkpoints).
+    boundary_copy_seconds: f64,
+    /// At the strategy's checkpoint interval: (capture time / interval + boundary copy) / epoch
+    /// time.
     overhead_share_at_interval: f64,
+    /// The same with the median save to the database store added (`--database`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overhead_share_with_save: Option<f64>,
     interval_epochs: usize,
 }
 
@@ -105,13 +123,13 @@ struct BacktestTimes {
 }
 
 /// Runs the benchmark when the first argument is `bench`; `None` otherwise (a normal worker).
-pub fn run_if_requested() -> Option<ExitCode> {
+pub async fn run_if_requested() -> Option<ExitCode> {
     let mut args = std::env::args_os().skip(1).peekable();
     if args.peek().is_none_or(|first| first != "bench") {
         return None;
     }
     let args = BenchArgs::parse_from(args);
-    Some(match run(&args) {
+    Some(match run(&args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -120,7 +138,7 @@ pub fn run_if_requested() -> Option<ExitCode> {
     })
 }
 
-fn run(args: &BenchArgs) -> anyhow::Result<()> {
+async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut strategy = ktrdr::strategy::parse_file(&args.strategy).map_err(|problems| {
         anyhow::anyhow!(
             "{}: {}",
@@ -199,7 +217,19 @@ fn run(args: &BenchArgs) -> anyhow::Result<()> {
         ));
     }
     let total_seconds = median(runs.iter().map(|(p, e)| p + e).collect());
-    let checkpoint = checkpoint_cost(&strategy, &prepared, median(epoch_seconds.clone()));
+    let median_epoch_seconds = median(epoch_seconds.clone());
+    let (mut checkpoint, example) = checkpoint_cost(&strategy, &prepared, median_epoch_seconds);
+    let database = if args.database {
+        let figures = with_database::measure(&strategy, &bars, &example, args.threads).await?;
+        checkpoint.overhead_share_with_save = Some(
+            checkpoint.overhead_share_at_interval
+                + figures.save_database_store_seconds
+                    / (checkpoint.interval_epochs as f64 * median_epoch_seconds),
+        );
+        Some(figures)
+    } else {
+        None
+    };
     let report = Report {
         strategy: strategy.name.clone(),
         bars: bars.len(),
@@ -208,7 +238,7 @@ fn run(args: &BenchArgs) -> anyhow::Result<()> {
         train_rows: prepared.train.0.size()[0],
         validation_rows: prepared.validation.0.size()[0],
         batch_size: strategy.training.batch_size,
-        median_epoch_seconds: median(epoch_seconds.clone()),
+        median_epoch_seconds,
         epoch_seconds,
         val_loss,
         checkpoint,
@@ -221,6 +251,7 @@ fn run(args: &BenchArgs) -> anyhow::Result<()> {
             bars_per_second: bars.len() as f64 / total_seconds,
             trades,
         },
+        database,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -306,19 +337,16 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-/// Times checkpoint capture on a model of the strategy's shape (median of 20).
+/// Times checkpoint capture on a model of the strategy's shape (median of 20); also returns one
+/// such checkpoint.
 fn checkpoint_cost(
     strategy: &Strategy,
     prepared: &trainer::Prepared,
     epoch_seconds: f64,
-) -> CheckpointCost {
+) -> (CheckpointCost, TrainingCheckpoint) {
     use std::collections::BTreeMap;
 
-    use crate::jobs::training::{
-        adam::Adam,
-        checkpoint::{TrainState, TrainingCheckpoint},
-        model::Mlp,
-    };
+    use crate::jobs::training::{adam::Adam, checkpoint::TrainState, model::Mlp};
     let vs = tch::nn::VarStore::new(Device::Cpu);
     let _model = Mlp::new(
         &vs.root(),
@@ -336,23 +364,35 @@ fn checkpoint_cost(
         adam_step: 7650,
     };
     let mut times = Vec::new();
-    let mut tensor_bytes = 0;
+    let capture = || TrainingCheckpoint::capture(state.clone(), &parameters, &parameters, &adam);
     for _ in 0..20 {
         let started = Instant::now();
-        let checkpoint =
-            TrainingCheckpoint::capture(state.clone(), &parameters, &parameters, &adam);
+        let checkpoint = capture();
         let _json = serde_json::to_vec(&checkpoint.state).expect("serializable");
         times.push(started.elapsed().as_secs_f64());
-        tensor_bytes = checkpoint.tensors.len();
     }
+    let checkpoint = capture();
     let capture_seconds = median(times);
+    let boundary_copy_seconds = median(
+        (0..20)
+            .map(|_| {
+                let started = Instant::now();
+                let _boundary = trainer::EpochBoundary::take(&parameters, &adam);
+                started.elapsed().as_secs_f64()
+            })
+            .collect(),
+    );
     let interval = strategy.training.checkpoint_interval;
-    CheckpointCost {
+    let cost = CheckpointCost {
         capture_seconds,
-        tensor_bytes,
-        overhead_share_at_interval: capture_seconds / (interval as f64 * epoch_seconds),
+        tensor_bytes: checkpoint.tensors.len(),
+        boundary_copy_seconds,
+        overhead_share_at_interval: (capture_seconds / interval as f64 + boundary_copy_seconds)
+            / epoch_seconds,
+        overhead_share_with_save: None,
         interval_epochs: interval,
-    }
+    };
+    (cost, checkpoint)
 }
 
 fn print_report(report: &Report, strategy: &Strategy) {
@@ -378,12 +418,33 @@ fn print_report(report: &Report, strategy: &Strategy) {
     );
     let cp = &report.checkpoint;
     println!(
-        "  checkpoint capture     {:>10.3} ms   ({} bytes of tensors; {:.4} % of training at every {} epochs)",
+        "  checkpoint capture     {:>10.3} ms   ({} bytes of tensors), {:.3} ms epoch-boundary copy: {:.4} % of training at every {} epochs",
         cp.capture_seconds * 1e3,
         cp.tensor_bytes,
+        cp.boundary_copy_seconds * 1e3,
         cp.overhead_share_at_interval * 100.0,
         cp.interval_epochs
     );
+    if let Some(db) = &report.database {
+        println!(
+            "  checkpoint save        {:>10.3} ms   database store / {:.3} ms directory store ({}), median of {}",
+            db.save_database_store_seconds * 1e3,
+            db.save_directory_store_seconds * 1e3,
+            db.directory,
+            db.saves
+        );
+        println!(
+            "  checkpoint overhead    {:>10.4} %    of training at every {} epochs, saves included",
+            cp.overhead_share_with_save.unwrap_or(f64::NAN) * 100.0,
+            cp.interval_epochs
+        );
+        println!(
+            "  resume latency         {:>10.3} s    to the first new epoch ({:.3} s to the claim), median of {}",
+            db.resume_to_first_epoch_seconds,
+            db.resume_to_claim_seconds,
+            db.resume_samples.len()
+        );
+    }
     let bt = &report.backtest;
     println!(
         "Backtest benchmark: {} bars, median of {} runs, {} trades",

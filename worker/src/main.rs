@@ -2,8 +2,8 @@
 //!
 //! Everything a worker does to an operation goes through the fenced SQL functions of the `ktrdr`
 //! library; the worker keeps no state another process needs. See `runner` for the claim loop and
-//! `attempt` for the life of one claimed operation. `ktrdr-worker bench` is the database-free
-//! benchmark (see `bench`).
+//! `attempt` for the life of one claimed operation. `ktrdr-worker bench` is the benchmark (see
+//! `bench`).
 
 mod attempt;
 mod bench;
@@ -21,7 +21,7 @@ use crate::settings::{Args, WorkerSettings};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    if let Some(code) = bench::run_if_requested() {
+    if let Some(code) = bench::run_if_requested().await {
         return code;
     }
     ktrdr::config::load_dotenv();

@@ -53,6 +53,7 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
         start: None,
         end: None,
         initial_capital: Some(50_000.0),
+        checkpoint_interval_bars: None,
     };
     let id = submit(
         pool,
@@ -118,8 +119,8 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
     Ok(())
 }
 
-/// Seed M5 at the checkpoint level: a backtest over ~35,000 1h bars writes a checkpoint every 10,000
-/// bars; a second operation handed one of them mid-run (by a fenced save, as a cancelled worker would
+/// Seed M5 at the checkpoint level: a backtest over ~35,000 1h bars with `checkpoint_interval_bars`
+/// 5,000 writes a checkpoint every 5,000 bars; a second operation handed one of them mid-run (by a fenced save, as a cancelled worker would
 /// leave it) resumes on another worker from that bar and ends with identical trades and equity.
 #[tokio::test]
 async fn a_backtest_resumed_from_a_checkpoint_ends_with_identical_trades() -> anyhow::Result<()> {
@@ -166,13 +167,20 @@ async fn a_backtest_resumed_from_a_checkpoint_ends_with_identical_trades() -> an
         start: None,
         end: None,
         initial_capital: None,
+        checkpoint_interval_bars: Some(5_000),
     };
     let reference = submit(pool, "backtesting", &params).await;
     let reference = finished(pool, &reference).await.result.expect("a result");
-    assert_eq!(
-        reference["checkpoints_saved"], 3,
-        "at 10,000, 20,000 and 30,000 bars"
-    );
+    let seen: Vec<i64> =
+        sqlx::query_scalar("SELECT unit_value FROM seen_checkpoints ORDER BY unit_value")
+            .fetch_all(pool)
+            .await?;
+    let every_5000: Vec<i64> = (1..)
+        .map(|k| k * 5_000)
+        .take_while(|&bar| bar < bars.len() as i64)
+        .collect();
+    assert_eq!(seen, every_5000);
+    assert_eq!(reference["checkpoints_saved"], every_5000.len());
     let (bar, state): (i64, serde_json::Value) =
         sqlx::query_as("SELECT unit_value, state FROM seen_checkpoints WHERE unit_value >= 20000 ORDER BY unit_value LIMIT 1")
             .fetch_one(pool)

@@ -9,7 +9,7 @@ use ktrdr::{
     params::BacktestParams,
 };
 
-use super::train::{DataArgs, load_strategy, require_market_data, submitted};
+use super::train::{DataArgs, at_least_one, load_strategy, require_market_data, submitted};
 
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
@@ -23,6 +23,9 @@ pub struct BacktestArgs {
     /// Starting capital (default: the strategy's).
     #[arg(long, allow_negative_numbers = true)]
     capital: Option<f64>,
+    /// Checkpoint every this many bars (default 10,000).
+    #[arg(long, allow_negative_numbers = true)]
+    checkpoint_interval_bars: Option<i64>,
     /// Show progress until the operation ends; exit non-zero unless it completed.
     #[arg(long)]
     follow: bool,
@@ -41,6 +44,10 @@ pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> 
         start,
         end,
         initial_capital: args.capital,
+        checkpoint_interval_bars: args
+            .checkpoint_interval_bars
+            .map(|n| at_least_one("--checkpoint-interval-bars", n))
+            .transpose()?,
     };
     BacktestParams::parse(&serde_json::to_value(&params)?)?;
     let pool = super::connect(migrate_first).await?;

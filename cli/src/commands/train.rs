@@ -62,6 +62,9 @@ pub struct TrainArgs {
     /// Attempts before the operation fails for good.
     #[arg(long, default_value_t = 1)]
     max_attempts: i32,
+    /// Checkpoint every this many epochs (default: the strategy's `checkpoint_interval`, 10).
+    #[arg(long, allow_negative_numbers = true)]
+    checkpoint_interval: Option<i64>,
     /// Show progress until the operation ends; exit non-zero unless it completed.
     #[arg(long)]
     follow: bool,
@@ -70,7 +73,10 @@ pub struct TrainArgs {
 }
 
 pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
-    let strategy = load_strategy(&args.strategy)?;
+    let mut strategy = load_strategy(&args.strategy)?;
+    if let Some(every) = args.checkpoint_interval {
+        strategy.training.checkpoint_interval = at_least_one("--checkpoint-interval", every)?;
+    }
     let (symbol, timeframe, start, end) = args.data.parse()?;
     let params = TrainingParams {
         strategy,
@@ -87,6 +93,14 @@ pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
     };
     let id = operations::submit(&pool, &op).await?;
     submitted(&pool, &id, args.follow, args.json).await
+}
+
+/// A count option's value, refused below 1 with the option's name.
+pub fn at_least_one(option: &str, value: i64) -> anyhow::Result<usize> {
+    usize::try_from(value)
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| anyhow::anyhow!("{option} must be at least 1, got {value}"))
 }
 
 /// A valid strategy, or an error listing every problem.

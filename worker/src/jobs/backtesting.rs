@@ -4,7 +4,7 @@
 //! refuses one trained with another strategy, recomputes the features with the model's scaler,
 //! predicts every bar in one batched forward pass, and runs the backtest engine (`ktrdr::backtest`)
 //! in chunks of 500 bars, reporting bar and equity after each. The engine's exact state is saved as a
-//! checkpoint every 10,000 bars (or 300 s) and when the operation is cancelled or its worker shuts
+//! checkpoint every 10,000 bars (`checkpoint_interval_bars`), or 300 s, and when the operation is cancelled or its worker shuts
 //! down; an operation with a checkpoint continues from it with identical trades and equity.
 
 use std::io::Cursor;
@@ -30,7 +30,7 @@ use super::{
 };
 
 const CHUNK: usize = 500;
-/// Checkpoint every this many bars…
+/// Checkpoint every this many bars unless the params say otherwise…
 const CHECKPOINT_EVERY_BARS: usize = 10_000;
 /// …or this often.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
@@ -123,6 +123,9 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         state: serde_json::to_value(state).expect("serializable state"),
         artifact: None,
     };
+    let every_bars = params
+        .checkpoint_interval_bars
+        .unwrap_or(CHECKPOINT_EVERY_BARS);
     let mut last_checkpoint = (backtester.next_bar(), std::time::Instant::now());
     while !backtester.is_finished() {
         let next = backtester.next_bar() + CHUNK;
@@ -138,7 +141,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
             )),
             details: Some(json!({ "bar": done, "bars": bars.len(), "equity": state.equity })),
         });
-        if checkpoint_due(last_checkpoint, done) && !backtester.is_finished() {
+        if checkpoint_due(last_checkpoint, done, every_bars) && !backtester.is_finished() {
             saver.save(CheckpointKind::Periodic, snapshot(state)).await;
             last_checkpoint = (done, std::time::Instant::now());
         }
@@ -163,9 +166,9 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
     }))
 }
 
-/// Every 10,000 bars or 300 s since the last checkpoint (given as (bar, when)).
-fn checkpoint_due(last: (usize, std::time::Instant), bar: usize) -> bool {
-    bar >= last.0 + CHECKPOINT_EVERY_BARS || last.1.elapsed() >= CHECKPOINT_EVERY
+/// Every `every_bars` bars or 300 s since the last checkpoint (given as (bar, when)).
+fn checkpoint_due(last: (usize, std::time::Instant), bar: usize, every_bars: usize) -> bool {
+    bar >= last.0 + every_bars || last.1.elapsed() >= CHECKPOINT_EVERY
 }
 
 /// The model's metadata and weights, after checking it belongs to a completed training of this

@@ -40,10 +40,15 @@ pub struct Snapshot<'a> {
 
 impl CheckpointSaver {
     pub fn for_job(ctx: &JobContext) -> Self {
+        let store = ArtifactStore::for_checkpoints(&ctx.pool);
+        Self::new(ctx.pool.clone(), store, ctx.lease.clone())
+    }
+
+    pub fn new(pool: PgPool, store: ArtifactStore, lease: Lease) -> Self {
         Self {
-            pool: ctx.pool.clone(),
-            store: ArtifactStore::for_checkpoints(&ctx.pool),
-            lease: ctx.lease.clone(),
+            pool,
+            store,
+            lease,
             saved: Arc::default(),
             failed: Arc::default(),
         }

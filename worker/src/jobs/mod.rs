@@ -3,7 +3,7 @@
 //! attempt around it (see `attempt.rs`) does all fenced writes.
 
 pub(crate) mod backtesting;
-mod checkpointing;
+pub(crate) mod checkpointing;
 mod dummy;
 pub(crate) mod training;
 

@@ -6,7 +6,7 @@
 use std::{collections::BTreeMap, io::Cursor};
 
 use serde::{Deserialize, Serialize};
-use tch::{Tensor, no_grad};
+use tch::{Device, Tensor, no_grad};
 
 use super::{adam::Adam, trainer::EpochRecord};
 
@@ -35,17 +35,20 @@ impl TrainingCheckpoint {
         best: &BTreeMap<String, Tensor>,
         adam: &Adam,
     ) -> Self {
+        // Serialized at once from host memory: no copy on the CPU, and on a GPU no extra device
+        // memory (a failure checkpoint may be taken because the device ran out of it).
+        let host = |tensor: &Tensor| tensor.to_device(Device::Cpu);
         let mut named: Vec<(String, Tensor)> = Vec::new();
         no_grad(|| {
             for (name, tensor) in parameters {
-                named.push((format!("weights.{name}"), tensor.copy()));
+                named.push((format!("weights.{name}"), host(tensor)));
             }
             for (name, tensor) in best {
-                named.push((format!("best.{name}"), tensor.copy()));
+                named.push((format!("best.{name}"), host(tensor)));
             }
             for (name, (m, v)) in &adam.moments {
-                named.push((format!("adam_m.{name}"), m.copy()));
-                named.push((format!("adam_v.{name}"), v.copy()));
+                named.push((format!("adam_m.{name}"), host(m)));
+                named.push((format!("adam_v.{name}"), host(v)));
             }
         });
         let mut tensors = Vec::new();

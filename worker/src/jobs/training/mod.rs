@@ -70,7 +70,7 @@ async fn load_checkpoint(
 }
 
 impl TrainingCheckpoint {
-    fn snapshot(&self) -> Snapshot<'_> {
+    pub(crate) fn snapshot(&self) -> Snapshot<'_> {
         Snapshot {
             unit: "epoch",
             unit_value: self.state.next_epoch,

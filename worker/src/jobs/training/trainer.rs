@@ -209,7 +209,7 @@ pub fn train(
             )));
         }
         let epoch = state.next_epoch;
-        let boundary = (snapshot(&parameters), adam.copy());
+        let boundary = EpochBoundary::take(&parameters, &adam);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut order: Vec<i64> = (0..rows as i64).collect();
             order.shuffle(&mut stream(2 * epoch as u64 + 1));
@@ -270,16 +270,15 @@ pub fn train(
         let record = match record {
             Ok(record) => record,
             Err((message, retryable)) => {
-                let (parameters, adam) = boundary;
-                state.adam_step = adam.step;
+                state.adam_step = boundary.adam.step;
                 return Ok(TrainEnd::Failed {
                     message,
                     retryable,
                     checkpoint: TrainingCheckpoint::capture(
                         state,
-                        &parameters,
+                        &boundary.parameters,
                         &best_weights,
-                        &adam,
+                        &boundary.adam,
                     ),
                 });
             }
@@ -356,6 +355,22 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("a panic without a message")
+}
+
+/// Copies of the weights and Adam's state as an epoch begins: what a failure checkpoint holds,
+/// since a failed epoch may leave the live tensors half-updated.
+pub(crate) struct EpochBoundary {
+    pub parameters: BTreeMap<String, Tensor>,
+    pub adam: Adam,
+}
+
+impl EpochBoundary {
+    pub fn take(parameters: &BTreeMap<String, Tensor>, adam: &Adam) -> Self {
+        Self {
+            parameters: snapshot(parameters),
+            adam: adam.copy(),
+        }
+    }
 }
 
 /// Inverse class frequencies, normalised to average 1 (absent classes weigh 1).

@@ -1,0 +1,82 @@
+//! The `ktrdr` binary's checkpoint-interval options: a bad interval is refused with one line naming
+//! the option, before anything is submitted; a good one travels in the operation's params.
+
+use std::process::{Command, Output};
+
+use ktrdr::{market_data, testing::TestDatabase};
+
+fn ktrdr(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ktrdr"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("DATABASE_URL", database_url)
+        .output()
+        .expect("the ktrdr binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).trim().to_string()
+}
+
+async fn operations(test_db: &TestDatabase) -> Vec<serde_json::Value> {
+    sqlx::query_scalar("SELECT params FROM ktrdr.operations")
+        .fetch_all(&test_db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn checkpoint_intervals_are_checked_and_submitted() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let url = test_db.url();
+    let spec = market_data::SynthSpec {
+        symbol: "EURUSD".into(),
+        timeframe: market_data::Timeframe::H1,
+        start: "2022-01-01T00:00:00Z".parse()?,
+        end: "2022-02-01T00:00:00Z".parse()?,
+        seed: 1,
+    };
+    let bars = market_data::synthesize(&spec)?;
+    market_data::store(&test_db.pool, "EURUSD", spec.timeframe, &bars).await?;
+    let strategy = "strategies/rsi_macd_trend.yaml";
+
+    for bad in ["0", "-3"] {
+        let output = ktrdr(url, &["train", strategy, "--checkpoint-interval", bad]);
+        assert!(!output.status.success());
+        assert_eq!(
+            stderr(&output),
+            format!("error: --checkpoint-interval must be at least 1, got {bad}")
+        );
+        let output = ktrdr(
+            url,
+            &[
+                "backtest",
+                strategy,
+                "--model",
+                "op_x",
+                "--checkpoint-interval-bars",
+                bad,
+            ],
+        );
+        assert!(!output.status.success());
+        assert_eq!(
+            stderr(&output),
+            format!("error: --checkpoint-interval-bars must be at least 1, got {bad}")
+        );
+    }
+    assert!(
+        operations(&test_db).await.is_empty(),
+        "a bad interval was submitted"
+    );
+
+    let output = ktrdr(
+        url,
+        &["train", strategy, "--checkpoint-interval", "3", "--json"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let params = operations(&test_db).await;
+    assert_eq!(params.len(), 1);
+    assert_eq!(params[0]["strategy"]["training"]["checkpoint_interval"], 3);
+    test_db.cleanup().await?;
+    Ok(())
+}

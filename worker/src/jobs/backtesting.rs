@@ -4,8 +4,10 @@
 //! refuses one trained with another strategy, recomputes the features with the model's scaler,
 //! predicts every bar in one batched forward pass, and runs the backtest engine (`ktrdr::backtest`)
 //! in chunks of 500 bars, reporting bar and equity after each. The engine's exact state is saved as a
-//! checkpoint every 10,000 bars (`checkpoint_interval_bars`), or 300 s, and when the operation is cancelled or its worker shuts
-//! down; an operation with a checkpoint continues from it with identical trades and equity.
+//! checkpoint every 10,000 bars (`checkpoint_interval_bars`) or 300 s, and when the operation is
+//! cancelled or its worker shuts down; an operation with a checkpoint continues from it with
+//! identical trades and equity. Once the engine runs nothing can fail (pure arithmetic over
+//! validated bars), so backtests take no `failure` checkpoints.
 
 use std::io::Cursor;
 

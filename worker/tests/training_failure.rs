@@ -10,25 +10,14 @@ use std::path::PathBuf;
 use ktrdr::{
     checkpoints,
     operations::{self, NewOperation, Status},
-    params::TrainingParams,
     testing::TestDatabase,
 };
-use support::{WorkerProcess, example_strategy, finished, store_synthetic_bars};
+use support::{WorkerProcess, finished, store_synthetic_bars, training_params};
 
 const EPOCHS: usize = 6;
 
 fn params() -> serde_json::Value {
-    let mut strategy = example_strategy("rsi_macd_trend.yaml", EPOCHS);
-    strategy.training.early_stopping.patience = EPOCHS;
-    strategy.training.checkpoint_interval = 2;
-    serde_json::to_value(TrainingParams {
-        strategy,
-        symbol: None,
-        timeframe: None,
-        start: None,
-        end: None,
-    })
-    .unwrap()
+    training_params(EPOCHS, 2)
 }
 
 /// A fresh directory for artifacts, removed when dropped.

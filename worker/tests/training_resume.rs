@@ -9,26 +9,15 @@ use std::time::Duration;
 use ktrdr::{
     checkpoints,
     operations::{self, NewOperation, Operation, Status},
-    params::TrainingParams,
     testing::{TestDatabase, wait_for},
 };
 use sqlx::PgPool;
-use support::{WorkerProcess, example_strategy, store_synthetic_bars};
+use support::{WorkerProcess, store_synthetic_bars, training_params};
 
 const EPOCHS: usize = 150;
 
 fn params() -> serde_json::Value {
-    let mut strategy = example_strategy("rsi_macd_trend.yaml", EPOCHS);
-    strategy.training.early_stopping.patience = EPOCHS;
-    strategy.training.checkpoint_interval = 5;
-    serde_json::to_value(TrainingParams {
-        strategy,
-        symbol: None,
-        timeframe: None,
-        start: None,
-        end: None,
-    })
-    .unwrap()
+    training_params(EPOCHS, 5)
 }
 
 async fn wait_until(

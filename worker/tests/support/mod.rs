@@ -123,6 +123,22 @@ pub fn example_strategy(name: &str, epochs: usize) -> ktrdr::strategy::Strategy 
     strategy
 }
 
+/// Params of a training of the example strategy: `epochs` epochs, no early stopping, a checkpoint
+/// every `checkpoint_interval` epochs.
+pub fn training_params(epochs: usize, checkpoint_interval: usize) -> serde_json::Value {
+    let mut strategy = example_strategy("rsi_macd_trend.yaml", epochs);
+    strategy.training.early_stopping.patience = epochs;
+    strategy.training.checkpoint_interval = checkpoint_interval;
+    serde_json::to_value(ktrdr::params::TrainingParams {
+        strategy,
+        symbol: None,
+        timeframe: None,
+        start: None,
+        end: None,
+    })
+    .unwrap()
+}
+
 /// Waits, at most five minutes, until the operation has ended.
 pub async fn finished(pool: &sqlx::PgPool, id: &str) -> ktrdr::operations::Operation {
     wait_for(

@@ -476,6 +476,31 @@ mod tests {
         ))
     }
 
+    /// Trains from scratch and expects the run to fail: (message, retryable, checkpoint).
+    fn failing_run(
+        strategy: &Strategy,
+        prepared: &Prepared,
+        on_epoch: &mut dyn FnMut(&EpochRecord),
+    ) -> (String, bool, TrainingCheckpoint) {
+        let end = train(
+            strategy,
+            prepared,
+            Device::Cpu,
+            &NO_CHECKPOINTS,
+            on_epoch,
+            &mut |_| {},
+            &|| false,
+        );
+        match end.unwrap() {
+            TrainEnd::Failed {
+                message,
+                retryable,
+                checkpoint,
+            } => (message, retryable, checkpoint),
+            _ => panic!("the run should have failed"),
+        }
+    }
+
     /// Runs from `resume` and stops after `epochs_more` epochs (or at the end); the checkpoint
     /// crosses a JSON round trip, as it does through the database.
     fn run_part(
@@ -547,24 +572,9 @@ mod tests {
         let uninterrupted = run_once(&strategy, &bars);
 
         // Epoch 3 panics after its weights were updated (as torch does on a device error).
-        let end = train(
-            &strategy,
-            &prepared,
-            Device::Cpu,
-            &NO_CHECKPOINTS,
-            &mut |record| assert!(record.epoch != 3, "device lost"),
-            &mut |_| {},
-            &|| false,
-        )
-        .unwrap();
-        let TrainEnd::Failed {
-            message,
-            retryable,
-            checkpoint,
-        } = end
-        else {
-            panic!("the panic should fail the run");
-        };
+        let (message, retryable, checkpoint) = failing_run(&strategy, &prepared, &mut |record| {
+            assert!(record.epoch != 3, "device lost")
+        });
         assert!(
             message.starts_with("training failed in epoch 3: device lost"),
             "{message}"
@@ -589,24 +599,8 @@ mod tests {
         strategy.training.learning_rate = 1e30;
         let prepared = prepare(&strategy, &bars).unwrap();
         let mut epochs_seen = 0;
-        let end = train(
-            &strategy,
-            &prepared,
-            Device::Cpu,
-            &NO_CHECKPOINTS,
-            &mut |_| epochs_seen += 1,
-            &mut |_| {},
-            &|| false,
-        )
-        .unwrap();
-        let TrainEnd::Failed {
-            message,
-            retryable,
-            checkpoint,
-        } = end
-        else {
-            panic!("a learning rate of 1e30 should diverge");
-        };
+        let (message, retryable, checkpoint) =
+            failing_run(&strategy, &prepared, &mut |_| epochs_seen += 1);
         assert!(message.contains("diverged in epoch"), "{message}");
         assert!(!retryable, "diverging again would be certain");
         assert_eq!(checkpoint.state.next_epoch, epochs_seen);

@@ -44,6 +44,21 @@ where
     }
 }
 
+/// Checks a directory setting (`KTRDR_ARTIFACTS_PATH`, `CHECKPOINT_ARTIFACTS_PATH`) when it is set:
+/// the directory is created if missing, and a path that cannot be one is refused.
+pub fn ensure_directory_setting(name: &str) -> Result<()> {
+    let Some(raw) = std::env::var_os(name).filter(|p| !p.is_empty()) else {
+        return Ok(());
+    };
+    let path = std::path::Path::new(&raw);
+    let invalid =
+        |why: String| Error::Config(format!("{name}={} is invalid: {why}", path.display()));
+    if path.exists() && !path.is_dir() {
+        return Err(invalid("not a directory".into()));
+    }
+    std::fs::create_dir_all(path).map_err(|err| invalid(format!("cannot create it: {err}")))
+}
+
 /// Lease and heartbeat timing shared by workers and the maintenance functions.
 ///
 /// A running operation holds a lease of `orphan_timeout_seconds` that each heartbeat renews; a worker

@@ -71,6 +71,9 @@ impl WorkerSettings {
     pub fn from_args(args: &Args) -> anyhow::Result<Self> {
         let ticker = TickerSettings::from_env()?;
         let lease = ticker.lease;
+        for directory in ["KTRDR_ARTIFACTS_PATH", "CHECKPOINT_ARTIFACTS_PATH"] {
+            ktrdr::config::ensure_directory_setting(directory)?;
+        }
         let mut types = Vec::new();
         for wanted in &args.types {
             let wanted = wanted.trim();

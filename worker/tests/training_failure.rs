@@ -99,16 +99,20 @@ async fn a_model_that_cannot_be_stored_is_stored_on_resume_without_training_agai
     assert!(worker.is_running());
     drop(worker);
 
-    // The same training on a worker whose checkpoint directory is unusable: the saves after
-    // epochs 2 and 4 fail, are counted, and the run completes with the same weights.
-    let checkpoints_path = root.block("unusable");
+    // The same training on a worker whose checkpoint directory turns out unusable (a file where
+    // its `checkpoints/` should be): the saves after epochs 2 and 4 fail, are counted, and the run
+    // completes with the same weights.
+    let checkpoints_path = root.0.join("scratch");
+    std::fs::create_dir(&checkpoints_path)?;
+    root.block("scratch/checkpoints");
+    let checkpoints_path = checkpoints_path.to_str().unwrap();
     let _worker = WorkerProcess::spawn(
         test_db.url(),
         &["--types", "training"],
         &[
             ("KTRDR_TORCH_THREADS", "1"),
             ("KTRDR_ARTIFACTS_PATH", root.path()),
-            ("CHECKPOINT_ARTIFACTS_PATH", &checkpoints_path),
+            ("CHECKPOINT_ARTIFACTS_PATH", checkpoints_path),
         ],
     );
     let reference = operations::submit(pool, &training).await?;

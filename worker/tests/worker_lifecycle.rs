@@ -185,7 +185,16 @@ async fn sigterm_stops_running_operations_and_deregisters() -> anyhow::Result<()
 async fn invalid_settings_stop_the_worker_with_one_line_naming_the_variable() -> anyhow::Result<()>
 {
     let test_db = TestDatabase::create().await?;
+    let a_file = std::env::temp_dir().join(format!("ktrdr-not-a-dir-{}", std::process::id()));
+    std::fs::write(&a_file, b"")?;
+    let a_file = a_file.to_str().unwrap().to_string();
+    let not_a_directory = format!("CHECKPOINT_ARTIFACTS_PATH={a_file} is invalid: not a directory");
     for (name, value, expected) in [
+        (
+            "CHECKPOINT_ARTIFACTS_PATH",
+            a_file.as_str(),
+            not_a_directory.as_str(),
+        ),
         (
             "ORPHAN_TIMEOUT_SECONDS",
             "-1",
@@ -215,6 +224,7 @@ async fn invalid_settings_stop_the_worker_with_one_line_naming_the_variable() ->
         worker.log().trim(),
         "error: --types: this worker cannot run 'astrology' (supported: dummy, training, backtesting)"
     );
+    std::fs::remove_file(&a_file)?;
     test_db.cleanup().await?;
     Ok(())
 }

@@ -11,7 +11,10 @@ use ktrdr::{
     testing::TestDatabase,
 };
 use sqlx::PgPool;
-use support::{WorkerProcess, example_strategy, finished, store_synthetic_bars};
+use support::{
+    WorkerProcess, checkpoint_writes, example_strategy, finished, record_checkpoint_writes,
+    store_synthetic_bars,
+};
 
 async fn submit(pool: &PgPool, operation_type: &str, params: impl serde::Serialize) -> String {
     let op = NewOperation::new(operation_type).with_params(serde_json::to_value(params).unwrap());
@@ -128,16 +131,7 @@ async fn a_backtest_resumed_from_a_checkpoint_ends_with_identical_trades() -> an
     let pool = &test_db.pool;
     let bars = store_synthetic_bars(pool, (2018, 1), (2023, 8), 21).await;
     assert!(bars.len() > 34_000, "{}", bars.len());
-    // Keep a copy of every checkpoint the worker writes (the row itself is deleted on completion).
-    sqlx::raw_sql(
-        "CREATE TABLE seen_checkpoints AS SELECT * FROM ktrdr.checkpoints WITH NO DATA;
-         CREATE FUNCTION keep_checkpoint() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN INSERT INTO seen_checkpoints SELECT NEW.*; RETURN NULL; END $$;
-         CREATE TRIGGER keep AFTER INSERT OR UPDATE ON ktrdr.checkpoints
-             FOR EACH ROW EXECUTE FUNCTION keep_checkpoint();",
-    )
-    .execute(pool)
-    .await?;
+    record_checkpoint_writes(pool).await;
     let worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,backtesting"], &[]);
     let mut strategy = example_strategy("rsi_macd_trend.yaml", 2);
     strategy.training.epochs = 1;
@@ -169,12 +163,16 @@ async fn a_backtest_resumed_from_a_checkpoint_ends_with_identical_trades() -> an
         initial_capital: None,
         checkpoint_interval_bars: Some(5_000),
     };
-    let reference = submit(pool, "backtesting", &params).await;
-    let reference = finished(pool, &reference).await.result.expect("a result");
-    let seen: Vec<i64> =
-        sqlx::query_scalar("SELECT unit_value FROM seen_checkpoints ORDER BY unit_value")
-            .fetch_all(pool)
-            .await?;
+    let reference_id = submit(pool, "backtesting", &params).await;
+    let reference = finished(pool, &reference_id)
+        .await
+        .result
+        .expect("a result");
+    let seen: Vec<i64> = checkpoint_writes(pool, &reference_id)
+        .await
+        .into_iter()
+        .map(|(_, _, bar)| bar)
+        .collect();
     let every_5000: Vec<i64> = (1..)
         .map(|k| k * 5_000)
         .take_while(|&bar| bar < bars.len() as i64)

@@ -1,6 +1,6 @@
 //! Failures that must not cost the training, with real workers: a model that cannot be stored after
-//! the last epoch leaves a `failure` checkpoint of the finished state, and resuming it stores the
-//! model without training again — the same weights as a run that never failed; checkpoint saves
+//! the last epoch leaves a `failure` checkpoint of the finished state; a retry and a resume continue
+//! from it without training again — the same weights as a run that never failed; checkpoint saves
 //! that fail are logged and counted and never fail the operation.
 
 mod support;
@@ -12,7 +12,10 @@ use ktrdr::{
     operations::{self, NewOperation, Status},
     testing::TestDatabase,
 };
-use support::{WorkerProcess, finished, store_synthetic_bars, training_params};
+use support::{
+    WorkerProcess, checkpoint_writes, finished, record_checkpoint_writes, store_synthetic_bars,
+    training_params,
+};
 
 const EPOCHS: usize = 6;
 
@@ -53,8 +56,7 @@ impl Drop for ArtifactRoot {
 }
 
 #[tokio::test]
-async fn a_model_that_cannot_be_stored_is_stored_on_resume_without_training_again()
--> anyhow::Result<()> {
+async fn an_unstorable_model_is_retried_and_resumed_without_training_again() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     store_synthetic_bars(pool, (2022, 1), (2022, 3), 5).await;
@@ -64,15 +66,28 @@ async fn a_model_that_cannot_be_stored_is_stored_on_resume_without_training_agai
         ("KTRDR_TORCH_THREADS", "1"),
         ("KTRDR_ARTIFACTS_PATH", root.path()),
     ];
+    record_checkpoint_writes(pool).await;
     let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training"], &env);
-    let training = NewOperation {
-        max_attempts: 1,
+    let training = |max_attempts| NewOperation {
+        max_attempts,
         ..NewOperation::new("training").with_params(params())
     };
 
-    let id = operations::submit(pool, &training).await?;
+    // Storing fails; the retry (attempt 2) continues from the failure checkpoint, trains no epoch,
+    // and fails to store again.
+    let id = operations::submit(pool, &training(2)).await?;
     let op = finished(pool, &id).await;
-    assert_eq!(op.status(), Status::Failed);
+    assert_eq!((op.status(), op.attempt), (Status::Failed, 2));
+    let last = EPOCHS as i64;
+    assert_eq!(
+        checkpoint_writes(pool, &id).await,
+        [
+            (1, "periodic".to_string(), 2),
+            (1, "periodic".to_string(), 4),
+            (1, "failure".to_string(), last),
+            (2, "failure".to_string(), last),
+        ]
+    );
     let message = op.error_message.unwrap_or_default();
     assert!(message.starts_with("cannot store the model: "), "{message}");
     assert!(
@@ -115,7 +130,7 @@ async fn a_model_that_cannot_be_stored_is_stored_on_resume_without_training_agai
             ("CHECKPOINT_ARTIFACTS_PATH", checkpoints_path),
         ],
     );
-    let reference = operations::submit(pool, &training).await?;
+    let reference = operations::submit(pool, &training(1)).await?;
     let op = finished(pool, &reference).await;
     assert_eq!(op.status(), Status::Completed, "{:?}", op.error_message);
     let uninterrupted = op.result.unwrap();

@@ -153,3 +153,30 @@ pub async fn finished(pool: &sqlx::PgPool, id: &str) -> ktrdr::operations::Opera
     )
     .await
 }
+
+/// Keeps a copy of every checkpoint written from now on in `seen_checkpoints` (the row in
+/// `ktrdr.checkpoints` is overwritten by the next save and deleted on completion).
+pub async fn record_checkpoint_writes(pool: &sqlx::PgPool) {
+    sqlx::raw_sql(
+        "CREATE TABLE seen_checkpoints AS SELECT * FROM ktrdr.checkpoints WITH NO DATA;
+         CREATE FUNCTION keep_checkpoint() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN INSERT INTO seen_checkpoints SELECT NEW.*; RETURN NULL; END $$;
+         CREATE TRIGGER keep AFTER INSERT OR UPDATE ON ktrdr.checkpoints
+             FOR EACH ROW EXECUTE FUNCTION keep_checkpoint();",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// The checkpoints written since [`record_checkpoint_writes`], in order: (attempt, kind, unit value).
+pub async fn checkpoint_writes(pool: &sqlx::PgPool, operation_id: &str) -> Vec<(i32, String, i64)> {
+    sqlx::query_as(
+        "SELECT attempt, kind, unit_value FROM seen_checkpoints WHERE operation_id = $1
+         ORDER BY created_at, unit_value",
+    )
+    .bind(operation_id)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}

@@ -19,6 +19,9 @@ use crate::{
 /// Progress that changes between heartbeats is written at once, but at most this often.
 const PROGRESS_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
+/// How long the last progress of a failed or stopped job may take to write.
+const LAST_PROGRESS_WAIT: Duration = Duration::from_secs(2);
+
 /// Runs `claimed` to its end. `check_now` is poked when a cancel notification names the operation
 /// (heartbeat at once to learn the verdict); `shutdown` turns true when the worker is stopping.
 pub async fn run(
@@ -94,6 +97,19 @@ pub async fn run(
             retryable: true,
         },
     };
+    // A failed or stopped operation shows how far it got: write the job's last progress if it is
+    // not written yet — briefly, since the outcome must not wait on a database that is away.
+    let unwritten = progress_dirty || progress_rx.has_changed().unwrap_or(false);
+    if unwritten && !matches!(outcome, JobOutcome::Completed(_)) {
+        let progress = progress_rx.borrow_and_update().clone();
+        let write = lease.heartbeat(&pool, lease_seconds, &progress);
+        if !matches!(
+            tokio::time::timeout(LAST_PROGRESS_WAIT, write).await,
+            Ok(Ok(_))
+        ) {
+            tracing::warn!(operation_id = %lease.operation_id, "last progress not written");
+        }
+    }
     report(&pool, &settings, &lease, outcome).await;
 }
 

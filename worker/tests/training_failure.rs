@@ -78,6 +78,9 @@ async fn an_unstorable_model_is_retried_and_resumed_without_training_again() -> 
     let id = operations::submit(pool, &training(2)).await?;
     let op = finished(pool, &id).await;
     assert_eq!((op.status(), op.attempt), (Status::Failed, 2));
+    // It shows how far it got: the last epoch, written before the failure.
+    let progress = op.progress.clone().unwrap_or_default();
+    assert_eq!(progress["epoch"], EPOCHS - 1, "{progress}");
     let last = EPOCHS as i64;
     assert_eq!(
         checkpoint_writes(pool, &id).await,

@@ -94,6 +94,28 @@ fn print_training(result: &Value) {
             .as_str()
             .unwrap_or("-")
     );
+    println!(
+        "{}",
+        checkpoint_summary(result, "resumed_from_epoch", "epoch")
+    );
+}
+
+/// `Checkpoints: N saved[, N failed to save]; resumed from <unit> N` (or `started from scratch`).
+fn checkpoint_summary(result: &Value, resumed_key: &str, unit: &str) -> String {
+    let failures = result["checkpoint_save_failures"].as_u64().unwrap_or(0);
+    let failed = if failures > 0 {
+        format!(", {failures} failed to save")
+    } else {
+        String::new()
+    };
+    let start = match result[resumed_key].as_u64() {
+        Some(at) => format!("resumed from {unit} {at}"),
+        None => "started from scratch".into(),
+    };
+    format!(
+        "Checkpoints: {} saved{failed}; {start}",
+        result["checkpoints_saved"].as_u64().unwrap_or(0)
+    )
 }
 
 fn print_backtest(result: &Value, max_trades: usize) {
@@ -173,4 +195,5 @@ fn print_backtest(result: &Value, max_trades: usize) {
         trades.len().min(max_trades),
         trades.len()
     );
+    println!("{}", checkpoint_summary(result, "resumed_from_bar", "bar"));
 }

@@ -26,6 +26,17 @@ pub fn time(at: Option<DateTime<Utc>>) -> String {
 }
 
 /// `1h02m`, `3m07s`, `12.4s`, `85ms`.
+/// A size for people: bytes, KiB or MiB.
+pub fn bytes(n: i64) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else if n < 1_048_576 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", n as f64 / 1_048_576.0)
+    }
+}
+
 pub fn duration(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> String {
     let Some(from) = from else {
         return "-".into();

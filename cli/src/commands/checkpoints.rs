@@ -70,7 +70,9 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
                     c.kind.to_uppercase(),
                     format!("{} {}", c.unit, c.unit_value),
                     c.attempt.to_string(),
-                    bytes(c.artifact_size_bytes.unwrap_or(0) + i64::from(c.state_size_bytes)),
+                    output::bytes(
+                        c.artifact_size_bytes.unwrap_or(0) + i64::from(c.state_size_bytes),
+                    ),
                     output::time(Some(c.created_at)),
                 ]);
             }
@@ -100,12 +102,12 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
                 "Created:   {}\nArtifact:  {} ({})",
                 output::time(Some(c.created_at)),
                 c.artifact_location.as_deref().unwrap_or("-"),
-                bytes(c.artifact_size_bytes.unwrap_or(0))
+                output::bytes(c.artifact_size_bytes.unwrap_or(0))
             );
             println!(
                 "SHA-256:   {}\nState:     {}",
                 c.artifact_sha256.as_deref().unwrap_or("-"),
-                bytes(i64::from(c.state_size_bytes))
+                output::bytes(i64::from(c.state_size_bytes))
             );
             if args.verbose {
                 println!("{}", serde_json::to_string_pretty(&c.state)?);
@@ -140,7 +142,7 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
             println!(
                 "Checkpoints: {} ({}), oldest {}",
                 all.len(),
-                bytes(total),
+                output::bytes(total),
                 output::time(oldest)
             );
             for kind in ["periodic", "cancellation", "failure", "shutdown"] {
@@ -170,14 +172,4 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
         }
     }
     Ok(())
-}
-
-fn bytes(n: i64) -> String {
-    if n < 1024 {
-        format!("{n} B")
-    } else if n < 1_048_576 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{:.1} MiB", n as f64 / 1_048_576.0)
-    }
 }

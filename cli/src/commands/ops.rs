@@ -1,7 +1,10 @@
 //! `ktrdr ops submit|list|show|cancel`.
 
 use clap::{Args, Subcommand};
-use ktrdr::operations::{self, CancelOutcome, ListFilter, NewOperation, Status};
+use ktrdr::{
+    checkpoints,
+    operations::{self, CancelOutcome, ListFilter, NewOperation, Status},
+};
 use serde_json::{Value, json};
 
 use crate::output;
@@ -134,13 +137,15 @@ pub async fn run(command: OpsCommand, migrate_first: bool) -> anyhow::Result<()>
             };
             let op = operations::get(&pool, &id).await?;
             let events = operations::events(&pool, &id).await?;
+            let checkpoint = checkpoints::get(&pool, &id).await?;
             if as_json {
                 let mut value = serde_json::to_value(&op)?;
                 value["events"] = serde_json::to_value(&events)?;
+                value["checkpoint"] = serde_json::to_value(&checkpoint)?;
                 output::print_json(&value)?;
                 return outcome.map_or(Ok(()), |outcome| outcome.map(drop));
             }
-            print_operation(&op, &events);
+            print_operation(&op, &events, checkpoint.as_ref());
             if let Some(outcome) = outcome {
                 outcome?;
             }
@@ -260,7 +265,11 @@ fn print_list(ops: &[operations::Operation]) {
     println!("Total: {} operations ({resumable} resumable)", ops.len());
 }
 
-fn print_operation(op: &operations::Operation, events: &[operations::OperationEvent]) {
+fn print_operation(
+    op: &operations::Operation,
+    events: &[operations::OperationEvent],
+    checkpoint: Option<&checkpoints::Checkpoint>,
+) {
     let field = |name: &str, value: String| println!("{name:<17}{value}");
     field("Operation:", op.operation_id.clone());
     field("Type:", op.operation_type.clone());
@@ -305,6 +314,27 @@ fn print_operation(op: &operations::Operation, events: &[operations::OperationEv
     }
     if let Some(error) = &op.error_message {
         field("Error:", error.clone());
+    }
+    if let Some(c) = checkpoint {
+        let size = c.artifact_size_bytes.unwrap_or(0) + i64::from(c.state_size_bytes);
+        let resumable = matches!(op.status(), Status::Failed | Status::Cancelled);
+        field(
+            "Checkpoint:",
+            format!(
+                "{} at {} {} (attempt {}, {}, {}){}",
+                c.kind.to_uppercase(),
+                c.unit,
+                c.unit_value,
+                c.attempt,
+                output::bytes(size),
+                output::time(Some(c.created_at)),
+                if resumable {
+                    format!(": `ktrdr resume {}` continues from it", op.operation_id)
+                } else {
+                    String::new()
+                }
+            ),
+        );
     }
     if let Some(result) = &op.result {
         field("Result:", result.to_string());

@@ -1,9 +1,16 @@
-//! The `ktrdr` binary's checkpoint-interval options: a bad interval is refused with one line naming
-//! the option, before anything is submitted; a good one travels in the operation's params.
+//! Checkpoints through the `ktrdr` binary: the interval options (a bad one is refused with one line
+//! naming the option, before anything is submitted; a good one travels in the operation's params),
+//! and what `ops show` says about an operation's checkpoint.
 
 use std::process::{Command, Output};
 
-use ktrdr::{market_data, testing::TestDatabase};
+use ktrdr::{
+    checkpoints::{self, CheckpointKind, NewCheckpoint},
+    market_data,
+    operations::{self, NewOperation},
+    testing::TestDatabase,
+};
+use serde_json::json;
 
 fn ktrdr(database_url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ktrdr"))
@@ -77,6 +84,49 @@ async fn checkpoint_intervals_are_checked_and_submitted() -> anyhow::Result<()> 
     let params = operations(&test_db).await;
     assert_eq!(params.len(), 1);
     assert_eq!(params[0]["strategy"]["training"]["checkpoint_interval"], 3);
+    test_db.cleanup().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn ops_show_names_the_checkpoint_and_how_to_resume() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
+    let lease = operations::claim(pool, "w1", &["dummy".into()], 1, 60.0)
+        .await?
+        .remove(0)
+        .lease;
+    let checkpoint = NewCheckpoint {
+        kind: CheckpointKind::Cancellation,
+        unit: "epoch",
+        unit_value: 3,
+        state: json!({"next_epoch": 3}),
+        artifact: None,
+    };
+    checkpoints::save(pool, &lease, &checkpoint).await?;
+    lease.mark_cancelled(pool, None).await?;
+
+    let output = ktrdr(test_db.url(), &["ops", "show", &id]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = String::from_utf8(output.stdout)?;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("Checkpoint:"))
+        .unwrap_or_else(|| panic!("no checkpoint line in:\n{text}"));
+    assert!(
+        line.starts_with("Checkpoint:      CANCELLATION at epoch 3 (attempt 1, "),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(&format!("`ktrdr resume {id}` continues from it")),
+        "{line}"
+    );
+
+    let output = ktrdr(test_db.url(), &["ops", "show", &id, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    assert_eq!(shown["checkpoint"]["kind"], "cancellation");
+    assert_eq!(shown["checkpoint"]["unit_value"], 3);
     test_db.cleanup().await?;
     Ok(())
 }

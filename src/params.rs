@@ -47,6 +47,17 @@ fn check_range(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Resu
 }
 
 impl TrainingParams {
+    /// A training of `strategy` on its own symbol and timeframe, over all stored bars.
+    pub fn new(strategy: Strategy) -> Self {
+        Self {
+            strategy,
+            symbol: None,
+            timeframe: None,
+            start: None,
+            end: None,
+        }
+    }
+
     pub fn parse(params: &Value) -> Result<Self> {
         let parsed: Self = deserialize_params("training", params)?;
         check_range(parsed.start, parsed.end)?;
@@ -131,6 +142,21 @@ pub struct BacktestParams {
 }
 
 impl BacktestParams {
+    /// A backtest of `strategy` with the model of the training `model`, on the strategy's symbol,
+    /// timeframe and capital, over all stored bars.
+    pub fn new(strategy: Strategy, model: String) -> Self {
+        Self {
+            strategy,
+            model,
+            symbol: None,
+            timeframe: None,
+            start: None,
+            end: None,
+            initial_capital: None,
+            checkpoint_interval_bars: None,
+        }
+    }
+
     pub fn parse(params: &Value) -> Result<Self> {
         let parsed: Self = deserialize_params("backtesting", params)?;
         check_range(parsed.start, parsed.end)?;

@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use crate::{
     Result,
     db::{self, embedded::EmbeddedCluster, scratch::ScratchDatabase},
+    operations::{self, ClaimedOperation, NewOperation},
 };
 
 /// A migrated database of its own for one test, dropped by [`TestDatabase::cleanup`].
@@ -70,6 +71,21 @@ impl Drop for TempCluster {
         let _ = self.cluster.stop();
         let _ = std::fs::remove_dir_all(self.cluster.home());
     }
+}
+
+/// Submits a `dummy` operation and claims it as `worker_id` with a lease of `lease_seconds`: an
+/// operation in `running` with its attempt's lease, for tests of the fenced calls.
+pub async fn running_dummy(
+    pool: &PgPool,
+    worker_id: &str,
+    lease_seconds: f64,
+) -> Result<ClaimedOperation> {
+    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
+    let claimed = operations::claim(pool, worker_id, &["dummy".into()], 1, lease_seconds).await?;
+    Ok(claimed
+        .into_iter()
+        .find(|c| c.lease.operation_id == id)
+        .expect("the dummy operation just submitted is claimed"))
 }
 
 /// Polls `condition` every 20 ms until it yields a value, and panics naming `what` after `limit`.

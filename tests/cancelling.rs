@@ -8,7 +8,7 @@ use ktrdr::{
     operations::{
         self, CancelOutcome, FenceVerdict, HeartbeatVerdict, NewOperation, Progress, Status,
     },
-    testing::{TestDatabase, wait_for},
+    testing::{self, TestDatabase, wait_for},
 };
 
 #[tokio::test]
@@ -36,10 +36,8 @@ async fn cancelling_a_pending_operation_cancels_it_at_once() -> anyhow::Result<(
 async fn cancelling_a_running_operation_flags_it_and_notifies_its_worker() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
-        .await?
-        .remove(0);
+    let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+    let id = claimed.lease.operation_id.clone();
     let (mut wakeups, listener) = notify::spawn_listener(pool.clone(), &[notify::CANCEL_REQUESTED]);
     assert_eq!(wakeups.recv().await, Some(Wakeup::Reconnected));
 
@@ -69,10 +67,8 @@ async fn cancelling_a_running_operation_flags_it_and_notifies_its_worker() -> an
 async fn cancelling_a_finished_operation_is_refused_and_changes_nothing() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
-        .await?
-        .remove(0);
+    let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+    let id = claimed.lease.operation_id.clone();
     claimed.lease.complete(pool, serde_json::json!({})).await?;
     let err = operations::request_cancel(pool, &id, None)
         .await

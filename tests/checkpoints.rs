@@ -6,7 +6,7 @@ use ktrdr::{
     artifacts::ArtifactRef,
     checkpoints::{self, CheckpointKind, NewCheckpoint, SaveVerdict},
     operations::{self, FailOutcome, NewOperation, Status},
-    testing::TestDatabase,
+    testing::{self, TestDatabase},
 };
 use serde_json::json;
 
@@ -117,10 +117,8 @@ async fn resume_refuses_with_precise_errors() -> anyhow::Result<()> {
 async fn of_ten_concurrent_resumes_exactly_one_wins() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    let claimed = operations::claim(pool, "a", &["dummy".into()], 1, 30.0)
-        .await?
-        .remove(0);
+    let claimed = testing::running_dummy(pool, "a", 30.0).await?;
+    let id = claimed.lease.operation_id.clone();
     checkpoints::save(pool, &claimed.lease, &checkpoint(3, "db:ckpt/3")).await?;
     claimed
         .lease
@@ -180,10 +178,8 @@ async fn cleanup_removes_old_checkpoints_and_strays_but_nothing_outside_the_root
     // stray artifact no row references, and a model that is no checkpoint.
     let mut ids = Vec::new();
     for location in ["file:../outside.txt", "genuine"] {
-        let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-        let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
-            .await?
-            .remove(0);
+        let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+        let id = claimed.lease.operation_id.clone();
         let artifact = if location == "genuine" {
             store
                 .put(&format!("checkpoints/{id}/a.ot"), b"weights")
@@ -208,10 +204,8 @@ async fn cleanup_removes_old_checkpoints_and_strays_but_nothing_outside_the_root
         .await?;
     let stray = store.put("checkpoints/op_gone/stray.ot", b"stray").await?;
     let model = store.put("models/op_x/weights.ot", b"model").await?;
-    let recent_id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
-        .await?
-        .remove(0);
+    let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+    let recent_id = claimed.lease.operation_id.clone();
     let recent = store
         .put(&format!("checkpoints/{recent_id}/r.ot"), b"recent")
         .await?;

@@ -3,7 +3,7 @@
 
 use ktrdr::{
     operations::{self, FailOutcome, FenceVerdict, HeartbeatVerdict, NewOperation, Progress},
-    testing::TestDatabase,
+    testing::{self, TestDatabase},
 };
 use serde_json::json;
 
@@ -89,10 +89,8 @@ async fn stale_attempt_cannot_complete_fail_heartbeat_or_cancel() -> anyhow::Res
 async fn failure_without_attempts_left_is_final() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
-        .await?
-        .remove(0);
+    let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+    let id = claimed.lease.operation_id.clone();
     assert_eq!(
         claimed.lease.fail(pool, "boom", true).await?,
         FailOutcome::Failed
@@ -113,10 +111,8 @@ async fn failure_without_attempts_left_is_final() -> anyhow::Result<()> {
 async fn heartbeat_stores_progress_and_extends_the_lease() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 5.0)
-        .await?
-        .remove(0);
+    let claimed = testing::running_dummy(pool, "w", 5.0).await?;
+    let id = claimed.lease.operation_id.clone();
     let progress = Progress {
         percent: 42.5,
         message: Some("epoch 17".into()),

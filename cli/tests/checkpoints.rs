@@ -7,8 +7,7 @@ use std::process::{Command, Output};
 use ktrdr::{
     checkpoints::{self, CheckpointKind, NewCheckpoint},
     market_data,
-    operations::{self, NewOperation},
-    testing::TestDatabase,
+    testing::{self, TestDatabase},
 };
 use serde_json::json;
 
@@ -92,11 +91,8 @@ async fn checkpoint_intervals_are_checked_and_submitted() -> anyhow::Result<()> 
 async fn ops_show_names_the_checkpoint_and_how_to_resume() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
-    let lease = operations::claim(pool, "w1", &["dummy".into()], 1, 60.0)
-        .await?
-        .remove(0)
-        .lease;
+    let lease = testing::running_dummy(pool, "w1", 60.0).await?.lease;
+    let id = lease.operation_id.clone();
     let checkpoint = NewCheckpoint {
         kind: CheckpointKind::Cancellation,
         unit: "epoch",

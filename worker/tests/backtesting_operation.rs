@@ -23,6 +23,18 @@ async fn submit(pool: &PgPool, operation_type: &str, params: impl serde::Seriali
     operations::submit(pool, &op).await.unwrap()
 }
 
+/// Trains `strategy` on `worker` and returns the completed training's id.
+async fn train(pool: &PgPool, strategy: &Strategy, worker: &WorkerProcess) -> String {
+    let training = submit(pool, "training", TrainingParams::new(strategy.clone())).await;
+    assert_eq!(
+        finished(pool, &training).await.status(),
+        Status::Completed,
+        "{}",
+        worker.log()
+    );
+    training
+}
+
 #[tokio::test]
 async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
@@ -31,34 +43,11 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
     let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,backtesting"], &[]);
 
     let strategy = example_strategy("rsi_macd_trend.yaml", 2);
-    let training = submit(
-        pool,
-        "training",
-        TrainingParams {
-            strategy: strategy.clone(),
-            symbol: None,
-            timeframe: None,
-            start: None,
-            end: None,
-        },
-    )
-    .await;
-    assert_eq!(
-        finished(pool, &training).await.status(),
-        Status::Completed,
-        "{}",
-        worker.log()
-    );
+    let training = train(pool, &strategy, &worker).await;
 
     let backtest = |strategy: Strategy, model: String| BacktestParams {
-        strategy,
-        model,
-        symbol: None,
-        timeframe: None,
-        start: None,
-        end: None,
         initial_capital: Some(50_000.0),
-        checkpoint_interval_bars: None,
+        ..BacktestParams::new(strategy, model)
     };
     let id = submit(
         pool,
@@ -138,35 +127,11 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
     assert!(bars.len() > 34_000, "{}", bars.len());
     record_checkpoint_writes(pool).await;
     let worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,backtesting"], &[]);
-    let mut strategy = example_strategy("rsi_macd_trend.yaml", 2);
-    strategy.training.epochs = 1;
-    let training = submit(
-        pool,
-        "training",
-        TrainingParams {
-            strategy: strategy.clone(),
-            symbol: None,
-            timeframe: None,
-            start: None,
-            end: None,
-        },
-    )
-    .await;
-    assert_eq!(
-        finished(pool, &training).await.status(),
-        Status::Completed,
-        "{}",
-        worker.log()
-    );
+    let strategy = example_strategy("rsi_macd_trend.yaml", 1);
+    let training = train(pool, &strategy, &worker).await;
     let params = BacktestParams {
-        strategy,
-        model: training,
-        symbol: None,
-        timeframe: None,
-        start: None,
-        end: None,
-        initial_capital: None,
         checkpoint_interval_bars: Some(5_000),
+        ..BacktestParams::new(strategy, training)
     };
     let reference_id = submit(pool, "backtesting", &params).await;
     let reference = finished(pool, &reference_id)

@@ -18,13 +18,7 @@ async fn training_runs_end_to_end_and_stores_its_model() -> anyhow::Result<()> {
     let pool = &test_db.pool;
     store_synthetic_bars(pool, (2022, 1), (2022, 4), 3).await;
     let worker = WorkerProcess::spawn(test_db.url(), &["--types", "training"], &[]);
-    let params = TrainingParams {
-        strategy: example_strategy("rsi_macd_trend.yaml", 3),
-        symbol: None,
-        timeframe: None,
-        start: None,
-        end: None,
-    };
+    let params = TrainingParams::new(example_strategy("rsi_macd_trend.yaml", 3));
     let id = operations::submit(
         pool,
         &NewOperation::new("training").with_params(serde_json::to_value(&params)?),
@@ -78,13 +72,10 @@ async fn bad_training_inputs_fail_the_operation_and_the_worker_keeps_running() -
             .await
             .unwrap()
     };
-    let good = serde_json::to_value(TrainingParams {
-        strategy: example_strategy("rsi_macd_trend.yaml", 1),
-        symbol: None,
-        timeframe: None,
-        start: None,
-        end: None,
-    })?;
+    let good = serde_json::to_value(TrainingParams::new(example_strategy(
+        "rsi_macd_trend.yaml",
+        1,
+    )))?;
 
     let no_data = submit_raw(good.clone()).await;
     let mut unknown_indicator = good.clone();

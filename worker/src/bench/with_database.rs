@@ -124,13 +124,7 @@ async fn resume_cycles(
     let mut strategy = strategy.clone();
     strategy.training.epochs = 10_000;
     strategy.training.early_stopping.patience = 10_000;
-    let params = serde_json::to_value(TrainingParams {
-        strategy,
-        symbol: None,
-        timeframe: None,
-        start: None,
-        end: None,
-    })?;
+    let params = serde_json::to_value(TrainingParams::new(strategy))?;
     let _worker = Worker::spawn(&scratch.url, threads)?;
     let id = operations::submit(pool, &NewOperation::new("training").with_params(params)).await?;
     let mut samples = Vec::new();

@@ -129,14 +129,7 @@ pub fn training_params(epochs: usize, checkpoint_interval: usize) -> serde_json:
     let mut strategy = example_strategy("rsi_macd_trend.yaml", epochs);
     strategy.training.early_stopping.patience = epochs;
     strategy.training.checkpoint_interval = checkpoint_interval;
-    serde_json::to_value(ktrdr::params::TrainingParams {
-        strategy,
-        symbol: None,
-        timeframe: None,
-        start: None,
-        end: None,
-    })
-    .unwrap()
+    serde_json::to_value(ktrdr::params::TrainingParams::new(strategy)).unwrap()
 }
 
 /// Waits, at most five minutes, until the operation has ended.

@@ -25,7 +25,6 @@ pub fn time(at: Option<DateTime<Utc>>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// `1h02m`, `3m07s`, `12.4s`, `85ms`.
 /// A size for people: bytes, KiB or MiB.
 pub fn bytes(n: i64) -> String {
     if n < 1024 {
@@ -37,6 +36,7 @@ pub fn bytes(n: i64) -> String {
     }
 }
 
+/// `1h02m`, `3m07s`, `12.4s`, `85ms`.
 pub fn duration(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> String {
     let Some(from) = from else {
         return "-".into();

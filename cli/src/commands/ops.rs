@@ -246,6 +246,7 @@ fn print_list(ops: &[operations::Operation]) {
         "ATTEMPT",
         "CREATED",
         "DURATION",
+        "RESUMABLE",
     ]);
     for op in ops {
         table.add_row(vec![

@@ -85,7 +85,7 @@ pub async fn running_dummy(
     Ok(claimed
         .into_iter()
         .find(|c| c.lease.operation_id == id)
-        .expect("the dummy operation just submitted is claimed"))
+        .expect("running_dummy needs a queue with no other pending dummy operation"))
 }
 
 /// Polls `condition` every 20 ms until it yields a value, and panics naming `what` after `limit`.

@@ -72,10 +72,6 @@ impl<'a> Backtester<'a> {
         &self.state
     }
 
-    pub fn config(&self) -> &BacktestConfig {
-        &self.config
-    }
-
     /// The next bar to be processed (the number of bars processed so far).
     pub fn next_bar(&self) -> usize {
         self.state.next_bar

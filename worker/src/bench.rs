@@ -167,11 +167,7 @@ async fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let (mut epoch_seconds, mut val_loss) = (Vec::new(), Vec::new());
     let mut last = Instant::now();
     // No checkpoints: the figure is the training loop itself.
-    let policy = trainer::CheckpointPolicy {
-        resume: None,
-        every_epochs: usize::MAX,
-        every: std::time::Duration::MAX,
-    };
+    let policy = trainer::CheckpointPolicy::NONE;
     let end = trainer::train(
         &strategy,
         &prepared,

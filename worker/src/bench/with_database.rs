@@ -24,7 +24,6 @@ use ktrdr::{
     strategy::Strategy,
 };
 use serde::Serialize;
-use serde_json::json;
 
 use super::median;
 use crate::jobs::{checkpointing::CheckpointSaver, training::checkpoint::TrainingCheckpoint};
@@ -74,13 +73,8 @@ async fn run(
 ) -> anyhow::Result<DatabaseFigures> {
     let pool = scratch.pool(4).await?;
     // Saves need an attempt's lease: a claimed dummy operation lends one.
-    let dummy = NewOperation::new("dummy").with_params(json!({"steps": 1, "step_ms": 1}));
-    operations::submit(&pool, &dummy).await?;
-    let claimed = operations::claim(&pool, "bench", &["dummy".to_string()], 1, 3600.0).await?;
-    let lease = claimed
-        .into_iter()
-        .next()
-        .context("the dummy operation was not claimed")?
+    let lease = ktrdr::testing::running_dummy(&pool, "bench", 3600.0)
+        .await?
         .lease;
     let mut save_seconds = Vec::new();
     for store in [

@@ -255,10 +255,15 @@ pub(crate) fn predict_with(
     if matrix.names != feature_names {
         return Err("the model's features do not match what its strategy computes".into());
     }
-    let mut data = matrix.data.clone();
+    let (rows, cols) = (matrix.rows(), matrix.cols());
+    let features::FeatureMatrix {
+        mut data,
+        bar_index,
+        ..
+    } = matrix;
     scaler.transform(&mut data);
     let mut vs = nn::VarStore::new(Device::Cpu);
-    let model = Mlp::new(&vs.root(), matrix.cols() as i64, &strategy.model);
+    let model = Mlp::new(&vs.root(), cols as i64, &strategy.model);
     vs.load_from_stream(Cursor::new(weights))
         .map_err(|err| format!("the model weights are unreadable: {err}"))?;
 
@@ -269,15 +274,15 @@ pub(crate) fn predict_with(
         };
         bars.len()
     ];
-    if matrix.rows() == 0 {
+    if rows == 0 {
         return Ok(predictions);
     }
-    let input = Tensor::from_slice(&data).view([matrix.rows() as i64, matrix.cols() as i64]);
+    let input = Tensor::from_slice(&data).view([rows as i64, cols as i64]);
     let probabilities = no_grad(|| model.forward(&input, None).softmax(-1, Kind::Float));
     let (confidence, class) = probabilities.max_dim(-1, false);
     let confidence = Vec::<f32>::try_from(&confidence).map_err(|err| err.to_string())?;
     let class = Vec::<i64>::try_from(&class).map_err(|err| err.to_string())?;
-    for (row, &bar) in matrix.bar_index.iter().enumerate() {
+    for (row, &bar) in bar_index.iter().enumerate() {
         predictions[bar] = Prediction {
             signal: Signal::from_class(class[row] as usize).unwrap_or(Signal::Hold),
             confidence: f64::from(confidence[row]),

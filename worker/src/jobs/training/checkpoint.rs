@@ -19,6 +19,7 @@ pub struct TrainState {
     pub best_loss: Option<f64>,
     pub best_epoch: usize,
     pub since_best: usize,
+    /// Adam's step count; [`TrainingCheckpoint::capture`] takes it from the optimizer it saves.
     pub adam_step: i64,
 }
 
@@ -35,6 +36,10 @@ impl TrainingCheckpoint {
         best: &BTreeMap<String, Tensor>,
         adam: &Adam,
     ) -> Self {
+        let state = TrainState {
+            adam_step: adam.step,
+            ..state
+        };
         // Serialized at once from host memory: no copy on the CPU, and on a GPU no extra device
         // memory (a failure checkpoint may be taken because the device ran out of it).
         let host = |tensor: &Tensor| tensor.to_device(Device::Cpu);

@@ -52,6 +52,15 @@ pub struct CheckpointPolicy<'a> {
     pub every: std::time::Duration,
 }
 
+impl CheckpointPolicy<'_> {
+    /// From scratch, never checkpointing (benchmarks, tests).
+    pub const NONE: CheckpointPolicy<'static> = CheckpointPolicy {
+        resume: None,
+        every_epochs: usize::MAX,
+        every: std::time::Duration::MAX,
+    };
+}
+
 /// Features and labels, split chronologically and scaled with statistics of the training part.
 pub struct Prepared {
     pub feature_names: Vec<String>,
@@ -77,8 +86,6 @@ impl EpochRecord {
 }
 
 pub struct TrainingRun {
-    pub history: Vec<EpochRecord>,
-    pub best_epoch: usize,
     pub stopped_early: bool,
     pub test_accuracy: f64,
     /// Rows: true class, columns: predicted class (BUY, HOLD, SELL).
@@ -89,9 +96,19 @@ pub struct TrainingRun {
     /// SHA-256 of the best model's parameter values (little-endian f32, in name order): equal for
     /// runs that ended with the same weights.
     pub parameters_sha256: String,
-    /// The state after the last epoch: resuming from it skips straight to the evaluation, so a run
-    /// whose model could not be stored need not train again.
+    /// The state after the last epoch (history and best epoch included): resuming from it skips
+    /// straight to the evaluation, so a run whose model could not be stored need not train again.
     pub final_checkpoint: TrainingCheckpoint,
+}
+
+impl TrainingRun {
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.final_checkpoint.state.history
+    }
+
+    pub fn best_epoch(&self) -> usize {
+        self.final_checkpoint.state.best_epoch
+    }
 }
 
 pub fn prepare(strategy: &Strategy, bars: &[Bar]) -> Result<Prepared, String> {
@@ -116,14 +133,14 @@ pub fn prepare(strategy: &Strategy, bars: &[Bar]) -> Result<Prepared, String> {
             test.len()
         ));
     }
-    let scaler = Scaler::fit(&matrix.data[..train.end * cols], cols);
-    let mut data = matrix.data.clone();
+    let features::FeatureMatrix {
+        names,
+        mut data,
+        bar_index,
+    } = matrix;
+    let scaler = Scaler::fit(&data[..train.end * cols], cols);
     scaler.transform(&mut data);
-    let y: Vec<i64> = matrix
-        .bar_index
-        .iter()
-        .map(|&i| i64::from(labels[i]))
-        .collect();
+    let y: Vec<i64> = bar_index.iter().map(|&i| i64::from(labels[i])).collect();
     let mut class_balance = [0usize; 3];
     for &label in &y[train.clone()] {
         class_balance[label as usize] += 1;
@@ -134,7 +151,7 @@ pub fn prepare(strategy: &Strategy, bars: &[Bar]) -> Result<Prepared, String> {
         (x, Tensor::from_slice(&y[range]))
     };
     Ok(Prepared {
-        feature_names: matrix.names,
+        feature_names: names,
         scaler,
         train: part(train),
         validation: part(validation),
@@ -200,7 +217,6 @@ pub fn train(
 
     while state.next_epoch < spec.epochs && !stopped_early {
         if should_stop() {
-            state.adam_step = adam.step;
             return Ok(TrainEnd::Stopped(TrainingCheckpoint::capture(
                 state,
                 &parameters,
@@ -270,7 +286,6 @@ pub fn train(
         let record = match record {
             Ok(record) => record,
             Err((message, retryable)) => {
-                state.adam_step = boundary.adam.step;
                 return Ok(TrainEnd::Failed {
                     message,
                     retryable,
@@ -299,7 +314,6 @@ pub fn train(
         let due = state.next_epoch.is_multiple_of(policy.every_epochs.max(1))
             || last_checkpoint.elapsed() >= policy.every;
         if due && state.next_epoch < spec.epochs && !stopped_early {
-            state.adam_step = adam.step;
             on_checkpoint(TrainingCheckpoint::capture(
                 state.clone(),
                 &parameters,
@@ -309,12 +323,7 @@ pub fn train(
             last_checkpoint = std::time::Instant::now();
         }
     }
-    state.adam_step = adam.step;
     let final_checkpoint = TrainingCheckpoint::capture(state, &parameters, &best_weights, &adam);
-    let (history, best_epoch) = (
-        final_checkpoint.state.history.clone(),
-        final_checkpoint.state.best_epoch,
-    );
 
     restore(&parameters, &best_weights);
     let x_test = prepared.test.0.to_device(device);
@@ -337,8 +346,6 @@ pub fn train(
         parameter_bytes.extend(values.iter().flat_map(|v| v.to_le_bytes()));
     }
     Ok(TrainEnd::Finished(TrainingRun {
-        history,
-        best_epoch,
         stopped_early,
         test_accuracy: correct as f64 / truth.len().max(1) as f64,
         confusion_matrix,
@@ -449,12 +456,6 @@ mod tests {
         (strategy, bars)
     }
 
-    const NO_CHECKPOINTS: CheckpointPolicy = CheckpointPolicy {
-        resume: None,
-        every_epochs: usize::MAX,
-        every: std::time::Duration::MAX,
-    };
-
     fn finished(end: Result<TrainEnd, String>) -> TrainingRun {
         match end.unwrap() {
             TrainEnd::Finished(run) => run,
@@ -469,7 +470,7 @@ mod tests {
             strategy,
             &prepared,
             Device::Cpu,
-            &NO_CHECKPOINTS,
+            &CheckpointPolicy::NONE,
             &mut |_| {},
             &mut |_| {},
             &|| false,
@@ -486,7 +487,7 @@ mod tests {
             strategy,
             prepared,
             Device::Cpu,
-            &NO_CHECKPOINTS,
+            &CheckpointPolicy::NONE,
             on_epoch,
             &mut |_| {},
             &|| false,
@@ -512,7 +513,7 @@ mod tests {
         let done = std::cell::Cell::new(0);
         let policy = CheckpointPolicy {
             resume,
-            ..NO_CHECKPOINTS
+            ..CheckpointPolicy::NONE
         };
         let end = train(
             strategy,
@@ -558,7 +559,7 @@ mod tests {
             panic!("should finish");
         };
         assert_eq!(resumed.parameters_sha256, uninterrupted.parameters_sha256);
-        assert_eq!(resumed.history, uninterrupted.history);
+        assert_eq!(resumed.history(), uninterrupted.history());
         assert_eq!(resumed.confusion_matrix, uninterrupted.confusion_matrix);
     }
 
@@ -581,7 +582,7 @@ mod tests {
         );
         assert!(retryable);
         assert_eq!(checkpoint.state.next_epoch, 3);
-        assert_eq!(checkpoint.state.history, uninterrupted.history[..3]);
+        assert_eq!(checkpoint.state.history, uninterrupted.history()[..3]);
 
         let TrainEnd::Finished(resumed) =
             run_part(&strategy, &prepared, Some(&checkpoint), usize::MAX)
@@ -589,7 +590,7 @@ mod tests {
             panic!("should finish");
         };
         assert_eq!(resumed.parameters_sha256, uninterrupted.parameters_sha256);
-        assert_eq!(resumed.history, uninterrupted.history);
+        assert_eq!(resumed.history(), uninterrupted.history());
     }
 
     #[test]
@@ -618,7 +619,7 @@ mod tests {
         let mut epochs_run = 0;
         let policy = CheckpointPolicy {
             resume: Some(&first.final_checkpoint),
-            ..NO_CHECKPOINTS
+            ..CheckpointPolicy::NONE
         };
         let again = finished(train(
             &strategy,
@@ -631,7 +632,7 @@ mod tests {
         ));
         assert_eq!(epochs_run, 0);
         assert_eq!(again.parameters_sha256, first.parameters_sha256);
-        assert_eq!(again.history, first.history);
+        assert_eq!(again.history(), first.history());
         assert_eq!(again.confusion_matrix, first.confusion_matrix);
     }
 
@@ -644,7 +645,7 @@ mod tests {
         let mut at = Vec::new();
         let policy = CheckpointPolicy {
             every_epochs: 3,
-            ..NO_CHECKPOINTS
+            ..CheckpointPolicy::NONE
         };
         finished(train(
             &strategy,
@@ -665,7 +666,7 @@ mod tests {
         let (strategy, bars) = example();
         let first = run_once(&strategy, &bars);
         let second = run_once(&strategy, &bars);
-        assert_eq!(first.history.len(), 3);
+        assert_eq!(first.history().len(), 3);
         assert!(
             first.parameters_sha256 == second.parameters_sha256,
             "same seed, different weights"
@@ -703,12 +704,12 @@ mod tests {
             &strategy,
             &prepared,
             Device::Cpu,
-            &NO_CHECKPOINTS,
+            &CheckpointPolicy::NONE,
             &mut |_| {},
             &mut |_| {},
             &|| false,
         ));
-        let (first, last) = (&run.history[0], run.history.last().unwrap());
+        let (first, last) = (&run.history()[0], run.history().last().unwrap());
         assert!(last.train_loss < first.train_loss, "{first:?} → {last:?}");
     }
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use csv_file::read_csv;
-pub use store::{SeriesInfo, StoreReport, list, load, store};
+pub use store::{SeriesInfo, StoreReport, has_bars, list, load, no_bars_message, store};
 pub use synth::{SynthSpec, synthesize};
 pub use timeframe::Timeframe;
 

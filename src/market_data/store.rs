@@ -83,6 +83,37 @@ pub async fn list(pool: &PgPool) -> Result<Vec<SeriesInfo>> {
 }
 
 /// Bars of a series in `[start, end)`, oldest first (either bound may be open).
+/// Whether `symbol` `timeframe` has any bar in `[start, end)` (an open end is unbounded): answered
+/// from the (symbol, timeframe, ts) index without reading the bars.
+pub async fn has_bars(
+    pool: &PgPool,
+    symbol: &str,
+    timeframe: Timeframe,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT FROM ktrdr.bars
+         WHERE symbol = $1 AND timeframe = $2
+           AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4))",
+    )
+    .bind(symbol)
+    .bind(timeframe.as_str())
+    .bind(start)
+    .bind(end)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// What to tell someone whose operation has no bars to run on, with the commands that load some.
+pub fn no_bars_message(symbol: &str, timeframe: Timeframe) -> String {
+    format!(
+        "no market data for {symbol} {timeframe} in the requested range: load it with \
+         `ktrdr data synth --symbol {symbol} --timeframe {timeframe}` or \
+         `ktrdr data import <file.csv> --symbol {symbol} --timeframe {timeframe}`"
+    )
+}
+
 pub async fn load(
     pool: &PgPool,
     symbol: &str,

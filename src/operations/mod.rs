@@ -13,6 +13,6 @@ pub use lease::{
     ClaimedOperation, FailOutcome, FenceVerdict, HeartbeatVerdict, Lease, Progress, claim,
     complete_batch, reclaim,
 };
-pub use query::{ListFilter, Operation, OperationEvent, events, get, list};
+pub use query::{ListFilter, Operation, OperationEvent, completed_training, events, get, list};
 pub use status::Status;
 pub use submit::{NewOperation, submit, submit_many};

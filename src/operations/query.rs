@@ -124,6 +124,20 @@ pub async fn get(pool: &PgPool, operation_id: &str) -> Result<Operation> {
         .ok_or_else(|| Error::NotFound(format!("operation not found: {operation_id}")))
 }
 
+/// The training `operation_id` if it completed — its model is what a backtest trades; otherwise
+/// an error saying what the operation is.
+pub async fn completed_training(pool: &PgPool, operation_id: &str) -> Result<Operation> {
+    let op = get(pool, operation_id).await?;
+    if op.operation_type != "training" || op.status() != Status::Completed {
+        return Err(Error::InvalidInput(format!(
+            "{operation_id} is a {} {} operation, not a completed training",
+            op.status(),
+            op.operation_type
+        )));
+    }
+    Ok(op)
+}
+
 /// The status history of one operation, oldest first.
 pub async fn events(pool: &PgPool, operation_id: &str) -> Result<Vec<OperationEvent>> {
     let rows = sqlx::query_as(

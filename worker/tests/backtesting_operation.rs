@@ -96,7 +96,7 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
         ),
         (
             not_training,
-            format!("--model {id} is a COMPLETED backtesting operation, not a completed training"),
+            format!("--model: {id} is a COMPLETED backtesting operation, not a completed training"),
         ),
         (
             unknown,

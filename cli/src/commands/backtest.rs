@@ -51,18 +51,17 @@ pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> 
     };
     BacktestParams::parse(&serde_json::to_value(&params)?)?;
     let pool = super::connect(migrate_first).await?;
-    let model = operations::get(&pool, &params.model)
+    operations::completed_training(&pool, &params.model)
         .await
         .map_err(|err| anyhow::anyhow!("--model: {err}"))?;
-    if model.operation_type != "training" || model.status() != operations::Status::Completed {
-        anyhow::bail!(
-            "--model {} is a {} {} operation, not a completed training",
-            params.model,
-            model.status(),
-            model.operation_type
-        );
-    }
-    require_market_data(&pool, params.symbol(), params.timeframe()).await?;
+    require_market_data(
+        &pool,
+        params.symbol(),
+        params.timeframe(),
+        params.start,
+        params.end,
+    )
+    .await?;
     let op = NewOperation::new("backtesting").with_params(serde_json::to_value(&params)?);
     let id = operations::submit(&pool, &op).await?;
     submitted(&pool, &id, args.follow, args.json).await

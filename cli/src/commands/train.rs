@@ -86,7 +86,14 @@ pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
         end,
     };
     let pool = super::connect(migrate_first).await?;
-    require_market_data(&pool, params.symbol(), params.timeframe()).await?;
+    require_market_data(
+        &pool,
+        params.symbol(),
+        params.timeframe(),
+        params.start,
+        params.end,
+    )
+    .await?;
     let op = NewOperation {
         max_attempts: args.max_attempts,
         ..NewOperation::new("training").with_params(serde_json::to_value(&params)?)
@@ -141,20 +148,16 @@ pub async fn submitted(
     Ok(())
 }
 
+/// Refuses, before submitting, an operation whose symbol, timeframe and range hold no bars.
 pub async fn require_market_data(
     pool: &sqlx::PgPool,
     symbol: &str,
     timeframe: Timeframe,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
 ) -> anyhow::Result<()> {
-    let loaded = market_data::list(pool).await?;
-    if !loaded
-        .iter()
-        .any(|s| s.symbol == symbol && s.timeframe == timeframe.as_str())
-    {
-        anyhow::bail!(
-            "no market data for {symbol} {timeframe}: load it with `ktrdr data synth --symbol {symbol} --timeframe {timeframe}` \
-             or `ktrdr data import <file.csv> --symbol {symbol} --timeframe {timeframe}`"
-        );
+    if !market_data::has_bars(pool, symbol, timeframe, start, end).await? {
+        anyhow::bail!(market_data::no_bars_message(symbol, timeframe));
     }
     Ok(())
 }

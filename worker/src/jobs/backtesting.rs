@@ -14,10 +14,10 @@ use std::io::Cursor;
 use ktrdr::{
     artifacts::{ArtifactRef, ArtifactStore},
     backtest::{BacktestConfig, BacktestState, Backtester, Prediction, Signal},
-    checkpoints::{self, CheckpointKind},
+    checkpoints::CheckpointKind,
     features::{self, Scaler},
-    market_data::{self, Bar, Timeframe},
-    operations::{self, Progress, Status},
+    market_data::{Bar, Timeframe},
+    operations::{self, Progress},
     params::BacktestParams,
     strategy::Strategy,
 };
@@ -46,35 +46,18 @@ struct ModelMetadata {
 }
 
 pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
-    let failed = |message: String| JobOutcome::Failed {
-        message,
-        retryable: false,
-    };
     let params = match BacktestParams::parse(params) {
         Ok(params) => params,
-        Err(err) => return failed(err.to_string()),
+        Err(err) => return JobOutcome::fatal(err.to_string()),
     };
     let (metadata, weights) = match load_model(&ctx, &params).await {
         Ok(model) => model,
-        Err(message) => return failed(message),
+        Err(outcome) => return outcome,
     };
     let (symbol, timeframe) = (params.symbol().to_string(), params.timeframe());
-    let bars = match market_data::load(&ctx.pool, &symbol, timeframe, params.start, params.end)
-        .await
-    {
-        Ok(bars) if bars.is_empty() => {
-            return failed(format!(
-                "no market data for {symbol} {timeframe} in the requested range: load it with \
-                 `ktrdr data synth --symbol {symbol} --timeframe {timeframe}` or `ktrdr data import`"
-            ));
-        }
+    let bars = match super::load_bars(&ctx, &symbol, timeframe, params.start, params.end).await {
         Ok(bars) => bars,
-        Err(err) => {
-            return JobOutcome::Failed {
-                message: format!("cannot load market data: {err}"),
-                retryable: true,
-            };
-        }
+        Err(outcome) => return outcome,
     };
     let predictions = match predict_with(
         &metadata.strategy,
@@ -84,27 +67,15 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         &bars,
     ) {
         Ok(predictions) => predictions,
-        Err(message) => return failed(message),
+        Err(message) => return JobOutcome::fatal(message),
     };
 
     let strategy = &params.strategy;
     let config = backtest_config(strategy, timeframe, params.initial_capital);
-    let resume = match checkpoints::get(&ctx.pool, &ctx.lease.operation_id).await {
-        Ok(Some(row)) => match serde_json::from_value::<BacktestState>(row.state) {
-            Ok(state) => Some(state),
-            Err(err) => {
-                return failed(format!(
-                    "CHECKPOINT_CORRUPTED: unreadable backtest state: {err}"
-                ));
-            }
-        },
-        Ok(None) => None,
-        Err(err) => {
-            return JobOutcome::Failed {
-                message: err.to_string(),
-                retryable: true,
-            };
-        }
+    let saver = CheckpointSaver::for_job(&ctx);
+    let resume = match saver.load::<BacktestState>().await {
+        Ok(saved) => saved.map(|saved| saved.state),
+        Err(outcome) => return outcome,
     };
     let resumed_from_bar = resume.as_ref().map(|state| state.next_bar);
     let started = match resume {
@@ -115,9 +86,8 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
     };
     let mut backtester = match started {
         Ok(backtester) => backtester,
-        Err(message) => return failed(message),
+        Err(message) => return JobOutcome::fatal(message),
     };
-    let saver = CheckpointSaver::for_job(&ctx);
     // No artifact: indicators and predictions are recomputed on resume; the engine state is JSON.
     let snapshot = |state: &BacktestState| Snapshot {
         unit: "bar",
@@ -178,48 +148,45 @@ fn checkpoint_due(last: (usize, std::time::Instant), bar: usize, every_bars: usi
 async fn load_model(
     ctx: &JobContext,
     params: &BacktestParams,
-) -> Result<(ModelMetadata, Vec<u8>), String> {
-    let training = operations::get(&ctx.pool, &params.model)
+) -> Result<(ModelMetadata, Vec<u8>), JobOutcome> {
+    let model_error = |err: ktrdr::Error| JobOutcome::from_error("--model", err);
+    let training = operations::completed_training(&ctx.pool, &params.model)
         .await
-        .map_err(|err| format!("--model: {err}"))?;
-    if training.operation_type != "training" || training.status() != Status::Completed {
-        return Err(format!(
-            "--model {} is a {} {} operation, not a completed training",
-            params.model,
-            training.status(),
-            training.operation_type
-        ));
-    }
+        .map_err(model_error)?;
     let result = training.result.unwrap_or_default();
-    let artifact = |name: &str| -> Result<ArtifactRef, String> {
-        serde_json::from_value(result["model"][name].clone()).map_err(|_| {
-            format!(
+    let artifact = |name: &str| {
+        serde_json::from_value::<ArtifactRef>(result["model"][name].clone()).map_err(|_| {
+            JobOutcome::fatal(format!(
                 "training {} has no model {name} in its result",
                 params.model
-            )
+            ))
         })
     };
     let store = ArtifactStore::from_env(&ctx.pool);
     let metadata = store
         .get(&artifact("metadata")?)
         .await
-        .map_err(|err| err.to_string())?;
+        .map_err(model_error)?;
     let weights = store
         .get(&artifact("weights")?)
         .await
-        .map_err(|err| err.to_string())?;
-    let metadata: ModelMetadata = serde_json::from_slice(&metadata)
-        .map_err(|err| format!("model metadata of {} is unreadable: {err}", params.model))?;
+        .map_err(model_error)?;
+    let metadata: ModelMetadata = serde_json::from_slice(&metadata).map_err(|err| {
+        JobOutcome::fatal(format!(
+            "model metadata of {} is unreadable: {err}",
+            params.model
+        ))
+    })?;
     if metadata.strategy.name != params.strategy.name
         || metadata.strategy.indicators != params.strategy.indicators
         || metadata.strategy.fuzzy_sets != params.strategy.fuzzy_sets
         || metadata.strategy.nn_inputs != params.strategy.nn_inputs
     {
-        return Err(format!(
+        return Err(JobOutcome::fatal(format!(
             "model {} was trained with strategy '{}', whose features differ from strategy '{}': \
              train this strategy first (`ktrdr train`)",
             params.model, metadata.strategy.name, params.strategy.name
-        ));
+        )));
     }
     Ok((metadata, weights))
 }

@@ -3,7 +3,8 @@
 //! previous artifact is deleted. A failed save is logged and counted and never fails the operation.
 //!
 //! Also how a job ends with a checkpoint: stopped (`cancellation` or `shutdown`) or failed
-//! (`failure`, and the message says where it can continue from).
+//! (`failure`, and the message says where it can continue from) — and how it reads the checkpoint
+//! to continue from.
 
 use std::sync::{
     Arc,
@@ -15,6 +16,7 @@ use ktrdr::{
     checkpoints::{self, CheckpointKind, NewCheckpoint, SaveVerdict},
     operations::Lease,
 };
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -38,6 +40,12 @@ pub struct Snapshot<'a> {
     pub artifact: Option<&'a [u8]>,
 }
 
+/// A checkpoint read back: the job's state and the bytes of its artifact, if it has one.
+pub struct Saved<T> {
+    pub state: T,
+    pub artifact: Option<Vec<u8>>,
+}
+
 impl CheckpointSaver {
     pub fn for_job(ctx: &JobContext) -> Self {
         let store = ArtifactStore::for_checkpoints(&ctx.pool);
@@ -54,8 +62,29 @@ impl CheckpointSaver {
         }
     }
 
-    pub fn store(&self) -> &ArtifactStore {
-        &self.store
+    /// The operation's checkpoint to continue from, its artifact verified, or None. One that
+    /// cannot be used fails the job with `CHECKPOINT_CORRUPTED` and the reason (a missing or
+    /// corrupt artifact is named); a database that is away fails it retryably.
+    pub async fn load<T: DeserializeOwned>(&self) -> Result<Option<Saved<T>>, JobOutcome> {
+        let row = match checkpoints::get(&self.pool, &self.lease.operation_id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return Ok(None),
+            Err(err) => return Err(JobOutcome::from_error("cannot read the checkpoint", err)),
+        };
+        let corrupted = |why: String| JobOutcome::fatal(format!("CHECKPOINT_CORRUPTED: {why}"));
+        let artifact = match row.artifact() {
+            Some(artifact) => Some(self.store.get(&artifact).await.map_err(|err| {
+                if err.is_transient() {
+                    JobOutcome::from_error("cannot read the checkpoint", err)
+                } else {
+                    corrupted(err.to_string())
+                }
+            })?),
+            None => None,
+        };
+        let state = serde_json::from_value(row.state)
+            .map_err(|err| corrupted(format!("unreadable state: {err}")))?;
+        Ok(Some(Saved { state, artifact }))
     }
 
     /// Checkpoints this attempt saved.

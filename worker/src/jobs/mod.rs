@@ -9,7 +9,11 @@ pub(crate) mod training;
 
 use std::sync::Arc;
 
-use ktrdr::operations::{Lease, Progress};
+use chrono::{DateTime, Utc};
+use ktrdr::{
+    market_data::{self, Bar, Timeframe},
+    operations::{Lease, Progress},
+};
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -33,6 +37,43 @@ pub enum JobOutcome {
     Stopped(StopRequest),
     /// Stopped after saving a checkpoint to resume from.
     StoppedAtCheckpoint(StopRequest),
+}
+
+impl JobOutcome {
+    /// A failure that trying again cannot mend (bad params, corrupt input).
+    pub fn fatal(message: impl Into<String>) -> Self {
+        JobOutcome::Failed {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+
+    /// A failure from the library: retryable when the error may heal by itself (the database
+    /// away), fatal otherwise.
+    pub fn from_error(context: &str, err: ktrdr::Error) -> Self {
+        JobOutcome::Failed {
+            message: format!("{context}: {err}"),
+            retryable: err.is_transient(),
+        }
+    }
+}
+
+/// The bars an operation runs on, or the outcome to end with: none stored in the range, or the
+/// database could not be read.
+pub async fn load_bars(
+    ctx: &JobContext,
+    symbol: &str,
+    timeframe: Timeframe,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> Result<Vec<Bar>, JobOutcome> {
+    match market_data::load(&ctx.pool, symbol, timeframe, start, end).await {
+        Ok(bars) if bars.is_empty() => Err(JobOutcome::fatal(market_data::no_bars_message(
+            symbol, timeframe,
+        ))),
+        Ok(bars) => Ok(bars),
+        Err(err) => Err(JobOutcome::from_error("cannot load market data", err)),
+    }
 }
 
 pub struct JobContext {

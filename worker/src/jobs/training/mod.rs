@@ -26,10 +26,7 @@ use std::{
 };
 
 use ktrdr::{
-    artifacts::ArtifactStore,
-    checkpoints::{self, CheckpointKind},
-    market_data,
-    operations::Progress,
+    artifacts::ArtifactStore, checkpoints::CheckpointKind, operations::Progress,
     params::TrainingParams,
 };
 use serde_json::{Value, json};
@@ -38,36 +35,11 @@ use tch::Device;
 use self::{checkpoint::TrainingCheckpoint, trainer::TrainEnd};
 use super::{
     JobContext, JobOutcome, StopRequest,
-    checkpointing::{CheckpointSaver, Snapshot},
+    checkpointing::{CheckpointSaver, Saved, Snapshot},
 };
 
 /// Checkpoint at least this often, whatever the epoch interval.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
-
-/// The operation's checkpoint to continue from, verified; `CHECKPOINT_CORRUPTED` when its artifact
-/// is missing or does not match its SHA-256.
-async fn load_checkpoint(
-    ctx: &JobContext,
-    store: &ArtifactStore,
-) -> Result<Option<TrainingCheckpoint>, String> {
-    let Some(row) = checkpoints::get(&ctx.pool, &ctx.lease.operation_id)
-        .await
-        .map_err(|err| err.to_string())?
-    else {
-        return Ok(None);
-    };
-    let corrupted = |why: String| format!("CHECKPOINT_CORRUPTED: {why}");
-    let artifact = row
-        .artifact()
-        .ok_or_else(|| corrupted("the checkpoint has no artifact".into()))?;
-    let tensors = store
-        .get(&artifact)
-        .await
-        .map_err(|err| corrupted(err.to_string()))?;
-    let state = serde_json::from_value(row.state)
-        .map_err(|err| corrupted(format!("unreadable state: {err}")))?;
-    Ok(Some(TrainingCheckpoint { state, tensors }))
-}
 
 impl TrainingCheckpoint {
     pub(crate) fn snapshot(&self) -> Snapshot<'_> {
@@ -81,36 +53,27 @@ impl TrainingCheckpoint {
 }
 
 pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
-    let failed = |message: String| JobOutcome::Failed {
-        message,
-        retryable: false,
-    };
     let params = match TrainingParams::parse(params) {
         Ok(params) => params,
-        Err(err) => return failed(err.to_string()),
+        Err(err) => return JobOutcome::fatal(err.to_string()),
     };
     let (symbol, timeframe) = (params.symbol().to_string(), params.timeframe());
-    let bars =
-        match market_data::load(&ctx.pool, &symbol, timeframe, params.start, params.end).await {
-            Ok(bars) => bars,
-            Err(err) => {
-                return JobOutcome::Failed {
-                    message: format!("cannot load market data: {err}"),
-                    retryable: true,
-                };
-            }
-        };
-    if bars.is_empty() {
-        return failed(format!(
-            "no market data for {symbol} {timeframe} in the requested range: load it with \
-             `ktrdr data synth --symbol {symbol} --timeframe {timeframe}` or `ktrdr data import`"
-        ));
-    }
+    let bars = match super::load_bars(&ctx, &symbol, timeframe, params.start, params.end).await {
+        Ok(bars) => bars,
+        Err(outcome) => return outcome,
+    };
 
     let saver = CheckpointSaver::for_job(&ctx);
-    let resume = match load_checkpoint(&ctx, saver.store()).await {
-        Ok(resume) => resume,
-        Err(message) => return failed(message),
+    let resume = match saver.load().await {
+        Ok(Some(Saved {
+            state,
+            artifact: Some(tensors),
+        })) => Some(TrainingCheckpoint { state, tensors }),
+        Ok(Some(Saved { artifact: None, .. })) => {
+            return JobOutcome::fatal("CHECKPOINT_CORRUPTED: the checkpoint has no artifact");
+        }
+        Ok(None) => None,
+        Err(outcome) => return outcome,
     };
     let resumed_from_epoch = resume.as_ref().map(|c| c.state.next_epoch);
 
@@ -178,7 +141,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
                 checkpoint,
             },
         ))) => return saver.fail(checkpoint.snapshot(), message, retryable).await,
-        Ok(Err(message)) => return failed(message),
+        Ok(Err(message)) => return JobOutcome::fatal(message),
         Err(panic) => {
             return JobOutcome::Failed {
                 message: format!("training crashed: {panic}"),

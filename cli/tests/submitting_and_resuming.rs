@@ -32,7 +32,7 @@ async fn operations(test_db: &TestDatabase) -> Vec<serde_json::Value> {
 }
 
 #[tokio::test]
-async fn checkpoint_intervals_are_checked_and_submitted() -> anyhow::Result<()> {
+async fn intervals_and_market_data_are_checked_before_submitting() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let url = test_db.url();
     let spec = market_data::SynthSpec {
@@ -73,6 +73,21 @@ async fn checkpoint_intervals_are_checked_and_submitted() -> anyhow::Result<()> 
     assert!(
         operations(&test_db).await.is_empty(),
         "a bad interval was submitted"
+    );
+
+    // Bars exist for January 2022 only: a range without any is refused before submitting.
+    let output = ktrdr(url, &["train", strategy, "--start", "2023-01-01"]);
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr(&output),
+        format!(
+            "error: {}",
+            market_data::no_bars_message("EURUSD", spec.timeframe)
+        )
+    );
+    assert!(
+        operations(&test_db).await.is_empty(),
+        "submitted without data"
     );
 
     let output = ktrdr(

@@ -98,7 +98,8 @@ END $$;
 
 -- release_operation: the worker gives a running attempt back (its graceful shutdown with
 -- `--on-shutdown requeue`): pending again for any worker, which continues from the checkpoint. The
--- next claim does not use up an attempt of the operation's budget ('ok' | 'stop').
+-- released attempt is given back to the budget — the attempt number is also the fencing token, so
+-- the next claim counts up, and max_attempts counts up with it ('ok' | 'stop').
 CREATE OR REPLACE FUNCTION ktrdr.release_operation(
     p_operation_id text, p_worker_id text, p_attempt integer, p_message text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
@@ -106,7 +107,7 @@ BEGIN
     PERFORM ktrdr.set_event_context(p_worker_id, coalesce(p_message, 'released'));
     UPDATE ktrdr.operations
     SET status = 'pending', lease_expires_at = NULL, reconcile_deadline = NULL,
-        max_attempts = greatest(max_attempts, attempt + 1), version = version + 1
+        max_attempts = max_attempts + 1, version = version + 1
     WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
       AND status IN ('running', 'pending_reconciliation');
     RETURN CASE WHEN FOUND THEN 'ok' ELSE 'stop' END;

@@ -132,3 +132,40 @@ async fn heartbeat_stores_progress_and_extends_the_lease() -> anyhow::Result<()>
     test_db.cleanup().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_released_attempt_leaves_the_retry_budget_whole() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let op = NewOperation {
+        max_attempts: 2,
+        ..NewOperation::new("dummy")
+    };
+    let id = operations::submit(pool, &op).await?;
+    let claim = || async {
+        operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
+            .await
+            .unwrap()
+            .remove(0)
+    };
+
+    // A graceful shutdown hands attempt 1 back; only the current attempt may do so.
+    let first = claim().await;
+    assert_eq!(first.lease.release(pool, None).await?, FenceVerdict::Ok);
+    assert_eq!(first.lease.release(pool, None).await?, FenceVerdict::Stop);
+    // Two real attempts remain: the first failure is retried, the second is final.
+    let second = claim().await;
+    assert_eq!(second.lease.attempt, 2);
+    assert_eq!(
+        second.lease.fail(pool, "boom", true).await?,
+        FailOutcome::Retrying
+    );
+    let third = claim().await;
+    assert_eq!(
+        third.lease.fail(pool, "boom", true).await?,
+        FailOutcome::Failed
+    );
+    assert_eq!(operations::get(pool, &id).await?.attempt, 3);
+    test_db.cleanup().await?;
+    Ok(())
+}

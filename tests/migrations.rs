@@ -32,3 +32,20 @@ async fn concurrent_migrations_apply_everything_once() -> anyhow::Result<()> {
     test_db.cleanup().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_changed_sql_bundle_is_applied_once_and_then_recognised() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    // As if the database had been migrated by an older build with other functions.
+    sqlx::query("UPDATE ktrdr.sql_bundle SET sha256 = 'older'")
+        .execute(pool)
+        .await?;
+    let report = db::migrate(pool).await?;
+    assert!(report.sql_bundle_applied, "{report:?}");
+    assert!(report.applied_migrations.is_empty(), "{report:?}");
+    let report = db::migrate(pool).await?;
+    assert!(!report.sql_bundle_applied, "applied twice: {report:?}");
+    test_db.cleanup().await?;
+    Ok(())
+}

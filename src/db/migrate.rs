@@ -4,7 +4,8 @@
 //! refinery has no sqlx driver; [`RefineryConnection`] adapts refinery's async traits to a sqlx
 //! connection, so the project needs no second PostgreSQL driver. The `sql/` files are written with
 //! CREATE OR REPLACE and applied in file-name order in one transaction, only when their combined
-//! SHA-256 differs from the one recorded in `ktrdr.sql_bundle`.
+//! SHA-256 differs from the one recorded in `ktrdr.sql_bundle`. Every CLI call and worker start
+//! migrates, so the usual case — nothing to do — is answered by one query without the lock.
 
 use refinery_core::{
     Migration,
@@ -37,12 +38,20 @@ pub struct MigrationReport {
 
 /// Brings the database up to date. Safe to call from any number of processes at once.
 pub async fn migrate(pool: &PgPool) -> Result<MigrationReport> {
+    let bundle_sha256 = bundle_sha256();
+    if is_up_to_date(pool, &bundle_sha256).await {
+        return Ok(MigrationReport {
+            applied_migrations: Vec::new(),
+            sql_bundle_applied: false,
+            sql_files: SQL_BUNDLE.len(),
+        });
+    }
     let mut conn = pool.acquire().await?;
     sqlx::query("SELECT pg_advisory_lock($1)")
         .bind(MIGRATION_LOCK_KEY)
         .execute(&mut *conn)
         .await?;
-    let outcome = migrate_locked(&mut conn).await;
+    let outcome = migrate_locked(&mut conn, &bundle_sha256).await;
     let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(MIGRATION_LOCK_KEY)
         .execute(&mut *conn)
@@ -54,7 +63,36 @@ pub async fn migrate(pool: &PgPool) -> Result<MigrationReport> {
     outcome
 }
 
-async fn migrate_locked(conn: &mut PgConnection) -> Result<MigrationReport> {
+/// SHA-256 (hex) of the sql/ files as applied — what `ktrdr.sql_bundle` records. (The value the
+/// server computed when it hashed the bundle itself, so recorded hashes stay valid.)
+fn bundle_sha256() -> String {
+    let text: String = SQL_BUNDLE
+        .iter()
+        .map(|(name, sql)| format!("-- {name}\n{sql}\n"))
+        .collect();
+    crate::artifacts::hex_sha256(text.as_bytes())
+}
+
+/// True when the newest embedded migration is recorded and the bundle's hash matches. Any error
+/// (a database never migrated has neither table) means "not known to be": the locked path decides.
+async fn is_up_to_date(pool: &PgPool, bundle_sha256: &str) -> bool {
+    let newest = migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max();
+    sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT (SELECT max(version)::bigint FROM {HISTORY_TABLE}) IS NOT DISTINCT FROM $1
+            AND EXISTS (SELECT 1 FROM ktrdr.sql_bundle WHERE sha256 = $2)"
+    )))
+    .bind(newest)
+    .bind(bundle_sha256)
+    .fetch_one(pool)
+    .await
+    .unwrap_or(false)
+}
+
+async fn migrate_locked(conn: &mut PgConnection, bundle_sha256: &str) -> Result<MigrationReport> {
     sqlx::query("CREATE SCHEMA IF NOT EXISTS ktrdr")
         .execute(&mut *conn)
         .await?;
@@ -68,7 +106,7 @@ async fn migrate_locked(conn: &mut PgConnection) -> Result<MigrationReport> {
         .iter()
         .map(ToString::to_string)
         .collect();
-    let sql_bundle_applied = apply_sql_bundle(conn).await?;
+    let sql_bundle_applied = apply_sql_bundle(conn, bundle_sha256).await?;
     Ok(MigrationReport {
         applied_migrations,
         sql_bundle_applied,
@@ -76,19 +114,13 @@ async fn migrate_locked(conn: &mut PgConnection) -> Result<MigrationReport> {
     })
 }
 
-async fn apply_sql_bundle(conn: &mut PgConnection) -> Result<bool> {
-    let bundle: String = SQL_BUNDLE
-        .iter()
-        .map(|(name, sql)| format!("-- {name}\n{sql}\n"))
-        .collect();
+async fn apply_sql_bundle(conn: &mut PgConnection, bundle_sha256: &str) -> Result<bool> {
     let mut tx = conn.begin().await?;
-    let unchanged: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM ktrdr.sql_bundle
-                        WHERE sha256 = encode(sha256(convert_to($1, 'UTF8')), 'hex'))",
-    )
-    .bind(&bundle)
-    .fetch_one(&mut *tx)
-    .await?;
+    let unchanged: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ktrdr.sql_bundle WHERE sha256 = $1)")
+            .bind(bundle_sha256)
+            .fetch_one(&mut *tx)
+            .await?;
     if unchanged {
         return Ok(false);
     }
@@ -99,10 +131,10 @@ async fn apply_sql_bundle(conn: &mut PgConnection) -> Result<bool> {
             .map_err(|err| Error::Migration(format!("sql/{name}: {err}")))?;
     }
     sqlx::query(
-        "INSERT INTO ktrdr.sql_bundle (sha256) VALUES (encode(sha256(convert_to($1, 'UTF8')), 'hex'))
+        "INSERT INTO ktrdr.sql_bundle (sha256) VALUES ($1)
          ON CONFLICT (singleton) DO UPDATE SET sha256 = excluded.sha256, applied_at = now()",
     )
-    .bind(&bundle)
+    .bind(bundle_sha256)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -227,8 +227,9 @@ fn checked_key(key: &str) -> Result<PathBuf> {
     }
 }
 
-/// Temporary name, fsync, rename, fsync of the directory: the file is either absent or whole.
-fn write_durably(path: &Path, content: &[u8]) -> std::io::Result<()> {
+/// Temporary name, fsync, rename, fsync of the directory: the file is either absent or whole (also
+/// used by the worker's outbox).
+pub fn write_durably(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().expect("keys have a file name");
     fs::create_dir_all(dir)?;
     let temporary = path.with_extension(format!("tmp{}", std::process::id()));

@@ -110,13 +110,19 @@ pub async fn run(
             tracing::warn!(operation_id = %lease.operation_id, "last progress not written");
         }
     }
-    report(&pool, &settings, &lease, outcome).await;
+    report(&pool, &settings, &lease, outcome, &check_now).await;
 }
 
 /// Writes the outcome with the fitting fenced call. While the database is unreachable the outcome
 /// waits in the outbox (so a restart of this worker does not lose it) and delivery is retried with
-/// backoff (1 s doubling to 30 s).
-async fn report(pool: &PgPool, settings: &WorkerSettings, lease: &Lease, outcome: JobOutcome) {
+/// backoff (1 s doubling to 30 s) — or at once when `check_now` is poked (the database is back).
+async fn report(
+    pool: &PgPool,
+    settings: &WorkerSettings,
+    lease: &Lease,
+    outcome: JobOutcome,
+    check_now: &Notify,
+) {
     let outbox = &settings.outbox;
     let requeue = settings.on_shutdown == OnShutdown::Requeue;
     let outcome = match outcome {
@@ -168,7 +174,10 @@ async fn report(pool: &PgPool, settings: &WorkerSettings, lease: &Lease, outcome
                     }
                 }
                 tracing::warn!(operation_id = %id, "cannot report to the database ({err}); retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = check_now.notified() => {}
+                }
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
             Err(err) => {

@@ -9,7 +9,6 @@
 
 use std::{
     fs,
-    io::Write,
     path::{Path, PathBuf},
 };
 
@@ -101,14 +100,7 @@ impl Outbox {
 
     /// Stores `report` durably; replaces an earlier entry of the same attempt.
     pub fn store(&self, report: &Report) -> std::io::Result<()> {
-        fs::create_dir_all(&self.dir)?;
-        let path = self.path_of(&report.lease);
-        let temporary = path.with_extension("tmp");
-        let mut file = fs::File::create(&temporary)?;
-        file.write_all(&serde_json::to_vec(report)?)?;
-        file.sync_all()?;
-        fs::rename(&temporary, &path)?;
-        fs::File::open(&self.dir)?.sync_all()
+        ktrdr::artifacts::write_durably(&self.path_of(&report.lease), &serde_json::to_vec(report)?)
     }
 
     pub fn remove(&self, lease: &Lease) {
@@ -129,9 +121,13 @@ impl Outbox {
         paths.iter().filter_map(|path| read_report(path)).collect()
     }
 
-    /// Delivers every stored report; keeps those the database could not take yet.
-    pub async fn flush(&self, pool: &PgPool) {
+    /// Delivers every stored report but those of operations `running_here` (their attempt
+    /// delivers its own); keeps those the database could not take yet.
+    pub async fn flush(&self, pool: &PgPool, running_here: impl Fn(&str) -> bool) {
         for report in self.pending() {
+            if running_here(&report.lease.operation_id) {
+                continue;
+            }
             match report.deliver(pool).await {
                 Ok(answer) => {
                     tracing::info!(

@@ -38,7 +38,7 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
         worker_id = %settings.worker_id, types = ?settings.types, concurrency = settings.concurrency,
         "worker registered"
     );
-    settings.outbox.flush(&pool).await;
+    settings.outbox.flush(&pool, |_| false).await;
 
     let shutdown = shutdown::install()?;
     let ticker = settings.ticker.map(|ticker_settings| {
@@ -183,9 +183,11 @@ impl ClaimLoop {
 }
 
 impl ClaimLoop {
-    /// After the database was unreachable: register again at once, present the running attempts
-    /// (operations moved to pending_reconciliation meanwhile become running again, stale ones are
-    /// answered "stop"), let every attempt heartbeat now to act on its verdict, and deliver the outbox.
+    /// After the database was unreachable: register again at once and present the running attempts
+    /// in one statement (operations moved to pending_reconciliation meanwhile become running again
+    /// before their deadline, stale ones are answered "stop"); then poke every attempt — a running
+    /// one heartbeats and acts on its verdict, a finished one delivers its outcome now instead of
+    /// at the end of its backoff — and deliver what earlier processes left in the outbox.
     async fn reregister(&mut self) {
         tracing::info!("database reachable again: re-registering");
         let lease_seconds = self.settings.lease.orphan_timeout_seconds;
@@ -211,7 +213,11 @@ impl ClaimLoop {
         for running in self.running.values() {
             running.check_now.notify_one();
         }
-        self.settings.outbox.flush(&self.pool).await;
+        let running = &self.running;
+        self.settings
+            .outbox
+            .flush(&self.pool, |id| running.contains_key(id))
+            .await;
     }
 }
 

@@ -46,6 +46,23 @@ fn check_range(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Resu
     }
 }
 
+/// Runs every check of a strategy file on a strategy that arrived inside params (the submitting
+/// program may have built it without `ktrdr validate`): its JSON is valid YAML for the same
+/// validator. Problems are named by key path; line numbers of the one-line JSON would mislead.
+fn check_strategy(operation_type: &str, strategy: &Strategy) -> Result<()> {
+    let json = serde_json::to_string(strategy).expect("a strategy serializes");
+    crate::strategy::parse(&json).map(drop).map_err(|problems| {
+        let problems: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.path, p.message))
+            .collect();
+        Error::InvalidInput(format!(
+            "invalid params for {operation_type}: the strategy is not valid: {}",
+            problems.join("; ")
+        ))
+    })
+}
+
 impl TrainingParams {
     /// A training of `strategy` on its own symbol and timeframe, over all stored bars.
     pub fn new(strategy: Strategy) -> Self {
@@ -61,6 +78,7 @@ impl TrainingParams {
     pub fn parse(params: &Value) -> Result<Self> {
         let parsed: Self = deserialize_params("training", params)?;
         check_range(parsed.start, parsed.end)?;
+        check_strategy("training", &parsed.strategy)?;
         Ok(parsed)
     }
 
@@ -160,6 +178,7 @@ impl BacktestParams {
     pub fn parse(params: &Value) -> Result<Self> {
         let parsed: Self = deserialize_params("backtesting", params)?;
         check_range(parsed.start, parsed.end)?;
+        check_strategy("backtesting", &parsed.strategy)?;
         if let Some(capital) = parsed.initial_capital
             && !(capital.is_finite() && capital > 0.0)
         {

@@ -18,6 +18,14 @@ async fn operation_count(test_db: &TestDatabase) -> i64 {
 async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
+    // A strategy built by a program, not read from a checked file.
+    let strategy_file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/strategies/rsi_macd_trend.yaml"
+    );
+    let mut strategy = ktrdr::strategy::parse_file(std::path::Path::new(strategy_file)).unwrap();
+    strategy.training.learning_rate = 5.0;
+    let too_fast = serde_json::to_value(ktrdr::params::TrainingParams::new(strategy))?;
     let cases = [
         (
             NewOperation::new("nope"),
@@ -44,6 +52,11 @@ async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
         (
             NewOperation::new("dummy").with_params(json!({"steps": "many"})),
             "invalid params for dummy: invalid type: string \"many\", expected u32",
+        ),
+        (
+            NewOperation::new("training").with_params(too_fast),
+            "invalid params for training: the strategy is not valid: training.learning_rate: \
+             expected a number in (0, 1), got 5",
         ),
         (
             NewOperation {

@@ -122,7 +122,10 @@ async fn result_finished_during_the_outage_is_delivered_from_the_outbox() -> any
     // behind its back, which would leave the attempt's own delivery refused as stale.
     let log = worker.log();
     assert!(log.contains("reported"), "{log}");
-    assert!(!log.contains("delivered an outcome from the outbox"), "{log}");
+    assert!(
+        !log.contains("delivered an outcome from the outbox"),
+        "{log}"
+    );
     assert!(!log.contains("outcome refused"), "{log}");
     Ok(())
 }

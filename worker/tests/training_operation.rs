@@ -85,6 +85,9 @@ async fn bad_training_inputs_fail_the_operation_and_the_worker_keeps_running() -
     empty_range["start"] = json!("2022-03-01T00:00:00Z");
     empty_range["end"] = json!("2022-03-01T00:00:00Z");
     let empty_range = submit_raw(empty_range).await;
+    let mut zero_period = good.clone();
+    zero_period["strategy"]["indicators"]["rsi_14"]["period"] = json!(0);
+    let zero_period = submit_raw(zero_period).await;
 
     let expectations = [
         (
@@ -96,6 +99,10 @@ async fn bad_training_inputs_fail_the_operation_and_the_worker_keeps_running() -
             "invalid params for training at strategy.indicators.rsi_14.type: unknown variant `astrology`",
         ),
         (empty_range, "empty date range"),
+        (
+            zero_period,
+            "invalid params for training: the strategy is not valid: indicators.rsi_14",
+        ),
     ];
     for (id, expected) in expectations {
         let op = finished(pool, &id).await;

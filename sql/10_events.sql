@@ -1,7 +1,8 @@
 -- Every status change of an operation lands in ktrdr.operation_events, whoever made it (a function, or a
 -- DBA in psql). Statement-level triggers with transition tables keep batch claims and completes cheap.
 -- Operations that become pending are announced on channel ktrdr_operation_pending (payload: the id) so
--- idle workers wake without waiting for their poll timer.
+-- idle workers wake without waiting for their poll timer; operations that end, on ktrdr_progress
+-- (where heartbeats announce progress), so `--follow` sees the end at once.
 
 CREATE OR REPLACE FUNCTION ktrdr.record_inserted_operations()
 RETURNS trigger LANGUAGE plpgsql AS $$
@@ -27,6 +28,9 @@ BEGIN
     PERFORM pg_notify('ktrdr_operation_pending', n.operation_id)
     FROM new_rows n JOIN old_rows o USING (operation_id)
     WHERE n.status = 'pending' AND o.status <> 'pending';
+    PERFORM pg_notify('ktrdr_progress', n.operation_id)
+    FROM new_rows n JOIN old_rows o USING (operation_id)
+    WHERE n.status IN ('completed', 'failed', 'cancelled') AND o.status <> n.status;
     RETURN NULL;
 END $$;
 

@@ -15,7 +15,7 @@ pub const OPERATION_PENDING: &str = "ktrdr_operation_pending";
 /// Channel announcing cancel requests for running operations (payload: the operation id).
 pub const CANCEL_REQUESTED: &str = "ktrdr_cancel_requested";
 
-/// Channel announcing new progress of an operation (payload: the operation id).
+/// Channel announcing new progress of an operation, and its end (payload: the operation id).
 pub const PROGRESS: &str = "ktrdr_progress";
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,6 @@
-//! `--follow`: a live progress bar for one operation, woken by LISTEN (channel ktrdr_progress) and
-//! refreshed every second anyway; returns when the operation ends, with its outcome as the result.
+//! `--follow`: a live progress bar for one operation, woken by LISTEN on ktrdr_progress (progress
+//! from heartbeats, and the end of the operation) and refreshed every second anyway; returns when the
+//! operation ends, with its outcome as the result.
 
 use std::time::Duration;
 
@@ -11,8 +12,7 @@ use ktrdr::{
 use sqlx::PgPool;
 
 pub async fn follow(pool: &PgPool, operation_id: &str) -> anyhow::Result<Operation> {
-    let (mut wakeups, listener) =
-        notify::spawn_listener(pool.clone(), &[notify::PROGRESS, notify::OPERATION_PENDING]);
+    let (mut wakeups, listener) = notify::spawn_listener(pool.clone(), &[notify::PROGRESS]);
     let bar = ProgressBar::new(1000);
     bar.set_style(
         ProgressStyle::with_template(

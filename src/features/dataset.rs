@@ -5,7 +5,7 @@
 //! order). Bars whose features are not all defined (indicator warm-up, lags before the first bar) are
 //! left out; `bar_index` maps every row back to its bar.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::{Error, Result, indicators::Bars, market_data::Bar, strategy::Strategy};
 
@@ -45,9 +45,23 @@ pub fn build_features(strategy: &Strategy, bars: &[Bar]) -> Result<FeatureMatrix
         volume: &volume,
     };
 
-    // Every output of every indicator, by reference (`id.output`, and `id` for single outputs).
+    // Every output of every indicator an input names, by reference (`id.output`, and `id` for
+    // single outputs); indicators no input uses are not computed.
+    let used: HashSet<&str> = strategy
+        .nn_inputs
+        .iter()
+        .map(|nn_input| {
+            nn_input
+                .input
+                .split_once('.')
+                .map_or(nn_input.input.as_str(), |(id, _)| id)
+        })
+        .collect();
     let mut outputs: HashMap<String, Vec<f64>> = HashMap::new();
     for (id, spec) in &strategy.indicators {
+        if !used.contains(id.as_str()) {
+            continue;
+        }
         let computed = spec.compute(&input);
         let single = computed.len() == 1;
         for (output, series) in computed {

@@ -25,6 +25,13 @@ pub enum CheckpointKind {
 }
 
 impl CheckpointKind {
+    pub const ALL: [CheckpointKind; 4] = [
+        CheckpointKind::Periodic,
+        CheckpointKind::Cancellation,
+        CheckpointKind::Failure,
+        CheckpointKind::Shutdown,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CheckpointKind::Periodic => "periodic",
@@ -71,6 +78,11 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// What the checkpoint takes up: its artifact and its JSON state.
+    pub fn total_bytes(&self) -> i64 {
+        self.artifact_size_bytes.unwrap_or(0) + i64::from(self.state_size_bytes)
+    }
+
     /// The artifact reference, when the checkpoint has one.
     pub fn artifact(&self) -> Option<ArtifactRef> {
         Some(ArtifactRef {

@@ -121,13 +121,14 @@ impl TickerSettings {
                 24.0,
                 0.001..=8_760.0,
             )?,
-            checkpoint_max_age_days: number_from_env(
-                "CHECKPOINT_MAX_AGE_DAYS",
-                30.0,
-                0.0..=36_500.0,
-            )?,
+            checkpoint_max_age_days: checkpoint_max_age_days()?,
         })
     }
+}
+
+/// CHECKPOINT_MAX_AGE_DAYS (default 30): checkpoints older than this are cleaned up.
+pub fn checkpoint_max_age_days() -> Result<f64> {
+    number_from_env("CHECKPOINT_MAX_AGE_DAYS", 30.0, 0.0..=36_500.0)
 }
 
 /// `DATABASE_URL` when set and non-empty; `None` selects the embedded cluster.

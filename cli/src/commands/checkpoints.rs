@@ -1,7 +1,11 @@
 //! `ktrdr checkpoints list | show <id> [-v] | delete <id> [-f] | stats | cleanup [--max-age-days N]`.
 
 use clap::{Args, Subcommand};
-use ktrdr::{artifacts::ArtifactStore, checkpoints, config};
+use ktrdr::{
+    artifacts::ArtifactStore,
+    checkpoints::{self, Checkpoint, CheckpointKind},
+    config,
+};
 use serde_json::json;
 
 use crate::output;
@@ -70,9 +74,7 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
                     c.kind.to_uppercase(),
                     format!("{} {}", c.unit, c.unit_value),
                     c.attempt.to_string(),
-                    output::bytes(
-                        c.artifact_size_bytes.unwrap_or(0) + i64::from(c.state_size_bytes),
-                    ),
+                    output::bytes(c.total_bytes()),
                     output::time(Some(c.created_at)),
                 ]);
             }
@@ -125,17 +127,15 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
         }
         CheckpointsCommand::Stats(args) => {
             let all = checkpoints::list(&pool).await?;
-            let total: i64 = all
-                .iter()
-                .map(|c| c.artifact_size_bytes.unwrap_or(0) + i64::from(c.state_size_bytes))
-                .sum();
-            let by_kind = |kind: &str| all.iter().filter(|c| c.kind == kind).count();
+            let total: i64 = all.iter().map(Checkpoint::total_bytes).sum();
+            let by_kind =
+                |kind: CheckpointKind| all.iter().filter(|c| c.kind == kind.as_str()).count();
             let oldest = all.iter().map(|c| c.created_at).min();
-            let stats = json!({
-                "checkpoints": all.len(), "total_bytes": total, "oldest": oldest,
-                "periodic": by_kind("periodic"), "cancellation": by_kind("cancellation"),
-                "failure": by_kind("failure"), "shutdown": by_kind("shutdown"),
-            });
+            let mut stats =
+                json!({"checkpoints": all.len(), "total_bytes": total, "oldest": oldest});
+            for kind in CheckpointKind::ALL {
+                stats[kind.as_str()] = json!(by_kind(kind));
+            }
             if args.json {
                 return output::print_json(&stats);
             }
@@ -145,8 +145,8 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
                 output::bytes(total),
                 output::time(oldest)
             );
-            for kind in ["periodic", "cancellation", "failure", "shutdown"] {
-                println!("  {kind:<13}{}", by_kind(kind));
+            for kind in CheckpointKind::ALL {
+                println!("  {:<13}{}", kind.as_str(), by_kind(kind));
             }
         }
         CheckpointsCommand::Cleanup(args) => {
@@ -155,7 +155,7 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
                     anyhow::bail!("--max-age-days must be 0 or more, got {days}")
                 }
                 Some(days) => days,
-                None => config::number_from_env("CHECKPOINT_MAX_AGE_DAYS", 30.0, 0.0..=36_500.0)?,
+                None => config::checkpoint_max_age_days()?,
             };
             let report =
                 checkpoints::cleanup(&pool, &store, max_age_days, checkpoints::SWEEP_MIN_AGE)

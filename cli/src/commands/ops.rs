@@ -317,8 +317,7 @@ fn print_operation(
         field("Error:", error.clone());
     }
     if let Some(c) = checkpoint {
-        let size = c.artifact_size_bytes.unwrap_or(0) + i64::from(c.state_size_bytes);
-        let resumable = matches!(op.status(), Status::Failed | Status::Cancelled);
+        let size = c.total_bytes();
         field(
             "Checkpoint:",
             format!(
@@ -329,7 +328,7 @@ fn print_operation(
                 c.attempt,
                 output::bytes(size),
                 output::time(Some(c.created_at)),
-                if resumable {
+                if op.resumable {
                     format!(": `ktrdr resume {}` continues from it", op.operation_id)
                 } else {
                     String::new()

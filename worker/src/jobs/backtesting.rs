@@ -21,14 +21,13 @@ use ktrdr::{
     params::BacktestParams,
     strategy::Strategy,
 };
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tch::{Device, Kind, Tensor, nn, no_grad};
 
 use super::{
     JobContext, JobOutcome,
     checkpointing::{CheckpointSaver, Snapshot},
-    training::model::Mlp,
+    training::{ModelMetadata, model::Mlp},
 };
 
 const CHUNK: usize = 500;
@@ -36,14 +35,6 @@ const CHUNK: usize = 500;
 const CHECKPOINT_EVERY_BARS: usize = 10_000;
 /// …or this often.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// What training stored next to the weights.
-#[derive(Deserialize)]
-struct ModelMetadata {
-    strategy: Strategy,
-    feature_names: Vec<String>,
-    scaler: Scaler,
-}
 
 pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
     let params = match BacktestParams::parse(params) {

@@ -26,9 +26,10 @@ use std::{
 };
 
 use ktrdr::{
-    artifacts::ArtifactStore, checkpoints::CheckpointKind, operations::Progress,
-    params::TrainingParams,
+    artifacts::ArtifactStore, checkpoints::CheckpointKind, features::Scaler,
+    market_data::Timeframe, operations::Progress, params::TrainingParams, strategy::Strategy,
 };
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tch::Device;
 
@@ -37,6 +38,18 @@ use super::{
     JobContext, JobOutcome, StopRequest,
     checkpointing::{CheckpointSaver, Saved, Snapshot},
 };
+
+/// What a training stores next to the model's weights (`model.json`), and a backtest reads back.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ModelMetadata {
+    pub strategy: Strategy,
+    pub symbol: String,
+    pub timeframe: Timeframe,
+    pub feature_names: Vec<String>,
+    pub scaler: Scaler,
+    /// The model's output classes, in order.
+    pub classes: Vec<String>,
+}
 
 /// Checkpoint at least this often, whatever the epoch interval.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
@@ -150,14 +163,14 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         }
     };
 
-    let metadata = json!({
-        "strategy": params.strategy,
-        "symbol": symbol,
-        "timeframe": timeframe,
-        "feature_names": prepared.feature_names,
-        "scaler": prepared.scaler,
-        "classes": ["BUY", "HOLD", "SELL"],
-    });
+    let metadata = ModelMetadata {
+        strategy: params.strategy.clone(),
+        symbol: symbol.clone(),
+        timeframe,
+        feature_names: prepared.feature_names.clone(),
+        scaler: prepared.scaler.clone(),
+        classes: ["BUY", "HOLD", "SELL"].map(String::from).to_vec(),
+    };
     let key = |name: &str| format!("models/{}/{name}", ctx.lease.operation_id);
     let store = ArtifactStore::from_env(&ctx.pool);
     let stored = async {

@@ -1,3 +1,28 @@
+-- settle_lost_operations: operations whose worker is gone for good (p_ids, locked by the caller)
+-- become cancelled if a cancel had been requested, pending if they have attempts left (any worker
+-- takes them over, from their checkpoint), failed otherwise — all with p_message. One rule for the
+-- orphan detector and for reconciliations that expired.
+CREATE OR REPLACE FUNCTION ktrdr.settle_lost_operations(p_ids text[], p_message text)
+RETURNS TABLE (failed integer, requeued integer, cancelled integer)
+LANGUAGE sql AS $$
+    WITH moved AS (
+        UPDATE ktrdr.operations
+        SET status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
+                          WHEN attempt < max_attempts THEN 'pending'
+                          ELSE 'failed' END,
+            completed_at = CASE WHEN cancel_requested_at IS NULL AND attempt < max_attempts
+                                THEN NULL ELSE now() END,
+            lease_expires_at = NULL, reconcile_deadline = NULL,
+            error_message = p_message, version = version + 1
+        WHERE operation_id = ANY (p_ids)
+        RETURNING status
+    )
+    SELECT count(*) FILTER (WHERE status = 'failed')::integer,
+           count(*) FILTER (WHERE status = 'pending')::integer,
+           count(*) FILTER (WHERE status = 'cancelled')::integer
+    FROM moved;
+$$;
+
 -- detect_orphans: a running operation whose lease lapsed — its worker stopped heartbeating for the
 -- lease length (ORPHAN_TIMEOUT_SECONDS) — has lost its worker. It becomes
 --   cancelled  if a cancel had been requested,
@@ -30,30 +55,12 @@ BEGIN
 
     PERFORM ktrdr.set_event_context('ticker', v_message);
     RETURN QUERY
-    WITH lapsed AS (
-        SELECT operation_id,
-               CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
-                    WHEN attempt < max_attempts THEN 'pending'
-                    ELSE 'failed' END AS next_status
-        FROM ktrdr.operations
-        WHERE status = 'running' AND lease_expires_at < now()
-        FOR UPDATE SKIP LOCKED
-    ), moved AS (
-        UPDATE ktrdr.operations o
-        SET status = l.next_status,
-            completed_at = CASE WHEN l.next_status = 'pending' THEN NULL ELSE now() END,
-            lease_expires_at = NULL,
-            error_message = v_message,
-            version = o.version + 1
-        FROM lapsed l
-        WHERE o.operation_id = l.operation_id
-        RETURNING l.next_status
-    )
-    SELECT count(*) FILTER (WHERE next_status = 'failed')::integer,
-           count(*) FILTER (WHERE next_status = 'pending')::integer,
-           count(*) FILTER (WHERE next_status = 'cancelled')::integer,
-           0
-    FROM moved;
+    SELECT s.failed, s.requeued, s.cancelled, 0
+    FROM ktrdr.settle_lost_operations(
+        ARRAY(SELECT operation_id FROM ktrdr.operations
+              WHERE status = 'running' AND lease_expires_at < now()
+              FOR UPDATE SKIP LOCKED),
+        v_message) s;
 END $$;
 
 -- Operations whose worker is late — more than half the lease passed since its last heartbeat (workers

@@ -1,5 +1,5 @@
 -- expire_reconciliation: operations left in pending_reconciliation past their deadline — no worker
--- took them back after the outage — are re-queued when they have attempts left, else failed.
+-- took them back after the outage — are settled like orphans (settle_lost_operations).
 CREATE OR REPLACE FUNCTION ktrdr.expire_reconciliation()
 RETURNS TABLE (failed integer, requeued integer, cancelled integer)
 LANGUAGE plpgsql AS $$
@@ -9,28 +9,11 @@ DECLARE
 BEGIN
     PERFORM ktrdr.set_event_context('ticker', v_message);
     RETURN QUERY
-    WITH expired AS (
-        SELECT operation_id,
-               CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled'
-                    WHEN attempt < max_attempts THEN 'pending'
-                    ELSE 'failed' END AS next_status
-        FROM ktrdr.operations
-        WHERE status = 'pending_reconciliation' AND reconcile_deadline < now()
-        FOR UPDATE SKIP LOCKED
-    ), moved AS (
-        UPDATE ktrdr.operations o
-        SET status = e.next_status,
-            completed_at = CASE WHEN e.next_status = 'pending' THEN NULL ELSE now() END,
-            lease_expires_at = NULL, reconcile_deadline = NULL,
-            error_message = v_message, version = o.version + 1
-        FROM expired e
-        WHERE o.operation_id = e.operation_id
-        RETURNING e.next_status
-    )
-    SELECT count(*) FILTER (WHERE next_status = 'failed')::integer,
-           count(*) FILTER (WHERE next_status = 'pending')::integer,
-           count(*) FILTER (WHERE next_status = 'cancelled')::integer
-    FROM moved;
+    SELECT * FROM ktrdr.settle_lost_operations(
+        ARRAY(SELECT operation_id FROM ktrdr.operations
+              WHERE status = 'pending_reconciliation' AND reconcile_deadline < now()
+              FOR UPDATE SKIP LOCKED),
+        v_message);
 END $$;
 
 -- reclaim_operations: a worker that reconnects presents the operations it is still running, as

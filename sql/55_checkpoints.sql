@@ -85,11 +85,15 @@ FROM ktrdr.checkpoints c JOIN ktrdr.operations o USING (operation_id);
 CREATE OR REPLACE FUNCTION ktrdr.delete_checkpoint(p_operation_id text)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
+    v_status text;
     v_location text;
 BEGIN
-    PERFORM ktrdr.require_operation(p_operation_id);
-    IF EXISTS (SELECT 1 FROM ktrdr.operations WHERE operation_id = p_operation_id
-               AND status IN ('running', 'pending_reconciliation')) THEN
+    -- Locked, so no claim can start the operation (and its checkpoint writes) meanwhile.
+    SELECT status INTO v_status FROM ktrdr.operations WHERE operation_id = p_operation_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'operation not found: %', p_operation_id USING ERRCODE = 'no_data_found';
+    END IF;
+    IF v_status IN ('running', 'pending_reconciliation') THEN
         RAISE EXCEPTION 'operation % is running: cancel it before deleting its checkpoint', p_operation_id
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;

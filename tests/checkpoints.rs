@@ -1,9 +1,9 @@
 //! Checkpoints and resume at the SQL level: fenced saves, replacement, deletion on completion, and
-//! resume with its errors and optimistic locking.
+//! resume with its errors and optimistic locking, deletion by hand.
 
 use ktrdr::{
     Error,
-    artifacts::ArtifactRef,
+    artifacts::{ArtifactRef, ArtifactStore},
     checkpoints::{self, CheckpointKind, NewCheckpoint, SaveVerdict},
     operations::{self, FailOutcome, NewOperation, Status},
     testing::{self, TestDatabase},
@@ -241,6 +241,47 @@ async fn cleanup_removes_old_checkpoints_and_strays_but_nothing_outside_the_root
         assert!(checkpoints::get(pool, &id).await?.is_none());
     }
     std::fs::remove_dir_all(&base)?;
+    test_db.cleanup().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_checkpoint_is_deleted_only_when_its_operation_is_not_running() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let store = ArtifactStore::Database(pool.clone());
+    let artifact = store.put("checkpoints/x/a.ckpt", b"weights").await?;
+    let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+    let id = claimed.lease.operation_id.clone();
+    let saved = NewCheckpoint {
+        artifact: Some(artifact.clone()),
+        ..checkpoint(2, "")
+    };
+    checkpoints::save(pool, &claimed.lease, &saved).await?;
+
+    let refused = checkpoints::delete(pool, &store, &id).await.unwrap_err();
+    assert!(matches!(refused, Error::Conflict(_)), "{refused:?}");
+    assert_eq!(
+        refused.to_string(),
+        format!("operation {id} is running: cancel it before deleting its checkpoint")
+    );
+    let unknown = checkpoints::delete(pool, &store, "op_nope")
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.to_string(), "operation not found: op_nope");
+
+    claimed.lease.mark_cancelled(pool, None).await?;
+    checkpoints::delete(pool, &store, &id).await?;
+    assert!(checkpoints::get(pool, &id).await?.is_none());
+    assert!(
+        store.get(&artifact).await.is_err(),
+        "the artifact was left behind"
+    );
+    let again = checkpoints::delete(pool, &store, &id).await.unwrap_err();
+    assert!(
+        again.to_string().starts_with("CHECKPOINT_NOT_FOUND"),
+        "{again}"
+    );
     test_db.cleanup().await?;
     Ok(())
 }

@@ -36,6 +36,7 @@ pub mod market_data;
 pub mod notify;
 pub mod operations;
 pub mod params;
+pub mod shutdown;
 pub mod strategy;
 pub mod testing;
 pub mod ticker;

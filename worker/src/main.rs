@@ -11,7 +11,6 @@ mod jobs;
 mod outbox;
 mod runner;
 mod settings;
-mod shutdown;
 
 use std::{io::IsTerminal, process::ExitCode};
 

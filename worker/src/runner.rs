@@ -15,7 +15,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use crate::{attempt, settings::WorkerSettings, shutdown};
+use crate::{attempt, settings::WorkerSettings};
 
 pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow::Result<()> {
     if let Some(threads) = settings.torch_threads {
@@ -40,7 +40,7 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
     );
     settings.outbox.flush(&pool, |_| false).await;
 
-    let shutdown = shutdown::install()?;
+    let shutdown = ktrdr::shutdown::install()?;
     let ticker = settings.ticker.map(|ticker_settings| {
         tokio::spawn(ticker::run(
             url,

@@ -3,10 +3,6 @@
 
 use clap::Args;
 use ktrdr::config::TickerSettings;
-use tokio::{
-    signal::unix::{SignalKind, signal},
-    sync::watch,
-};
 
 #[derive(Debug, Args)]
 pub struct TickerArgs {
@@ -26,19 +22,11 @@ pub async fn run(args: TickerArgs, migrate_first: bool) -> anyhow::Result<()> {
     let id = args
         .id
         .unwrap_or_else(|| format!("ticker-{}", std::process::id()));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        let _ = stop_tx.send(true);
-    });
+    let stop = ktrdr::shutdown::install()?;
     eprintln!(
         "ticker {id}: orphan timeout {} s, check interval {} s (Ctrl-C stops)",
         settings.lease.orphan_timeout_seconds, settings.check_interval_seconds
     );
-    ktrdr::ticker::run(url, id, settings, stop_rx).await;
+    ktrdr::ticker::run(url, id, settings, stop).await;
     Ok(())
 }

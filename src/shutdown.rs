@@ -1,5 +1,6 @@
-//! SIGTERM/SIGINT handling: the first signal asks for a graceful stop (stop claiming, stop running
-//! operations cleanly, deregister); a second one exits at once.
+//! SIGTERM/SIGINT handling for the long-running processes (`ktrdr-worker`, `ktrdr ticker`): the first
+//! signal asks for a graceful stop (a worker stops claiming, stops its operations cleanly and
+//! deregisters; a ticker gives up leadership); a second one exits at once.
 
 use tokio::{
     signal::unix::{SignalKind, signal},
@@ -7,7 +8,7 @@ use tokio::{
 };
 
 /// A receiver that turns true on the first SIGTERM or SIGINT.
-pub fn install() -> anyhow::Result<watch::Receiver<bool>> {
+pub fn install() -> std::io::Result<watch::Receiver<bool>> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let (tx, rx) = watch::channel(false);
@@ -16,9 +17,7 @@ pub fn install() -> anyhow::Result<watch::Receiver<bool>> {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
-        tracing::info!(
-            "shutdown requested: finishing running operations (signal again to exit at once)"
-        );
+        tracing::info!("shutdown requested: stopping cleanly (signal again to exit at once)");
         let _ = tx.send(true);
         tokio::select! {
             _ = term.recv() => {}

@@ -37,6 +37,19 @@ fn deserialize_params<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// A symbol given instead of the strategy's follows the same rule.
+fn check_symbol(operation_type: &str, symbol: Option<&str>) -> Result<()> {
+    match symbol {
+        Some(symbol) if !crate::market_data::is_valid_symbol(symbol) => {
+            Err(Error::InvalidInput(format!(
+                "invalid params for {operation_type}: symbol '{symbol}' is invalid: use {}",
+                crate::market_data::SYMBOL_RULE
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_range(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Result<()> {
     match (start, end) {
         (Some(start), Some(end)) if end <= start => Err(Error::InvalidInput(format!(
@@ -78,6 +91,7 @@ impl TrainingParams {
     pub fn parse(params: &Value) -> Result<Self> {
         let parsed: Self = deserialize_params("training", params)?;
         check_range(parsed.start, parsed.end)?;
+        check_symbol("training", parsed.symbol.as_deref())?;
         check_strategy("training", &parsed.strategy)?;
         Ok(parsed)
     }
@@ -178,6 +192,7 @@ impl BacktestParams {
     pub fn parse(params: &Value) -> Result<Self> {
         let parsed: Self = deserialize_params("backtesting", params)?;
         check_range(parsed.start, parsed.end)?;
+        check_symbol("backtesting", parsed.symbol.as_deref())?;
         check_strategy("backtesting", &parsed.strategy)?;
         if let Some(capital) = parsed.initial_capital
             && !(capital.is_finite() && capital > 0.0)

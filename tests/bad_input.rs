@@ -24,6 +24,9 @@ async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
         "/strategies/rsi_macd_trend.yaml"
     );
     let mut strategy = ktrdr::strategy::parse_file(std::path::Path::new(strategy_file)).unwrap();
+    let mut bad_symbol =
+        serde_json::to_value(ktrdr::params::TrainingParams::new(strategy.clone()))?;
+    bad_symbol["symbol"] = json!("EUR/USD");
     strategy.training.learning_rate = 5.0;
     let too_fast = serde_json::to_value(ktrdr::params::TrainingParams::new(strategy))?;
     let cases = [
@@ -57,6 +60,10 @@ async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
             NewOperation::new("training").with_params(too_fast),
             "invalid params for training: the strategy is not valid: training.learning_rate: \
              expected a number in (0, 1), got 5",
+        ),
+        (
+            NewOperation::new("training").with_params(bad_symbol),
+            "invalid params for training: symbol 'EUR/USD' is invalid: use letters, digits",
         ),
         (
             NewOperation {

@@ -14,6 +14,17 @@ pub use store::{SeriesInfo, StoreReport, has_bars, list, load, no_bars_message, 
 pub use synth::{SynthSpec, synthesize};
 pub use timeframe::Timeframe;
 
+/// What a symbol may be made of (it names files and appears in commands).
+pub const SYMBOL_RULE: &str = "letters, digits, '.', '_' or '-'";
+
+/// Whether `symbol` is non-empty and follows [`SYMBOL_RULE`].
+pub fn is_valid_symbol(symbol: &str) -> bool {
+    !symbol.is_empty()
+        && symbol
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
 /// One bar: prices at open, high, low and close of the period starting at `ts`, and its volume.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Bar {

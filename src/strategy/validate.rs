@@ -13,7 +13,7 @@ use super::{
     BacktestDefaults, DecisionSpec, ModelSpec, NnInput, Strategy, TrainingData, TrainingSpec,
     fuzzy::MembershipFunction, locate::line_of,
 };
-use crate::indicators::IndicatorSpec;
+use crate::{indicators::IndicatorSpec, market_data};
 
 /// One problem: where (key path, line when known) and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -131,15 +131,11 @@ pub fn parse(text: &str) -> Result<Strategy, Vec<Problem>> {
         checker.check_backtest(backtest);
     }
     if let Some(data) = &training_data
-        && (data.symbol.is_empty()
-            || !data
-                .symbol
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)))
+        && !market_data::is_valid_symbol(&data.symbol)
     {
         checker.fail(
             "training_data.symbol",
-            "expected letters, digits, '.', '_' or '-'".into(),
+            format!("expected {}", market_data::SYMBOL_RULE),
         );
     }
 

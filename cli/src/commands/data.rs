@@ -139,12 +139,11 @@ fn finish(
 
 fn checked_symbol(symbol: &str) -> anyhow::Result<String> {
     let symbol = symbol.trim();
-    if symbol.is_empty()
-        || !symbol
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-    {
-        anyhow::bail!("--symbol '{symbol}' is invalid: use letters, digits, '.', '_' or '-'");
+    if !market_data::is_valid_symbol(symbol) {
+        anyhow::bail!(
+            "--symbol '{symbol}' is invalid: use {}",
+            market_data::SYMBOL_RULE
+        );
     }
     Ok(symbol.to_string())
 }

@@ -20,10 +20,11 @@ use crate::settings::{Args, WorkerSettings};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Before the benchmark too: `bench --database` reads DATABASE_URL.
+    ktrdr::config::load_dotenv();
     if let Some(code) = bench::run_if_requested().await {
         return code;
     }
-    ktrdr::config::load_dotenv();
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

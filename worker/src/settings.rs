@@ -43,9 +43,6 @@ pub enum OnShutdown {
     Requeue,
 }
 
-/// Operation types this build of the worker can run.
-pub const SUPPORTED_TYPES: &[&str] = &["dummy", "training", "backtesting"];
-
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub worker_id: String,
@@ -77,10 +74,10 @@ impl WorkerSettings {
         let mut types = Vec::new();
         for wanted in &args.types {
             let wanted = wanted.trim();
-            if !SUPPORTED_TYPES.contains(&wanted) {
+            if !crate::jobs::TYPES.contains(&wanted) {
                 bail!(
                     "--types: this worker cannot run '{wanted}' (supported: {})",
-                    SUPPORTED_TYPES.join(", ")
+                    crate::jobs::TYPES.join(", ")
                 );
             }
             if !types.iter().any(|t| t == wanted) {

@@ -123,7 +123,10 @@ impl JobContext {
     }
 }
 
-/// Runs the job for `operation_type`.
+/// Operation types this build can run: the arms of [`run`].
+pub const TYPES: &[&str] = &["dummy", "training", "backtesting"];
+
+/// Runs the job for `operation_type` (one of [`TYPES`]: the worker claims no other).
 pub async fn run(operation_type: &str, params: &Value, ctx: JobContext) -> JobOutcome {
     match operation_type {
         "dummy" => dummy::run(params, ctx).await,

@@ -109,7 +109,7 @@ mod state;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::market_data::Bar;
+use crate::{features, market_data::Bar};
 
 pub use config::BacktestConfig;
 pub use engine::Backtester;
@@ -125,23 +125,21 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// The classifier's class order: BUY = 0, HOLD = 1, SELL = 2; `None` for any other index.
+    /// The signal of a classifier output, in the labels' class order (`features::Label`); `None`
+    /// for any other index.
     pub fn from_class(class: usize) -> Option<Signal> {
-        match class {
-            0 => Some(Signal::Buy),
-            1 => Some(Signal::Hold),
-            2 => Some(Signal::Sell),
-            _ => None,
-        }
+        [Signal::Buy, Signal::Hold, Signal::Sell]
+            .into_iter()
+            .find(|signal| signal.class() == class)
     }
 
     /// The class index of this signal (inverse of [`Signal::from_class`]).
     pub fn class(self) -> usize {
-        match self {
-            Signal::Buy => 0,
-            Signal::Hold => 1,
-            Signal::Sell => 2,
-        }
+        usize::from(match self {
+            Signal::Buy => features::BUY,
+            Signal::Hold => features::HOLD,
+            Signal::Sell => features::SELL,
+        })
     }
 }
 

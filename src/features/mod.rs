@@ -9,7 +9,7 @@ mod zigzag;
 
 pub use dataset::{FeatureMatrix, build_features};
 pub use scaler::Scaler;
-pub use zigzag::{BUY, HOLD, Label, SELL, zigzag_labels};
+pub use zigzag::{BUY, HOLD, LABEL_NAMES, Label, SELL, zigzag_labels};
 
 /// Row ranges of a chronological train / validation / test split of `rows` rows.
 pub fn chronological_split(

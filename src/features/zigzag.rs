@@ -3,10 +3,14 @@
 //! as much, SELL if it first falls, HOLD if neither happens in the window (including the last bars,
 //! whose window is cut short by the end of the data).
 
+/// A class of the classifier; the one place the class order is defined (the model's outputs, a
+/// backtest's signals and every report follow it).
 pub type Label = u8;
 pub const BUY: Label = 0;
 pub const HOLD: Label = 1;
 pub const SELL: Label = 2;
+/// The classes' names, indexed by label.
+pub const LABEL_NAMES: [&str; 3] = ["BUY", "HOLD", "SELL"];
 
 pub fn zigzag_labels(close: &[f64], threshold: f64, lookahead: usize) -> Vec<Label> {
     (0..close.len())

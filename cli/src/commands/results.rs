@@ -73,9 +73,9 @@ fn print_training(result: &Value) {
         ]);
     }
     println!("{history}");
-    let classes = ["BUY", "HOLD", "SELL"];
+    let classes = ktrdr::features::LABEL_NAMES;
     let mut confusion =
-        output::table(&["TRUE \\ PREDICTED", "BUY", "HOLD", "SELL", "TRAIN BALANCE"]);
+        output::table(&[&["TRUE \\ PREDICTED"], &classes[..], &["TRAIN BALANCE"]].concat());
     for (i, row) in result["confusion_matrix"]
         .as_array()
         .into_iter()

@@ -26,8 +26,13 @@ use std::{
 };
 
 use ktrdr::{
-    artifacts::ArtifactStore, checkpoints::CheckpointKind, features::Scaler,
-    market_data::Timeframe, operations::Progress, params::TrainingParams, strategy::Strategy,
+    artifacts::ArtifactStore,
+    checkpoints::CheckpointKind,
+    features::{LABEL_NAMES, Scaler},
+    market_data::Timeframe,
+    operations::Progress,
+    params::TrainingParams,
+    strategy::Strategy,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -169,7 +174,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         timeframe,
         feature_names: prepared.feature_names.clone(),
         scaler: prepared.scaler.clone(),
-        classes: ["BUY", "HOLD", "SELL"].map(String::from).to_vec(),
+        classes: LABEL_NAMES.map(String::from).to_vec(),
     };
     let key = |name: &str| format!("models/{}/{name}", ctx.lease.operation_id);
     let store = ArtifactStore::from_env(&ctx.pool);
@@ -193,7 +198,11 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
                 .await;
         }
     };
-    let [buy, hold, sell] = prepared.class_balance;
+    let class_balance: serde_json::Map<String, Value> = LABEL_NAMES
+        .iter()
+        .zip(prepared.class_balance)
+        .map(|(name, count)| (name.to_string(), json!(count)))
+        .collect();
     JobOutcome::Completed(json!({
         "strategy": params.strategy.name,
         "symbol": symbol,
@@ -210,7 +219,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         "checkpoints_saved": saver.saved(),
         "checkpoint_save_failures": saver.failed(),
         "confusion_matrix": run.confusion_matrix,
-        "class_balance": {"BUY": buy, "HOLD": hold, "SELL": sell},
+        "class_balance": class_balance,
         "device": format!("{device:?}"),
         "model": {"weights": weights, "metadata": metadata, "store": store.describe()},
     }))

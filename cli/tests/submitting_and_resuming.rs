@@ -75,6 +75,25 @@ async fn intervals_and_market_data_are_checked_before_submitting() -> anyhow::Re
         "a bad interval was submitted"
     );
 
+    // An empty range is named as such (not as missing data), before the database is asked.
+    let output = ktrdr(
+        url,
+        &[
+            "train",
+            strategy,
+            "--start",
+            "2022-01-10",
+            "--end",
+            "2022-01-10",
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).starts_with("error: empty date range"),
+        "{}",
+        stderr(&output)
+    );
+
     // Bars exist for January 2022 only: a range without any is refused before submitting.
     let output = ktrdr(url, &["train", strategy, "--start", "2023-01-01"]);
     assert!(!output.status.success());

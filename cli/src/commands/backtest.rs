@@ -49,7 +49,9 @@ pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> 
             .map(|n| at_least_one("--checkpoint-interval-bars", n))
             .transpose()?,
     };
-    BacktestParams::parse(&serde_json::to_value(&params)?)?;
+    // Every check of the params (range, capital, symbol, strategy) before touching the database.
+    let value = serde_json::to_value(&params)?;
+    BacktestParams::parse(&value)?;
     let pool = super::connect(migrate_first).await?;
     operations::completed_training(&pool, &params.model)
         .await
@@ -62,7 +64,7 @@ pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> 
         params.end,
     )
     .await?;
-    let op = NewOperation::new("backtesting").with_params(serde_json::to_value(&params)?);
+    let op = NewOperation::new("backtesting").with_params(value);
     let id = operations::submit(&pool, &op).await?;
     submitted(&pool, &id, args.follow, args.json).await
 }

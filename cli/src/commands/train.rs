@@ -85,6 +85,9 @@ pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
         start,
         end,
     };
+    // Every check of the params (range, symbol, strategy) before touching the database.
+    let value = serde_json::to_value(&params)?;
+    TrainingParams::parse(&value)?;
     let pool = super::connect(migrate_first).await?;
     require_market_data(
         &pool,
@@ -96,7 +99,7 @@ pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
     .await?;
     let op = NewOperation {
         max_attempts: args.max_attempts,
-        ..NewOperation::new("training").with_params(serde_json::to_value(&params)?)
+        ..NewOperation::new("training").with_params(value)
     };
     let id = operations::submit(&pool, &op).await?;
     submitted(&pool, &id, args.follow, args.json).await

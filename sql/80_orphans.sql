@@ -63,11 +63,17 @@ BEGIN
         v_message) s;
 END $$;
 
--- Operations whose worker is late — more than half the lease passed since its last heartbeat (workers
--- heartbeat every third) — but whose lease has not lapsed yet.
+-- A worker is late when more than half its lease passed since its last heartbeat (workers heartbeat
+-- every third of it).
+CREATE OR REPLACE FUNCTION ktrdr.worker_is_late(p_heartbeat_at timestamptz, p_lease_expires_at timestamptz)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT now() > p_heartbeat_at + (p_lease_expires_at - p_heartbeat_at) / 2;
+$$;
+
+-- Operations whose worker is late but whose lease has not lapsed yet.
 CREATE OR REPLACE FUNCTION ktrdr.count_potential_orphans()
 RETURNS integer LANGUAGE sql STABLE AS $$
     SELECT count(*)::integer FROM ktrdr.operations
     WHERE status = 'running' AND lease_expires_at >= now()
-      AND now() > heartbeat_at + (lease_expires_at - heartbeat_at) / 2;
+      AND ktrdr.worker_is_late(heartbeat_at, lease_expires_at);
 $$;

@@ -50,4 +50,4 @@ SELECT operation_id, operation_type, status, worker_id, attempt, heartbeat_at, l
        now() - heartbeat_at AS silent_for, lease_expires_at - now() AS lease_left, reconcile_deadline
 FROM ktrdr.operations
 WHERE status IN ('running', 'pending_reconciliation')
-  AND (status = 'pending_reconciliation' OR now() > heartbeat_at + (lease_expires_at - heartbeat_at) / 2);
+  AND (status = 'pending_reconciliation' OR ktrdr.worker_is_late(heartbeat_at, lease_expires_at));

@@ -182,11 +182,13 @@ pub async fn cleanup(
             report.artifacts_deleted += 1;
         }
     }
-    let referenced: Vec<String> = sqlx::query_scalar(
+    let referenced: std::collections::HashSet<String> = sqlx::query_scalar(
         "SELECT artifact_location FROM ktrdr.checkpoints WHERE artifact_location IS NOT NULL",
     )
     .fetch_all(pool)
-    .await?;
+    .await?
+    .into_iter()
+    .collect();
     for location in store.list_older_than("checkpoints", sweep_min_age).await? {
         if !referenced.contains(&location) && store.delete(&location).await.is_ok() {
             report.unreferenced_artifacts_swept += 1;

@@ -31,12 +31,15 @@ pub async fn run(
     check_now: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let lease = claimed.lease.clone();
+    let ClaimedOperation {
+        lease,
+        operation_type,
+        params,
+        ..
+    } = claimed;
     let (progress_tx, mut progress_rx) = watch::channel(Progress::default());
     let (stop_tx, stop_rx) = watch::channel(StopRequest::None);
     let mut job = tokio::spawn({
-        let operation_type = claimed.operation_type.clone();
-        let params = claimed.params.clone();
         let ctx = JobContext::new(lease.clone(), pool.clone(), progress_tx, stop_rx);
         async move { jobs::run(&operation_type, &params, ctx).await }
     });

@@ -7,8 +7,6 @@ pub(crate) mod checkpointing;
 mod dummy;
 pub(crate) mod training;
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use ktrdr::{
     market_data::{self, Bar, Timeframe},
@@ -81,7 +79,7 @@ pub struct JobContext {
     pub lease: Lease,
     /// For jobs that read inputs (market data, models) or write artifacts.
     pub pool: PgPool,
-    progress: Arc<watch::Sender<Progress>>,
+    progress: watch::Sender<Progress>,
     stop: watch::Receiver<StopRequest>,
 }
 
@@ -95,7 +93,7 @@ impl JobContext {
         Self {
             lease,
             pool,
-            progress: Arc::new(progress),
+            progress,
             stop,
         }
     }
@@ -105,7 +103,7 @@ impl JobContext {
     }
 
     /// A handle for reporting progress from a blocking thread.
-    pub fn progress_sender(&self) -> Arc<watch::Sender<Progress>> {
+    pub fn progress_sender(&self) -> watch::Sender<Progress> {
         self.progress.clone()
     }
 

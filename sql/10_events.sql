@@ -25,12 +25,10 @@ BEGIN
            nullif(current_setting('ktrdr.reason', true), '')
     FROM new_rows n JOIN old_rows o USING (operation_id)
     WHERE n.status IS DISTINCT FROM o.status;
-    PERFORM pg_notify('ktrdr_operation_pending', n.operation_id)
+    PERFORM pg_notify(CASE n.status WHEN 'pending' THEN 'ktrdr_operation_pending'
+                                    ELSE 'ktrdr_progress' END, n.operation_id)
     FROM new_rows n JOIN old_rows o USING (operation_id)
-    WHERE n.status = 'pending' AND o.status <> 'pending';
-    PERFORM pg_notify('ktrdr_progress', n.operation_id)
-    FROM new_rows n JOIN old_rows o USING (operation_id)
-    WHERE n.status IN ('completed', 'failed', 'cancelled') AND o.status <> n.status;
+    WHERE n.status IN ('pending', 'completed', 'failed', 'cancelled') AND o.status <> n.status;
     RETURN NULL;
 END $$;
 

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use validate::{Problem, parse, parse_file};
+pub use validate::{Problem, load, parse, parse_file};
 
 use crate::{
     indicators::IndicatorSpec, market_data::Timeframe, strategy::fuzzy::MembershipFunction,
@@ -37,6 +37,22 @@ pub struct Strategy {
     pub training: TrainingSpec,
     pub decisions: DecisionSpec,
     pub backtest: BacktestDefaults,
+}
+
+impl Strategy {
+    /// The network's inputs: for every nn input, one membership per fuzzy set, now and at each lag
+    /// (the columns of `features::build_features`).
+    pub fn feature_count(&self) -> usize {
+        self.nn_inputs
+            .iter()
+            .map(|input| {
+                self.fuzzy_sets
+                    .get(&input.input)
+                    .map_or(0, |sets| sets.len())
+                    * (1 + input.lags)
+            })
+            .sum()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

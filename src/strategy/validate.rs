@@ -58,6 +58,19 @@ pub fn parse_file(path: &Path) -> Result<Strategy, Vec<Problem>> {
     parse(&text)
 }
 
+/// A valid strategy from `path`, or one error listing every problem (for commands that need the
+/// strategy; `ktrdr validate` shows the problems one by one instead).
+pub fn load(path: &Path) -> crate::Result<Strategy> {
+    parse_file(path).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        crate::Error::InvalidInput(format!(
+            "{} is not a valid strategy:\n{}",
+            path.display(),
+            lines.join("\n")
+        ))
+    })
+}
+
 /// Parses and validates strategy YAML; on failure, every problem found.
 pub fn parse(text: &str) -> Result<Strategy, Vec<Problem>> {
     let mut checker = Checker {

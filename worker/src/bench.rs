@@ -139,17 +139,7 @@ pub async fn run_if_requested() -> Option<ExitCode> {
 }
 
 async fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let mut strategy = ktrdr::strategy::parse_file(&args.strategy).map_err(|problems| {
-        anyhow::anyhow!(
-            "{}: {}",
-            args.strategy.display(),
-            problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    })?;
+    let mut strategy = ktrdr::strategy::load(&args.strategy)?;
     // The comparison is at batch 32; patience = epochs turns early stopping off, so every
     // requested epoch runs.
     let epochs = args.epochs as usize;

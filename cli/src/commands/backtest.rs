@@ -9,7 +9,7 @@ use ktrdr::{
     params::BacktestParams,
 };
 
-use super::train::{DataArgs, at_least_one, load_strategy, require_market_data, submitted};
+use super::train::{DataArgs, at_least_one, require_market_data, submitted};
 
 #[derive(Debug, Args)]
 pub struct BacktestArgs {
@@ -34,7 +34,7 @@ pub struct BacktestArgs {
 }
 
 pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> {
-    let strategy = load_strategy(&args.strategy)?;
+    let strategy = ktrdr::strategy::load(&args.strategy)?;
     let (symbol, timeframe, start, end) = args.data.parse()?;
     let params = BacktestParams {
         strategy,

@@ -73,7 +73,7 @@ pub struct TrainArgs {
 }
 
 pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
-    let mut strategy = load_strategy(&args.strategy)?;
+    let mut strategy = ktrdr::strategy::load(&args.strategy)?;
     if let Some(every) = args.checkpoint_interval {
         strategy.training.checkpoint_interval = at_least_one("--checkpoint-interval", every)?;
     }
@@ -111,18 +111,6 @@ pub fn at_least_one(option: &str, value: i64) -> anyhow::Result<usize> {
         .ok()
         .filter(|&n| n >= 1)
         .ok_or_else(|| anyhow::anyhow!("{option} must be at least 1, got {value}"))
-}
-
-/// A valid strategy, or an error listing every problem.
-pub fn load_strategy(path: &std::path::Path) -> anyhow::Result<ktrdr::strategy::Strategy> {
-    ktrdr::strategy::parse_file(path).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        anyhow::anyhow!(
-            "{} is not a valid strategy:\n{}",
-            path.display(),
-            lines.join("\n")
-        )
-    })
 }
 
 /// Prints the id, and with `follow` waits for the outcome.

@@ -22,11 +22,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
             if args.json {
                 return output::print_json(&json!({ "valid": true, "strategy": strategy }));
             }
-            let inputs: usize = strategy
-                .nn_inputs
-                .iter()
-                .map(|input| strategy.fuzzy_sets[&input.input].len() * (1 + input.lags))
-                .sum();
+            let inputs = strategy.feature_count();
             println!(
                 "{shown}: valid — {} v{}: {} indicators, {} fuzzy-set groups, {inputs} network inputs, {} {}",
                 strategy.name,

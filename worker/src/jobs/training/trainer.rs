@@ -687,6 +687,7 @@ mod tests {
         strategy.training.epochs = 8;
         strategy.training.early_stopping.patience = 100;
         let prepared = prepare(&strategy, &bars).unwrap();
+        assert_eq!(prepared.feature_names.len(), strategy.feature_count());
         let train_rows = prepared.train.0.size()[0];
         // The training part, scaled with its own statistics, has mean ~0 in every column.
         let column_means = prepared

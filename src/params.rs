@@ -37,6 +37,20 @@ fn deserialize_params<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// What trainings and backtests share: a valid strategy, and a symbol and date range, when given
+/// instead of the strategy's, that make sense.
+fn check_run(
+    operation_type: &str,
+    strategy: &Strategy,
+    symbol: Option<&str>,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> Result<()> {
+    check_range(start, end)?;
+    check_symbol(operation_type, symbol)?;
+    check_strategy(operation_type, strategy)
+}
+
 /// A symbol given instead of the strategy's follows the same rule.
 fn check_symbol(operation_type: &str, symbol: Option<&str>) -> Result<()> {
     match symbol {
@@ -90,9 +104,13 @@ impl TrainingParams {
 
     pub fn parse(params: &Value) -> Result<Self> {
         let parsed: Self = deserialize_params("training", params)?;
-        check_range(parsed.start, parsed.end)?;
-        check_symbol("training", parsed.symbol.as_deref())?;
-        check_strategy("training", &parsed.strategy)?;
+        check_run(
+            "training",
+            &parsed.strategy,
+            parsed.symbol.as_deref(),
+            parsed.start,
+            parsed.end,
+        )?;
         Ok(parsed)
     }
 
@@ -191,9 +209,13 @@ impl BacktestParams {
 
     pub fn parse(params: &Value) -> Result<Self> {
         let parsed: Self = deserialize_params("backtesting", params)?;
-        check_range(parsed.start, parsed.end)?;
-        check_symbol("backtesting", parsed.symbol.as_deref())?;
-        check_strategy("backtesting", &parsed.strategy)?;
+        check_run(
+            "backtesting",
+            &parsed.strategy,
+            parsed.symbol.as_deref(),
+            parsed.start,
+            parsed.end,
+        )?;
         if let Some(capital) = parsed.initial_capital
             && !(capital.is_finite() && capital > 0.0)
         {

@@ -165,23 +165,20 @@ fn print_backtest(result: &Value, max_trades: usize) {
         "MFE",
         "MAE",
     ]);
+    // `2022-03-01T14:00:00Z` → `2022-03-01 14:00`
+    let minute = |time: &Value| -> String {
+        time.as_str()
+            .unwrap_or("")
+            .replace('T', " ")
+            .chars()
+            .take(16)
+            .collect()
+    };
     for trade in trades.iter().take(max_trades) {
         table.add_row(vec![
             trade["side"].as_str().unwrap_or("?").to_uppercase(),
-            trade["entry_time"]
-                .as_str()
-                .unwrap_or("")
-                .replace('T', " ")
-                .chars()
-                .take(16)
-                .collect(),
-            trade["exit_time"]
-                .as_str()
-                .unwrap_or("")
-                .replace('T', " ")
-                .chars()
-                .take(16)
-                .collect(),
+            minute(&trade["entry_time"]),
+            minute(&trade["exit_time"]),
             trade["quantity"].to_string(),
             number(&trade["entry_price"], 5),
             number(&trade["exit_price"], 5),

@@ -48,8 +48,8 @@ pub struct SubmitArgs {
     /// Attempts before the operation fails for good (1 or more).
     #[arg(long, default_value_t = 1)]
     max_attempts: i32,
-    /// Submit this many identical operations.
-    #[arg(long, default_value_t = 1)]
+    /// Submit this many identical operations (1 to 1,000,000).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=1_000_000))]
     count: i32,
     /// Parent operation id.
     #[arg(long)]
@@ -62,15 +62,15 @@ pub struct SubmitArgs {
 pub struct ListArgs {
     /// Only this status (pending, running, completed, failed, cancelled, pending_reconciliation).
     #[arg(short, long)]
-    status: Option<String>,
+    status: Option<Status>,
     /// Only this operation type.
     #[arg(short = 't', long = "type")]
     operation_type: Option<String>,
     /// Only operations claimed by this worker.
     #[arg(short, long)]
     worker: Option<String>,
-    /// At most this many rows.
-    #[arg(short, long, default_value_t = 50, allow_negative_numbers = true)]
+    /// At most this many rows (1 to 1,000,000).
+    #[arg(short, long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
     limit: i64,
     /// Only active operations (pending, running, pending_reconciliation).
     #[arg(short, long)]
@@ -105,135 +105,109 @@ pub struct CancelArgs {
     json: bool,
 }
 
+/// Each command checks its input before it touches the database.
 pub async fn run(command: OpsCommand, migrate_first: bool) -> anyhow::Result<()> {
-    // Input errors are reported before touching the database.
-    let request = Request::parse(command)?;
-    let pool = super::connect(migrate_first).await?;
-    match request {
-        Request::Submit(op, count, as_json) => {
-            let ids = if count == 1 {
-                vec![operations::submit(&pool, &op).await?]
-            } else {
-                operations::submit_many(&pool, &op, count).await?
-            };
-            if as_json {
-                output::print_json(&json!({ "operation_ids": ids }))?;
-            } else {
-                println!("{}", ids.join("\n"));
-            }
-        }
-        Request::List(filter, as_json) => {
-            let ops = operations::list(&pool, &filter).await?;
-            if as_json {
-                return output::print_json(&ops);
-            }
-            print_list(&ops);
-        }
-        Request::Show(id, follow, as_json) => {
-            let outcome = if follow {
-                Some(crate::follow::follow(&pool, &id).await)
-            } else {
-                None
-            };
-            let op = operations::get(&pool, &id).await?;
-            let events = operations::events(&pool, &id).await?;
-            let checkpoint = checkpoints::get(&pool, &id).await?;
-            if as_json {
-                let mut value = serde_json::to_value(&op)?;
-                value["events"] = serde_json::to_value(&events)?;
-                value["checkpoint"] = serde_json::to_value(&checkpoint)?;
-                output::print_json(&value)?;
-                return outcome.map_or(Ok(()), |outcome| outcome.map(drop));
-            }
-            print_operation(&op, &events, checkpoint.as_ref());
-            if let Some(outcome) = outcome {
-                outcome?;
-            }
-        }
-        Request::Cancel(id, reason, as_json) => {
-            let outcome = operations::request_cancel(&pool, &id, reason.as_deref()).await?;
-            let (status, message) = match outcome {
-                CancelOutcome::Cancelled => (Status::Cancelled, format!("Cancelled {id}.")),
-                CancelOutcome::Requested(status) => (
-                    status,
-                    format!("Cancel requested for {id}: its worker stops it within one heartbeat."),
-                ),
-            };
-            if as_json {
-                output::print_json(
-                    &json!({ "operation_id": id, "status": status, "cancel_requested": true }),
-                )?;
-            } else {
-                println!("{message}");
-            }
-        }
-        Request::Resume(id, follow, as_json) => {
-            operations::resume(&pool, &id).await?;
-            if !follow && !as_json {
-                println!(
-                    "Resumed {id}: it is PENDING and continues from its checkpoint on the next free worker."
-                );
-                return Ok(());
-            }
-            super::train::submitted(&pool, &id, follow, as_json).await?;
-        }
+    match command {
+        OpsCommand::Submit(args) => submit(args, migrate_first).await,
+        OpsCommand::List(args) => list(args, migrate_first).await,
+        OpsCommand::Show(args) => show(args, migrate_first).await,
+        OpsCommand::Cancel(args) => cancel(args, migrate_first).await,
+        OpsCommand::Resume(args) => resume(args, migrate_first).await,
     }
+}
+
+async fn submit(args: SubmitArgs, migrate_first: bool) -> anyhow::Result<()> {
+    let params: Value = serde_json::from_str(&args.params)
+        .map_err(|err| anyhow::anyhow!("--params is not valid JSON: {err}"))?;
+    let op = NewOperation {
+        operation_type: args.operation_type,
+        params,
+        priority: args.priority,
+        max_attempts: args.max_attempts,
+        parent_id: args.parent,
+    };
+    let pool = super::connect(migrate_first).await?;
+    let ids = operations::submit_many(&pool, &op, args.count).await?;
+    if args.json {
+        output::print_json(&json!({ "operation_ids": ids }))
+    } else {
+        println!("{}", ids.join("\n"));
+        Ok(())
+    }
+}
+
+async fn list(args: ListArgs, migrate_first: bool) -> anyhow::Result<()> {
+    let filter = ListFilter {
+        status: args.status,
+        operation_type: args.operation_type,
+        worker_id: args.worker,
+        active_only: args.active,
+        resumable_only: args.resumable,
+        limit: args.limit,
+    };
+    let pool = super::connect(migrate_first).await?;
+    let ops = operations::list(&pool, &filter).await?;
+    if args.json {
+        return output::print_json(&ops);
+    }
+    print_list(&ops);
     Ok(())
 }
 
-/// A command with its input checked.
-enum Request {
-    Submit(NewOperation, i32, bool),
-    List(ListFilter, bool),
-    Show(String, bool, bool),
-    Cancel(String, Option<String>, bool),
-    Resume(String, bool, bool),
+async fn show(args: ShowArgs, migrate_first: bool) -> anyhow::Result<()> {
+    let pool = super::connect(migrate_first).await?;
+    let id = &args.operation_id;
+    let outcome = if args.follow {
+        Some(crate::follow::follow(&pool, id).await)
+    } else {
+        None
+    };
+    let op = operations::get(&pool, id).await?;
+    let events = operations::events(&pool, id).await?;
+    let checkpoint = checkpoints::get(&pool, id).await?;
+    if args.json {
+        let mut value = serde_json::to_value(&op)?;
+        value["events"] = serde_json::to_value(&events)?;
+        value["checkpoint"] = serde_json::to_value(&checkpoint)?;
+        output::print_json(&value)?;
+    } else {
+        print_operation(&op, &events, checkpoint.as_ref());
+    }
+    outcome.map_or(Ok(()), |outcome| outcome.map(drop))
 }
 
-impl Request {
-    fn parse(command: OpsCommand) -> anyhow::Result<Self> {
-        Ok(match command {
-            OpsCommand::Submit(args) => {
-                let params: Value = serde_json::from_str(&args.params)
-                    .map_err(|err| anyhow::anyhow!("--params is not valid JSON: {err}"))?;
-                if !(1..=1_000_000).contains(&args.count) {
-                    anyhow::bail!("--count must be from 1 to 1000000, got {}", args.count);
-                }
-                let op = NewOperation {
-                    operation_type: args.operation_type,
-                    params,
-                    priority: args.priority,
-                    max_attempts: args.max_attempts,
-                    parent_id: args.parent,
-                };
-                Request::Submit(op, args.count, args.json)
-            }
-            OpsCommand::List(args) => {
-                if args.limit < 1 {
-                    anyhow::bail!("--limit must be at least 1, got {}", args.limit);
-                }
-                let status = args
-                    .status
-                    .as_deref()
-                    .map(str::parse::<Status>)
-                    .transpose()?;
-                Request::List(
-                    ListFilter {
-                        status,
-                        operation_type: args.operation_type,
-                        worker_id: args.worker,
-                        active_only: args.active,
-                        resumable_only: args.resumable,
-                        limit: args.limit,
-                    },
-                    args.json,
-                )
-            }
-            OpsCommand::Show(args) => Request::Show(args.operation_id, args.follow, args.json),
-            OpsCommand::Cancel(args) => Request::Cancel(args.operation_id, args.reason, args.json),
-            OpsCommand::Resume(args) => Request::Resume(args.operation_id, args.follow, args.json),
-        })
+async fn cancel(args: CancelArgs, migrate_first: bool) -> anyhow::Result<()> {
+    let pool = super::connect(migrate_first).await?;
+    let id = &args.operation_id;
+    let outcome = operations::request_cancel(&pool, id, args.reason.as_deref()).await?;
+    let (status, message) = match outcome {
+        CancelOutcome::Cancelled => (Status::Cancelled, format!("Cancelled {id}.")),
+        CancelOutcome::Requested(status) => (
+            status,
+            format!("Cancel requested for {id}: its worker stops it within one heartbeat."),
+        ),
+    };
+    if args.json {
+        output::print_json(
+            &json!({ "operation_id": id, "status": status, "cancel_requested": true }),
+        )
+    } else {
+        println!("{message}");
+        Ok(())
     }
+}
+
+async fn resume(args: ResumeArgs, migrate_first: bool) -> anyhow::Result<()> {
+    let pool = super::connect(migrate_first).await?;
+    let id = &args.operation_id;
+    operations::resume(&pool, id).await?;
+    if !args.follow && !args.json {
+        println!(
+            "Resumed {id}: it is PENDING and continues from its checkpoint on the next free worker."
+        );
+        return Ok(());
+    }
+    super::train::submitted(&pool, id, args.follow, args.json).await
 }
 
 fn print_list(ops: &[operations::Operation]) {

@@ -50,15 +50,28 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         Ok(bars) => bars,
         Err(outcome) => return outcome,
     };
-    let predictions = match predict_with(
-        &metadata.strategy,
-        &metadata.feature_names,
-        &metadata.scaler,
-        &weights,
-        &bars,
-    ) {
-        Ok(predictions) => predictions,
-        Err(message) => return JobOutcome::fatal(message),
+    // Features and the forward pass over every bar: CPU work for a blocking thread, not for the
+    // runtime that heartbeats this worker's operations.
+    let predicted = tokio::task::spawn_blocking(move || {
+        let predictions = predict_with(
+            &metadata.strategy,
+            &metadata.feature_names,
+            &metadata.scaler,
+            &weights,
+            &bars,
+        );
+        (bars, predictions)
+    })
+    .await;
+    let (bars, predictions) = match predicted {
+        Ok((bars, Ok(predictions))) => (bars, predictions),
+        Ok((_, Err(message))) => return JobOutcome::fatal(message),
+        Err(panic) => {
+            return JobOutcome::Failed {
+                message: format!("prediction crashed: {panic}"),
+                retryable: true,
+            };
+        }
     };
 
     let strategy = &params.strategy;

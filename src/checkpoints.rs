@@ -15,8 +15,9 @@ use crate::{
 };
 
 /// Why a checkpoint was taken (contract: stored lowercase).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
 pub enum CheckpointKind {
     Periodic,
     Cancellation,
@@ -39,6 +40,13 @@ impl CheckpointKind {
             CheckpointKind::Failure => "failure",
             CheckpointKind::Shutdown => "shutdown",
         }
+    }
+}
+
+impl std::fmt::Display for CheckpointKind {
+    /// Uppercase, as tables for people show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_str().to_uppercase())
     }
 }
 
@@ -65,7 +73,7 @@ pub enum SaveVerdict {
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct Checkpoint {
     pub operation_id: String,
-    pub kind: String,
+    pub kind: CheckpointKind,
     pub unit: String,
     pub unit_value: i64,
     pub state: Value,

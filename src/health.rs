@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 
-use crate::Result;
+use crate::{Result, operations::Status};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Health {
@@ -37,7 +37,7 @@ pub struct WorkerCounts {
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct QueueDepth {
     pub operation_type: String,
-    pub status: String,
+    pub status: Status,
     pub operations: i64,
     pub oldest_created_at: DateTime<Utc>,
 }

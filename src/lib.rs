@@ -23,22 +23,16 @@
 //! ```
 
 pub mod artifacts;
-pub mod backtest;
 pub mod checkpoints;
 pub mod config;
 pub mod db;
 mod error;
-pub mod features;
 pub mod health;
-pub mod indicators;
+pub mod job_kinds;
 pub mod maintenance;
-pub mod market_data;
 pub mod notify;
 pub mod operations;
-pub mod params;
 pub mod shutdown;
-pub mod strategy;
-pub mod testing;
 pub mod ticker;
 pub mod workers;
 

@@ -1,5 +1,7 @@
 //! The worker registry (sql/70_workers.sql) and its read side (`ktrdr workers`).
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -18,7 +20,28 @@ pub struct WorkerIdentity {
     pub capabilities: Value,
 }
 
-/// A row of `ktrdr.workers_overview`; `status` is active, lost (lease lapsed) or stopped.
+/// A worker's state in `ktrdr.workers_overview`: lowercase there and in JSON, uppercase in tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[serde(rename_all = "snake_case")]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+pub enum WorkerStatus {
+    Active,
+    /// Its lease lapsed without a deregistration: the process died or is cut off.
+    Lost,
+    Stopped,
+}
+
+impl fmt::Display for WorkerStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WorkerStatus::Active => "ACTIVE",
+            WorkerStatus::Lost => "LOST",
+            WorkerStatus::Stopped => "STOPPED",
+        })
+    }
+}
+
+/// A row of `ktrdr.workers_overview`.
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct WorkerInfo {
     pub worker_id: String,
@@ -30,7 +53,7 @@ pub struct WorkerInfo {
     pub started_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
     pub lease_expires_at: DateTime<Utc>,
-    pub status: String,
+    pub status: WorkerStatus,
     pub running_operations: i64,
 }
 

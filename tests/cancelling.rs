@@ -4,31 +4,31 @@ use std::time::Duration;
 
 use ktrdr::{
     Error,
+    job_kinds::JobKinds,
     notify::{self, Wakeup},
     operations::{
         self, CancelOutcome, FenceVerdict, HeartbeatVerdict, NewOperation, Progress, Status,
     },
-    testing::{self, TestDatabase, wait_for},
 };
+use ktrdr_testkit::{self, TestDatabase, wait_for};
 
 #[tokio::test]
 async fn cancelling_a_pending_operation_cancels_it_at_once() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
+    let id = operations::submit(pool, &JobKinds::BUILT_IN, &NewOperation::new("dummy")).await?;
     assert_eq!(
         operations::request_cancel(pool, &id, Some("not needed")).await?,
         CancelOutcome::Cancelled
     );
     let op = operations::get(pool, &id).await?;
-    assert_eq!(op.status(), Status::Cancelled);
+    assert_eq!(op.status, Status::Cancelled);
     assert_eq!(op.cancel_reason.as_deref(), Some("not needed"));
     assert!(
         operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
             .await?
             .is_empty()
     );
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -36,7 +36,7 @@ async fn cancelling_a_pending_operation_cancels_it_at_once() -> anyhow::Result<(
 async fn cancelling_a_running_operation_flags_it_and_notifies_its_worker() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+    let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
     let (mut wakeups, listener) = notify::spawn_listener(pool.clone(), &[notify::CANCEL_REQUESTED]);
     assert_eq!(wakeups.recv().await, Some(Wakeup::Reconnected));
@@ -58,8 +58,7 @@ async fn cancelling_a_running_operation_flags_it_and_notifies_its_worker() -> an
         FenceVerdict::Ok
     );
     let op = operations::get(pool, &id).await?;
-    assert_eq!(op.status(), Status::Cancelled);
-    test_db.cleanup().await?;
+    assert_eq!(op.status, Status::Cancelled);
     Ok(())
 }
 
@@ -67,7 +66,7 @@ async fn cancelling_a_running_operation_flags_it_and_notifies_its_worker() -> an
 async fn cancelling_a_finished_operation_is_refused_and_changes_nothing() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+    let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
     claimed.lease.complete(pool, serde_json::json!({})).await?;
     let err = operations::request_cancel(pool, &id, None)
@@ -78,11 +77,7 @@ async fn cancelling_a_finished_operation_is_refused_and_changes_nothing() -> any
         err.to_string(),
         format!("operation {id} already ended: it is COMPLETED")
     );
-    assert_eq!(
-        operations::get(pool, &id).await?.status(),
-        Status::Completed
-    );
-    test_db.cleanup().await?;
+    assert_eq!(operations::get(pool, &id).await?.status, Status::Completed);
     Ok(())
 }
 
@@ -93,7 +88,7 @@ async fn a_submission_notifies_listeners_with_the_id() -> anyhow::Result<()> {
     let (mut wakeups, listener) =
         notify::spawn_listener(pool.clone(), &[notify::OPERATION_PENDING]);
     assert_eq!(wakeups.recv().await, Some(Wakeup::Reconnected));
-    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
+    let id = operations::submit(pool, &JobKinds::BUILT_IN, &NewOperation::new("dummy")).await?;
     let heard = wait_for("the pending notification", Duration::from_secs(30), || {
         let next = wakeups.try_recv().ok();
         async move { next }
@@ -101,6 +96,5 @@ async fn a_submission_notifies_listeners_with_the_id() -> anyhow::Result<()> {
     .await;
     assert_eq!(heard, Wakeup::OperationPending(id));
     listener.abort();
-    test_db.cleanup().await?;
     Ok(())
 }

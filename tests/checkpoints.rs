@@ -5,9 +5,10 @@ use ktrdr::{
     Error,
     artifacts::{ArtifactRef, ArtifactStore},
     checkpoints::{self, CheckpointKind, NewCheckpoint, SaveVerdict},
+    job_kinds::JobKinds,
     operations::{self, FailOutcome, NewOperation, Status},
-    testing::{self, TestDatabase},
 };
+use ktrdr_testkit::{self, TestDatabase};
 use serde_json::json;
 
 fn checkpoint(epoch: i64, location: &str) -> NewCheckpoint {
@@ -33,7 +34,7 @@ async fn saves_are_fenced_replace_the_previous_one_and_vanish_on_completion() ->
         max_attempts: 2,
         ..NewOperation::new("dummy")
     };
-    let id = operations::submit(pool, &op).await?;
+    let id = operations::submit(pool, &JobKinds::BUILT_IN, &op).await?;
     let first = operations::claim(pool, "a", &["dummy".into()], 1, 30.0)
         .await?
         .remove(0);
@@ -80,7 +81,6 @@ async fn saves_are_fenced_replace_the_previous_one_and_vanish_on_completion() ->
 
     second.lease.complete(pool, json!({})).await?;
     assert!(checkpoints::get(pool, &id).await?.is_none());
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -95,7 +95,7 @@ async fn resume_refuses_with_precise_errors() -> anyhow::Result<()> {
         "OPERATION_NOT_FOUND: operation not found: op_nope"
     );
 
-    let id = operations::submit(pool, &NewOperation::new("dummy")).await?;
+    let id = operations::submit(pool, &JobKinds::BUILT_IN, &NewOperation::new("dummy")).await?;
     let err = operations::resume(pool, &id).await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -109,7 +109,6 @@ async fn resume_refuses_with_precise_errors() -> anyhow::Result<()> {
         err.to_string(),
         format!("CHECKPOINT_NOT_FOUND: operation {id} has no checkpoint to resume from")
     );
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -117,7 +116,7 @@ async fn resume_refuses_with_precise_errors() -> anyhow::Result<()> {
 async fn of_ten_concurrent_resumes_exactly_one_wins() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let claimed = testing::running_dummy(pool, "a", 30.0).await?;
+    let claimed = ktrdr_testkit::running_dummy(pool, "a", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
     checkpoints::save(pool, &claimed.lease, &checkpoint(3, "db:ckpt/3")).await?;
     claimed
@@ -150,14 +149,13 @@ async fn of_ten_concurrent_resumes_exactly_one_wins() -> anyhow::Result<()> {
         );
     }
     let op = operations::get(pool, &id).await?;
-    assert_eq!(op.status(), Status::Pending);
+    assert_eq!(op.status, Status::Pending);
     assert_eq!(op.max_attempts, 2, "room for the next attempt");
     let again = operations::claim(pool, "b", &["dummy".into()], 1, 30.0)
         .await?
         .remove(0);
     assert_eq!(again.lease.attempt, 2);
     assert_eq!(checkpoints::get(pool, &id).await?.unwrap().unit_value, 3);
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -178,7 +176,7 @@ async fn cleanup_removes_old_checkpoints_and_strays_but_nothing_outside_the_root
     // stray artifact no row references, and a model that is no checkpoint.
     let mut ids = Vec::new();
     for location in ["file:../outside.txt", "genuine"] {
-        let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+        let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
         let id = claimed.lease.operation_id.clone();
         let artifact = if location == "genuine" {
             store
@@ -204,7 +202,7 @@ async fn cleanup_removes_old_checkpoints_and_strays_but_nothing_outside_the_root
         .await?;
     let stray = store.put("checkpoints/op_gone/stray.ot", b"stray").await?;
     let model = store.put("models/op_x/weights.ot", b"model").await?;
-    let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+    let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let recent_id = claimed.lease.operation_id.clone();
     let recent = store
         .put(&format!("checkpoints/{recent_id}/r.ot"), b"recent")
@@ -241,7 +239,6 @@ async fn cleanup_removes_old_checkpoints_and_strays_but_nothing_outside_the_root
         assert!(checkpoints::get(pool, &id).await?.is_none());
     }
     std::fs::remove_dir_all(&base)?;
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -251,7 +248,7 @@ async fn a_checkpoint_is_deleted_only_when_its_operation_is_not_running() -> any
     let pool = &test_db.pool;
     let store = ArtifactStore::Database(pool.clone());
     let artifact = store.put("checkpoints/x/a.ckpt", b"weights").await?;
-    let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+    let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
     let saved = NewCheckpoint {
         artifact: Some(artifact.clone()),
@@ -282,6 +279,5 @@ async fn a_checkpoint_is_deleted_only_when_its_operation_is_not_running() -> any
         again.to_string().starts_with("CHECKPOINT_NOT_FOUND"),
         "{again}"
     );
-    test_db.cleanup().await?;
     Ok(())
 }

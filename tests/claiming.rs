@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 
 use ktrdr::{
+    job_kinds::JobKinds,
     operations::{self, NewOperation},
-    testing::TestDatabase,
 };
+use ktrdr_testkit::TestDatabase;
 use serde_json::json;
 
 #[tokio::test]
@@ -13,7 +14,13 @@ async fn eight_concurrent_claimers_complete_every_operation_exactly_once() -> an
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let total = 2000;
-    operations::submit_many(pool, &NewOperation::new("dummy"), total).await?;
+    operations::submit_many(
+        pool,
+        &JobKinds::BUILT_IN,
+        &NewOperation::new("dummy"),
+        total,
+    )
+    .await?;
 
     let claimers = (0..8).map(|n| {
         let pool = pool.clone();
@@ -74,7 +81,6 @@ async fn eight_concurrent_claimers_complete_every_operation_exactly_once() -> an
     .fetch_one(pool)
     .await?;
     assert_eq!(not_completed, 0);
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -87,7 +93,7 @@ async fn claims_follow_priority_then_submission_order() -> anyhow::Result<()> {
             priority,
             ..NewOperation::new("dummy")
         };
-        async move { operations::submit(pool, &op).await }
+        async move { operations::submit(pool, &JobKinds::BUILT_IN, &op).await }
     };
     let low_first = submit(0).await?;
     let high = submit(5).await?;
@@ -103,7 +109,6 @@ async fn claims_follow_priority_then_submission_order() -> anyhow::Result<()> {
             .await?
             .is_empty()
     );
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -126,14 +131,19 @@ async fn claims_only_hand_out_the_requested_types() -> anyhow::Result<()> {
             .len(),
         1
     );
-    test_db.cleanup().await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn bulk_submitted_ids_are_unique_and_well_formed() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
-    let ids = operations::submit_many(&test_db.pool, &NewOperation::new("dummy"), 5000).await?;
+    let ids = operations::submit_many(
+        &test_db.pool,
+        &JobKinds::BUILT_IN,
+        &NewOperation::new("dummy"),
+        5000,
+    )
+    .await?;
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len());
     assert!(
@@ -141,7 +151,6 @@ async fn bulk_submitted_ids_are_unique_and_well_formed() -> anyhow::Result<()> {
         "unexpected id shape: {}",
         ids[0]
     );
-    test_db.cleanup().await?;
     Ok(())
 }
 

@@ -2,9 +2,10 @@
 //! and changes nothing.
 
 use ktrdr::{
+    job_kinds::JobKinds,
     operations::{self, FailOutcome, FenceVerdict, HeartbeatVerdict, NewOperation, Progress},
-    testing::{self, TestDatabase},
 };
+use ktrdr_testkit::{self, TestDatabase};
 use serde_json::json;
 
 #[tokio::test]
@@ -15,7 +16,7 @@ async fn stale_attempt_cannot_complete_fail_heartbeat_or_cancel() -> anyhow::Res
         max_attempts: 2,
         ..NewOperation::new("dummy")
     };
-    let id = operations::submit(pool, &op).await?;
+    let id = operations::submit(pool, &JobKinds::BUILT_IN, &op).await?;
 
     let first = operations::claim(pool, "worker-a", &["dummy".into()], 1, 30.0)
         .await?
@@ -60,7 +61,7 @@ async fn stale_attempt_cannot_complete_fail_heartbeat_or_cancel() -> anyhow::Res
     );
 
     let current = operations::get(pool, &id).await?;
-    assert_eq!(current.status(), operations::Status::Running);
+    assert_eq!(current.status, operations::Status::Running);
     assert_eq!(current.worker_id.as_deref(), Some("worker-b"));
     assert_eq!(current.progress_percent, 0.0);
     assert!(current.result.is_none());
@@ -79,9 +80,8 @@ async fn stale_attempt_cannot_complete_fail_heartbeat_or_cancel() -> anyhow::Res
         FenceVerdict::Stop
     );
     let done = operations::get(pool, &id).await?;
-    assert_eq!(done.status(), operations::Status::Completed);
+    assert_eq!(done.status, operations::Status::Completed);
     assert_eq!(done.result, Some(json!({"ok": 1})));
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -89,21 +89,20 @@ async fn stale_attempt_cannot_complete_fail_heartbeat_or_cancel() -> anyhow::Res
 async fn failure_without_attempts_left_is_final() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+    let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
     assert_eq!(
         claimed.lease.fail(pool, "boom", true).await?,
         FailOutcome::Failed
     );
     let failed = operations::get(pool, &id).await?;
-    assert_eq!(failed.status(), operations::Status::Failed);
+    assert_eq!(failed.status, operations::Status::Failed);
     assert_eq!(failed.error_message.as_deref(), Some("boom"));
     assert!(
         operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
             .await?
             .is_empty()
     );
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -111,7 +110,7 @@ async fn failure_without_attempts_left_is_final() -> anyhow::Result<()> {
 async fn heartbeat_stores_progress_and_extends_the_lease() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let claimed = testing::running_dummy(pool, "w", 5.0).await?;
+    let claimed = ktrdr_testkit::running_dummy(pool, "w", 5.0).await?;
     let id = claimed.lease.operation_id.clone();
     let progress = Progress {
         percent: 42.5,
@@ -129,7 +128,6 @@ async fn heartbeat_stores_progress_and_extends_the_lease() -> anyhow::Result<()>
     assert!(
         op.lease_expires_at.unwrap() > claimed.lease_expires_at + chrono::Duration::seconds(500)
     );
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -141,7 +139,7 @@ async fn a_released_attempt_leaves_the_retry_budget_whole() -> anyhow::Result<()
         max_attempts: 2,
         ..NewOperation::new("dummy")
     };
-    let id = operations::submit(pool, &op).await?;
+    let id = operations::submit(pool, &JobKinds::BUILT_IN, &op).await?;
     let claim = || async {
         operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
             .await
@@ -166,6 +164,5 @@ async fn a_released_attempt_leaves_the_retry_budget_whole() -> anyhow::Result<()
         FailOutcome::Failed
     );
     assert_eq!(operations::get(pool, &id).await?.attempt, 3);
-    test_db.cleanup().await?;
     Ok(())
 }

@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use ktrdr::{
     config::{LeaseSettings, TickerSettings},
+    job_kinds::JobKinds,
     maintenance,
     operations::{self, ClaimedOperation, HeartbeatVerdict, NewOperation, Progress, Status},
-    testing::{TestDatabase, wait_for},
 };
+use ktrdr_testkit::{TestDatabase, wait_for};
 use sqlx::PgPool;
 
 const SETTINGS: TickerSettings = TickerSettings {
@@ -26,7 +27,9 @@ async fn lapsed_operation(pool: &PgPool, max_attempts: i32) -> ClaimedOperation 
         max_attempts,
         ..NewOperation::new("dummy")
     };
-    operations::submit(pool, &op).await.unwrap();
+    operations::submit(pool, &JobKinds::BUILT_IN, &op)
+        .await
+        .unwrap();
     let claimed = operations::claim(pool, "gone", &["dummy".into()], 1, 0.2)
         .await
         .unwrap()
@@ -53,7 +56,7 @@ async fn an_operation_whose_lease_lapsed_fails_with_the_orphan_message() -> anyh
     let report = maintenance::run_once(pool, "t", &SETTINGS).await?;
     assert_eq!((report.orphans_failed, report.orphans_requeued), (1, 0));
     let op = operations::get(pool, &claimed.lease.operation_id).await?;
-    assert_eq!(op.status(), Status::Failed);
+    assert_eq!(op.status, Status::Failed);
     assert_eq!(
         op.error_message.as_deref(),
         Some("Operation was RUNNING but no worker claimed it")
@@ -64,7 +67,6 @@ async fn an_operation_whose_lease_lapsed_fails_with_the_orphan_message() -> anyh
         .heartbeat(pool, 60.0, &Progress::default())
         .await?;
     assert_eq!(verdict, HeartbeatVerdict::Stop);
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -81,19 +83,18 @@ async fn an_orphan_with_attempts_left_is_requeued_and_a_cancelled_one_cancelled(
     assert_eq!(
         operations::get(pool, &retry.lease.operation_id)
             .await?
-            .status(),
+            .status,
         Status::Pending
     );
     assert_eq!(
         operations::get(pool, &cancel.lease.operation_id)
             .await?
-            .status(),
+            .status,
         Status::Cancelled
     );
     let again = operations::claim(pool, "new", &["dummy".into()], 5, 60.0).await?;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].lease.attempt, 2);
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -101,7 +102,7 @@ async fn an_orphan_with_attempts_left_is_requeued_and_a_cancelled_one_cancelled(
 async fn healthy_and_late_operations_are_left_alone_and_counted() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    operations::submit_many(pool, &NewOperation::new("dummy"), 2).await?;
+    operations::submit_many(pool, &JobKinds::BUILT_IN, &NewOperation::new("dummy"), 2).await?;
     let claimed = operations::claim(pool, "w", &["dummy".into()], 2, 60.0).await?;
     // One worker is late: its last heartbeat was 40 s into a 60 s lease.
     sqlx::query(
@@ -118,7 +119,6 @@ async fn healthy_and_late_operations_are_left_alone_and_counted() -> anyhow::Res
     let health = ktrdr::health::read(pool).await?;
     assert_eq!(health.orphan_detector.potential_orphans_count, 1);
     assert_eq!(health.orphan_detector.leader.as_deref(), Some("t"));
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -148,7 +148,7 @@ async fn after_an_outage_lapsed_leases_are_reconciled_not_failed() -> anyhow::Re
     );
     for id in [&kept.lease.operation_id, &abandoned.lease.operation_id] {
         assert_eq!(
-            operations::get(pool, id).await?.status(),
+            operations::get(pool, id).await?.status,
             Status::PendingReconciliation
         );
     }
@@ -169,7 +169,7 @@ async fn after_an_outage_lapsed_leases_are_reconciled_not_failed() -> anyhow::Re
     assert_eq!(
         operations::get(pool, &kept.lease.operation_id)
             .await?
-            .status(),
+            .status,
         Status::Running
     );
 
@@ -183,7 +183,7 @@ async fn after_an_outage_lapsed_leases_are_reconciled_not_failed() -> anyhow::Re
             operations::get(pool, &id)
                 .await
                 .ok()
-                .filter(|op| op.status() == Status::Failed)
+                .filter(|op| op.status == Status::Failed)
         },
     )
     .await;
@@ -195,10 +195,9 @@ async fn after_an_outage_lapsed_leases_are_reconciled_not_failed() -> anyhow::Re
     assert_eq!(
         operations::get(pool, &kept.lease.operation_id)
             .await?
-            .status(),
+            .status,
         Status::Running
     );
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -214,7 +213,7 @@ async fn a_heartbeat_takes_back_an_operation_in_reconciliation() -> anyhow::Resu
     maintenance::run_once(pool, "t", &SETTINGS).await?;
     let id = &claimed.lease.operation_id;
     assert_eq!(
-        operations::get(pool, id).await?.status(),
+        operations::get(pool, id).await?.status,
         Status::PendingReconciliation
     );
     let verdict = claimed
@@ -223,7 +222,7 @@ async fn a_heartbeat_takes_back_an_operation_in_reconciliation() -> anyhow::Resu
         .await?;
     assert_eq!(verdict, HeartbeatVerdict::Continue);
     let op = operations::get(pool, id).await?;
-    assert_eq!(op.status(), Status::Running);
+    assert_eq!(op.status, Status::Running);
     assert!(op.reconcile_deadline.is_none());
     let statuses: Vec<String> = sqlx::query_scalar(
         "SELECT to_status FROM ktrdr.operation_events WHERE operation_id = $1 ORDER BY event_id",
@@ -235,6 +234,5 @@ async fn a_heartbeat_takes_back_an_operation_in_reconciliation() -> anyhow::Resu
         statuses,
         ["pending", "running", "pending_reconciliation", "running"]
     );
-    test_db.cleanup().await?;
     Ok(())
 }

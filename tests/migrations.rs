@@ -1,6 +1,7 @@
 //! Migrations: idempotent, and safe when many processes run them at once.
 
-use ktrdr::{db, testing::TestDatabase};
+use ktrdr::db;
+use ktrdr_testkit::TestDatabase;
 
 #[tokio::test]
 async fn concurrent_migrations_apply_everything_once() -> anyhow::Result<()> {
@@ -29,7 +30,6 @@ async fn concurrent_migrations_apply_everything_once() -> anyhow::Result<()> {
     .fetch_one(&test_db.pool)
     .await?;
     assert!(has_claim, "the sql/ bundle was not applied");
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -46,6 +46,5 @@ async fn a_changed_sql_bundle_is_applied_once_and_then_recognised() -> anyhow::R
     assert!(report.applied_migrations.is_empty(), "{report:?}");
     let report = db::migrate(pool).await?;
     assert!(!report.sql_bundle_applied, "applied twice: {report:?}");
-    test_db.cleanup().await?;
     Ok(())
 }

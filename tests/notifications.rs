@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use ktrdr::{
-    notify::{self, Wakeup},
-    testing::{self, TestDatabase},
-};
+use ktrdr::notify::{self, Wakeup};
+use ktrdr_testkit::{self, TestDatabase};
 
 #[tokio::test]
 async fn the_end_of_an_operation_is_announced_with_its_progress() -> anyhow::Result<()> {
@@ -14,7 +12,7 @@ async fn the_end_of_an_operation_is_announced_with_its_progress() -> anyhow::Res
     let pool = &test_db.pool;
     let (mut wakeups, listener) = notify::spawn_listener(pool.clone(), &[notify::PROGRESS]);
     assert_eq!(wakeups.recv().await, Some(Wakeup::Reconnected));
-    let claimed = testing::running_dummy(pool, "w", 30.0).await?;
+    let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
 
     // Followers (`--follow`) hear that it ended without waiting for their poll timer.
@@ -22,6 +20,5 @@ async fn the_end_of_an_operation_is_announced_with_its_progress() -> anyhow::Res
     let heard = tokio::time::timeout(Duration::from_secs(30), wakeups.recv()).await?;
     assert_eq!(heard, Some(Wakeup::Progress(id)));
     listener.abort();
-    test_db.cleanup().await?;
     Ok(())
 }

@@ -24,7 +24,7 @@ pub async fn follow(pool: &PgPool, operation_id: &str) -> anyhow::Result<Operati
     let finished = loop {
         let op = operations::get(pool, operation_id).await?;
         bar.set_position((op.progress_percent * 10.0) as u64);
-        let status = op.status();
+        let status = op.status;
         let detail = op.progress_message.clone().unwrap_or_default();
         bar.set_message(format!("{status} {detail}"));
         if status.is_terminal() {
@@ -41,7 +41,7 @@ pub async fn follow(pool: &PgPool, operation_id: &str) -> anyhow::Result<Operati
     };
     listener.abort();
     bar.finish();
-    match finished.status() {
+    match finished.status {
         Status::Completed => Ok(finished),
         status => anyhow::bail!(
             "{operation_id} ended {status}: {}",

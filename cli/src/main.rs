@@ -3,7 +3,6 @@
 //! Thin over the `ktrdr` library: each command is one module under `commands/`, tables for people,
 //! `--json` for scripts, and every error is one line on stderr with a non-zero exit.
 
-mod bench;
 mod commands;
 mod follow;
 mod output;
@@ -66,9 +65,6 @@ enum Command {
     Health(health::HealthArgs),
     /// Run the maintenance ticker (orphan detection, reconciliation) without a worker.
     Ticker(ticker::TickerArgs),
-    /// Benchmarks.
-    #[command(subcommand)]
-    Bench(bench::BenchCommand),
 }
 
 #[tokio::main]
@@ -120,6 +116,5 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Checkpoints(command) => checkpoints::run(command, migrate_first).await,
         Command::Health(args) => health::run(args, migrate_first).await,
         Command::Ticker(args) => ticker::run(args, migrate_first).await,
-        Command::Bench(command) => bench::run(command).await,
     }
 }

@@ -4,11 +4,9 @@
 
 use std::process::{Command, Output};
 
-use ktrdr::{
-    checkpoints::{self, CheckpointKind, NewCheckpoint},
-    market_data,
-    testing::{self, TestDatabase},
-};
+use ktrdr::checkpoints::{self, CheckpointKind, NewCheckpoint};
+use ktrdr_testkit::{self, TestDatabase};
+use ktrdr_trading::market_data;
 use serde_json::json;
 
 fn ktrdr(database_url: &str, args: &[&str]) -> Output {
@@ -117,7 +115,6 @@ async fn intervals_and_market_data_are_checked_before_submitting() -> anyhow::Re
     let params = operations(&test_db).await;
     assert_eq!(params.len(), 1);
     assert_eq!(params[0]["strategy"]["training"]["checkpoint_interval"], 3);
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -125,7 +122,7 @@ async fn intervals_and_market_data_are_checked_before_submitting() -> anyhow::Re
 async fn ops_show_names_the_checkpoint_and_how_to_resume() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let lease = testing::running_dummy(pool, "w1", 60.0).await?.lease;
+    let lease = ktrdr_testkit::running_dummy(pool, "w1", 60.0).await?.lease;
     let id = lease.operation_id.clone();
     let checkpoint = NewCheckpoint {
         kind: CheckpointKind::Cancellation,
@@ -157,6 +154,5 @@ async fn ops_show_names_the_checkpoint_and_how_to_resume() -> anyhow::Result<()>
     let shown: serde_json::Value = serde_json::from_slice(&output.stdout)?;
     assert_eq!(shown["checkpoint"]["kind"], "cancellation");
     assert_eq!(shown["checkpoint"]["unit_value"], 3);
-    test_db.cleanup().await?;
     Ok(())
 }

@@ -3,14 +3,14 @@
 //! call presents. A call from a stale lease changes nothing and answers "stop".
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgExecutor;
 
 use crate::{Error, Result};
 
 /// The fencing token of one attempt at one operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     pub operation_id: String,
     pub worker_id: String,
@@ -60,6 +60,40 @@ pub enum FailOutcome {
     Retrying,
     Failed,
     Stop,
+}
+
+/// How an attempt ended, as it is reported to the database: each maps to one fenced call. It is
+/// what a worker's outbox stores while the database is away, so it serializes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Completed(Value),
+    /// Retried elsewhere when `retryable` and attempts are left.
+    Failed {
+        message: String,
+        retryable: bool,
+    },
+    /// Stopped by a cancel or by its worker's shutdown.
+    Cancelled {
+        message: Option<String>,
+    },
+    /// Handed back to the queue (graceful shutdown with `--on-shutdown requeue`).
+    Released {
+        message: String,
+    },
+}
+
+/// How the database took a reported [`Outcome`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reported {
+    Completed,
+    Failed,
+    /// Failed with attempts left: pending again for any worker.
+    Retrying,
+    Cancelled,
+    Released,
+    /// The attempt is stale; nothing was written.
+    Stale,
 }
 
 /// Claims up to `limit` pending operations of `types` for `worker_id`, highest priority first, then
@@ -148,6 +182,39 @@ pub async fn reclaim(
 }
 
 impl Lease {
+    /// Reports how the attempt ended, with the one fenced call that fits `outcome`.
+    pub async fn report(
+        &self,
+        executor: impl PgExecutor<'_>,
+        outcome: &Outcome,
+    ) -> Result<Reported> {
+        let stale_or = |verdict: FenceVerdict, reported: Reported| match verdict {
+            FenceVerdict::Ok => reported,
+            FenceVerdict::Stop => Reported::Stale,
+        };
+        Ok(match outcome {
+            Outcome::Completed(result) => stale_or(
+                self.complete(executor, result.clone()).await?,
+                Reported::Completed,
+            ),
+            Outcome::Failed { message, retryable } => {
+                match self.fail(executor, message, *retryable).await? {
+                    FailOutcome::Failed => Reported::Failed,
+                    FailOutcome::Retrying => Reported::Retrying,
+                    FailOutcome::Stop => Reported::Stale,
+                }
+            }
+            Outcome::Cancelled { message } => stale_or(
+                self.mark_cancelled(executor, message.as_deref()).await?,
+                Reported::Cancelled,
+            ),
+            Outcome::Released { message } => stale_or(
+                self.release(executor, Some(message)).await?,
+                Reported::Released,
+            ),
+        })
+    }
+
     /// Renews the lease for `lease_seconds` and stores `progress`.
     pub async fn heartbeat(
         &self,

@@ -10,9 +10,9 @@ mod submit;
 
 pub use cancel::{CancelOutcome, request_cancel, resume};
 pub use lease::{
-    ClaimedOperation, FailOutcome, FenceVerdict, HeartbeatVerdict, Lease, Progress, claim,
-    complete_batch, reclaim,
+    ClaimedOperation, FailOutcome, FenceVerdict, HeartbeatVerdict, Lease, Outcome, Progress,
+    Reported, claim, complete_batch, reclaim,
 };
-pub use query::{ListFilter, Operation, OperationEvent, completed_training, events, get, list};
+pub use query::{ListFilter, Operation, OperationEvent, events, get, list};
 pub use status::Status;
 pub use submit::{NewOperation, submit, submit_many};

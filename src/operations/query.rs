@@ -11,8 +11,7 @@ use crate::{Error, Result, operations::Status};
 pub struct Operation {
     pub operation_id: String,
     pub operation_type: String,
-    #[sqlx(try_from = "String")]
-    pub status: StatusColumn,
+    pub status: Status,
     pub priority: i32,
     pub params: Value,
     pub parent_id: Option<String>,
@@ -37,33 +36,14 @@ pub struct Operation {
     pub resumable: bool,
 }
 
-/// A status read from the database (sqlx decodes text; this turns it into [`Status`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct StatusColumn(pub Status);
-
-impl TryFrom<String> for StatusColumn {
-    type Error = Error;
-
-    fn try_from(text: String) -> Result<Self> {
-        text.parse().map(StatusColumn)
-    }
-}
-
-impl Operation {
-    pub fn status(&self) -> Status {
-        self.status.0
-    }
-}
-
 /// One status change from `ktrdr.operation_events`.
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct OperationEvent {
     pub event_id: i64,
     pub operation_id: String,
     pub at: DateTime<Utc>,
-    pub from_status: Option<String>,
-    pub to_status: String,
+    pub from_status: Option<Status>,
+    pub to_status: Status,
     pub attempt: i32,
     pub worker_id: Option<String>,
     pub actor: Option<String>,
@@ -103,7 +83,7 @@ pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> 
          LIMIT $5"
     );
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(filter.status.map(Status::as_str))
+        .bind(filter.status)
         .bind(&filter.operation_type)
         .bind(filter.active_only)
         .bind(&filter.worker_id)
@@ -122,20 +102,6 @@ pub async fn get(pool: &PgPool, operation_id: &str) -> Result<Operation> {
         .fetch_optional(pool)
         .await?
         .ok_or_else(|| Error::NotFound(format!("operation not found: {operation_id}")))
-}
-
-/// The training `operation_id` if it completed — its model is what a backtest trades; otherwise
-/// an error saying what the operation is.
-pub async fn completed_training(pool: &PgPool, operation_id: &str) -> Result<Operation> {
-    let op = get(pool, operation_id).await?;
-    if op.operation_type != "training" || op.status() != Status::Completed {
-        return Err(Error::InvalidInput(format!(
-            "{operation_id} is a {} {} operation, not a completed training",
-            op.status(),
-            op.operation_type
-        )));
-    }
-    Ok(op)
 }
 
 /// The status history of one operation, oldest first.

@@ -3,9 +3,9 @@
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::{Result, params};
+use crate::{Result, job_kinds::JobKinds};
 
-/// What to submit. `params` must be a JSON object; it is validated for the types ktrdr knows.
+/// What to submit. `params` must be a JSON object; it is validated for the kinds the caller knows.
 #[derive(Debug, Clone)]
 pub struct NewOperation {
     pub operation_type: String,
@@ -33,9 +33,10 @@ impl NewOperation {
     }
 }
 
-/// Submits one operation and returns its id. Workers listening for its type are woken at once.
-pub async fn submit(pool: &PgPool, op: &NewOperation) -> Result<String> {
-    params::validate(&op.operation_type, &op.params)?;
+/// Submits one operation, after checking its params with `kinds`, and returns its id. Workers
+/// listening for its type are woken at once.
+pub async fn submit(pool: &PgPool, kinds: &JobKinds, op: &NewOperation) -> Result<String> {
+    kinds.validate(&op.operation_type, &op.params)?;
     let id = sqlx::query_scalar("SELECT ktrdr.submit_operation($1, $2, $3, $4, $5)")
         .bind(&op.operation_type)
         .bind(&op.params)
@@ -48,8 +49,13 @@ pub async fn submit(pool: &PgPool, op: &NewOperation) -> Result<String> {
 }
 
 /// Submits `count` identical operations in one statement and returns their ids in submission order.
-pub async fn submit_many(pool: &PgPool, op: &NewOperation, count: i32) -> Result<Vec<String>> {
-    params::validate(&op.operation_type, &op.params)?;
+pub async fn submit_many(
+    pool: &PgPool,
+    kinds: &JobKinds,
+    op: &NewOperation,
+    count: i32,
+) -> Result<Vec<String>> {
+    kinds.validate(&op.operation_type, &op.params)?;
     let ids = sqlx::query_scalar("SELECT ktrdr.submit_operations($1, $2, $3, $4, $5, $6)")
         .bind(&op.operation_type)
         .bind(count)

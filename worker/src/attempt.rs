@@ -6,13 +6,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use ktrdr::operations::{ClaimedOperation, HeartbeatVerdict, Lease, Progress};
+use ktrdr::operations::{ClaimedOperation, HeartbeatVerdict, Lease, Outcome, Progress, Reported};
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 
 use crate::{
-    jobs::{self, JobContext, JobOutcome, StopRequest},
-    outbox::{Answer, Outcome, Report},
+    jobs::{self, JobContext, JobEnd, JobResult, StopRequest},
+    outbox::Report,
     settings::{OnShutdown, WorkerSettings},
 };
 
@@ -93,17 +93,11 @@ pub async fn run(
         }
     };
 
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(panic) => JobOutcome::Failed {
-            message: format!("the job crashed: {panic}"),
-            retryable: true,
-        },
-    };
+    let ended = outcome.unwrap_or_else(|panic| Err(JobEnd::crashed("the job", panic)));
     // A failed or stopped operation shows how far it got: write the job's last progress if it is
     // not written yet — briefly, since the outcome must not wait on a database that is away.
     let unwritten = progress_dirty || progress_rx.has_changed().unwrap_or(false);
-    if unwritten && !matches!(outcome, JobOutcome::Completed(_)) {
+    if unwritten && ended.is_err() {
         let progress = progress_rx.borrow_and_update().clone();
         let write = lease.heartbeat(&pool, lease_seconds, &progress);
         if !matches!(
@@ -113,7 +107,30 @@ pub async fn run(
             tracing::warn!(operation_id = %lease.operation_id, "last progress not written");
         }
     }
+    let outcome = outcome_of(ended, settings.on_shutdown);
     report(&pool, &settings, &lease, outcome, &check_now).await;
+}
+
+/// The one report a job's end makes: its result, its failure, or — stopped by a cancel or by this
+/// worker's shutdown — cancelled, or handed back to the queue with `--on-shutdown requeue`.
+fn outcome_of(ended: JobResult<serde_json::Value>, on_shutdown: OnShutdown) -> Outcome {
+    match ended {
+        Ok(result) => Outcome::Completed(result),
+        Err(JobEnd::Failed { message, retryable }) => Outcome::Failed { message, retryable },
+        Err(
+            JobEnd::Stopped(StopRequest::Shutdown)
+            | JobEnd::StoppedAtCheckpoint(StopRequest::Shutdown),
+        ) if on_shutdown == OnShutdown::Requeue => Outcome::Released {
+            message: "Graceful shutdown - requeued".into(),
+        },
+        Err(JobEnd::Stopped(request)) => Outcome::Cancelled {
+            message: (request == StopRequest::Shutdown).then(|| "Worker shutdown".to_string()),
+        },
+        Err(JobEnd::StoppedAtCheckpoint(request)) => Outcome::Cancelled {
+            message: (request == StopRequest::Shutdown)
+                .then(|| "Graceful shutdown - checkpoint saved".to_string()),
+        },
+    }
 }
 
 /// Writes the outcome with the fitting fenced call. While the database is unreachable the outcome
@@ -123,30 +140,10 @@ async fn report(
     pool: &PgPool,
     settings: &WorkerSettings,
     lease: &Lease,
-    outcome: JobOutcome,
+    outcome: Outcome,
     check_now: &Notify,
 ) {
     let outbox = &settings.outbox;
-    let requeue = settings.on_shutdown == OnShutdown::Requeue;
-    let outcome = match outcome {
-        JobOutcome::Stopped(StopRequest::Shutdown)
-        | JobOutcome::StoppedAtCheckpoint(StopRequest::Shutdown)
-            if requeue =>
-        {
-            Outcome::Released {
-                message: "Graceful shutdown - requeued".into(),
-            }
-        }
-        JobOutcome::Completed(result) => Outcome::Completed(result),
-        JobOutcome::Failed { message, retryable } => Outcome::Failed { message, retryable },
-        JobOutcome::Stopped(request) => Outcome::Cancelled {
-            message: (request == StopRequest::Shutdown).then(|| "Worker shutdown".to_string()),
-        },
-        JobOutcome::StoppedAtCheckpoint(request) => Outcome::Cancelled {
-            message: (request == StopRequest::Shutdown)
-                .then(|| "Graceful shutdown - checkpoint saved".to_string()),
-        },
-    };
     let report = Report {
         lease: lease.clone(),
         outcome,
@@ -155,8 +152,8 @@ async fn report(
     let mut delay = Duration::from_secs(1);
     let mut in_outbox = false;
     loop {
-        match report.deliver(pool).await {
-            Ok(Answer::Stop) => {
+        match lease.report(pool, &report.outcome).await {
+            Ok(Reported::Stale) => {
                 tracing::warn!(
                     operation_id = %id, attempt = lease.attempt,
                     "outcome refused: this attempt is stale (the operation moved on); abandoning it"

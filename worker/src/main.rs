@@ -1,30 +1,18 @@
 //! `ktrdr-worker`: claims operations of its types from PostgreSQL, runs them, heartbeats, reports.
-//!
-//! Everything a worker does to an operation goes through the fenced SQL functions of the `ktrdr`
-//! library; the worker keeps no state another process needs. See `runner` for the claim loop and
-//! `attempt` for the life of one claimed operation. `ktrdr-worker bench` is the benchmark (see
-//! `bench`).
-
-mod attempt;
-mod bench;
-mod jobs;
-mod outbox;
-mod runner;
-mod settings;
+//! Thin over the `ktrdr_worker` library (see its `runner` and `jobs`).
 
 use std::{io::IsTerminal, process::ExitCode};
 
 use clap::Parser;
 
-use crate::settings::{Args, WorkerSettings};
+use ktrdr_worker::{
+    runner,
+    settings::{Args, WorkerSettings},
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // Before the benchmark too: `bench --database` reads DATABASE_URL.
     ktrdr::config::load_dotenv();
-    if let Some(code) = bench::run_if_requested().await {
-        return code;
-    }
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

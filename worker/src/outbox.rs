@@ -12,75 +12,15 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use ktrdr::operations::{FailOutcome, FenceVerdict, Lease};
+use ktrdr::operations::{Lease, Outcome};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sqlx::PgPool;
 
-/// The outcome of an attempt, as reported to the database.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    Completed(Value),
-    Failed {
-        message: String,
-        retryable: bool,
-    },
-    Cancelled {
-        message: Option<String>,
-    },
-    /// Handed back to the queue (graceful shutdown with `--on-shutdown requeue`).
-    Released {
-        message: String,
-    },
-}
-
+/// One stored outcome: the attempt's lease (its fencing token) and how the attempt ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub lease: Lease,
     pub outcome: Outcome,
-}
-
-/// How the database answered a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    Completed,
-    Failed,
-    Retrying,
-    Cancelled,
-    Released,
-    /// The attempt is stale; nothing was written.
-    Stop,
-}
-
-impl Report {
-    /// Delivers the outcome with the fenced call that fits it.
-    pub async fn deliver(&self, pool: &PgPool) -> ktrdr::Result<Answer> {
-        let lease = &self.lease;
-        Ok(match &self.outcome {
-            Outcome::Completed(result) => match lease.complete(pool, result.clone()).await? {
-                FenceVerdict::Ok => Answer::Completed,
-                FenceVerdict::Stop => Answer::Stop,
-            },
-            Outcome::Failed { message, retryable } => {
-                match lease.fail(pool, message, *retryable).await? {
-                    FailOutcome::Failed => Answer::Failed,
-                    FailOutcome::Retrying => Answer::Retrying,
-                    FailOutcome::Stop => Answer::Stop,
-                }
-            }
-            Outcome::Cancelled { message } => {
-                match lease.mark_cancelled(pool, message.as_deref()).await? {
-                    FenceVerdict::Ok => Answer::Cancelled,
-                    FenceVerdict::Stop => Answer::Stop,
-                }
-            }
-            Outcome::Released { message } => match lease.release(pool, Some(message)).await? {
-                FenceVerdict::Ok => Answer::Released,
-                FenceVerdict::Stop => Answer::Stop,
-            },
-        })
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -128,11 +68,11 @@ impl Outbox {
             if running_here(&report.lease.operation_id) {
                 continue;
             }
-            match report.deliver(pool).await {
-                Ok(answer) => {
+            match report.lease.report(pool, &report.outcome).await {
+                Ok(reported) => {
                     tracing::info!(
                         operation_id = %report.lease.operation_id, attempt = report.lease.attempt,
-                        ?answer, "delivered an outcome from the outbox"
+                        ?reported, "delivered an outcome from the outbox"
                     );
                     self.remove(&report.lease);
                 }

@@ -7,27 +7,32 @@ mod support;
 use std::time::Duration;
 
 use ktrdr::{
+    checkpoints::CheckpointKind,
     operations::{self, NewOperation, Status},
-    params::{BacktestParams, TrainingParams},
+};
+use ktrdr_testkit::{TestDatabase, wait_for};
+use ktrdr_trading::{
+    kinds::{BacktestParams, TrainingParams},
     strategy::Strategy,
-    testing::{TestDatabase, wait_for},
 };
 use sqlx::PgPool;
 use support::{
     WorkerProcess, checkpoint_writes, example_strategy, finished, record_checkpoint_writes,
-    store_synthetic_bars,
+    spawn_worker, store_synthetic_bars,
 };
 
 async fn submit(pool: &PgPool, operation_type: &str, params: impl serde::Serialize) -> String {
     let op = NewOperation::new(operation_type).with_params(serde_json::to_value(params).unwrap());
-    operations::submit(pool, &op).await.unwrap()
+    operations::submit(pool, &ktrdr_trading::kinds::ALL, &op)
+        .await
+        .unwrap()
 }
 
 /// Trains `strategy` on `worker` and returns the completed training's id.
 async fn train(pool: &PgPool, strategy: &Strategy, worker: &WorkerProcess) -> String {
     let training = submit(pool, "training", TrainingParams::new(strategy.clone())).await;
     assert_eq!(
-        finished(pool, &training).await.status(),
+        finished(pool, &training).await.status,
         Status::Completed,
         "{}",
         worker.log()
@@ -40,7 +45,7 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let bars = store_synthetic_bars(pool, (2022, 1), (2022, 7), 9).await;
-    let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,backtesting"], &[]);
+    let mut worker = spawn_worker(test_db.url(), &["--types", "training,backtesting"], &[]);
 
     let strategy = example_strategy("rsi_macd_trend.yaml", 2);
     let training = train(pool, &strategy, &worker).await;
@@ -57,7 +62,7 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
     .await;
     let op = finished(pool, &id).await;
     assert_eq!(
-        op.status(),
+        op.status,
         Status::Completed,
         "{:?}\n{}",
         op.error_message,
@@ -104,12 +109,11 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
         ),
     ] {
         let op = finished(pool, &op_id).await;
-        assert_eq!(op.status(), Status::Failed);
+        assert_eq!(op.status, Status::Failed);
         let message = op.error_message.unwrap_or_default();
         assert!(message.starts_with(&expected), "{message}");
     }
     assert!(worker.is_running());
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -126,7 +130,7 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
     let bars = store_synthetic_bars(pool, (2018, 1), (2023, 8), 21).await;
     assert!(bars.len() > 34_000, "{}", bars.len());
     record_checkpoint_writes(pool).await;
-    let worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,backtesting"], &[]);
+    let worker = spawn_worker(test_db.url(), &["--types", "training,backtesting"], &[]);
     let strategy = example_strategy("rsi_macd_trend.yaml", 1);
     let training = train(pool, &strategy, &worker).await;
     let params = BacktestParams {
@@ -160,11 +164,11 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
             operations::get(pool, &id)
                 .await
                 .ok()
-                .filter(|op| op.status() != Status::Pending)
+                .filter(|op| op.status != Status::Pending)
         })
         .await;
         operations::request_cancel(pool, &id, Some("M5")).await?;
-        if finished(pool, &id).await.status() == Status::Cancelled {
+        if finished(pool, &id).await.status == Status::Cancelled {
             cancelled = Some(id);
             break;
         }
@@ -173,7 +177,7 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
     let checkpoint = ktrdr::checkpoints::get(pool, &cancelled)
         .await?
         .expect("a cancellation checkpoint");
-    assert_eq!(checkpoint.kind, "cancellation");
+    assert_eq!(checkpoint.kind, CheckpointKind::Cancellation);
     assert!(checkpoint.unit_value < bars.len() as i64);
     let cancelled_at = checkpoint.unit_value;
     eprintln!("cancelled at bar {cancelled_at} of {}", bars.len());
@@ -191,7 +195,7 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
         .await?
         .remove(0);
     let checkpoint = ktrdr::checkpoints::NewCheckpoint {
-        kind: ktrdr::checkpoints::CheckpointKind::Cancellation,
+        kind: CheckpointKind::Cancellation,
         unit: "bar",
         unit_value: handed_at,
         state,
@@ -202,11 +206,11 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
 
     operations::resume(pool, &cancelled).await?;
     operations::resume(pool, &handed).await?;
-    let _other = WorkerProcess::spawn(test_db.url(), &["--types", "backtesting"], &[]);
+    let _other = spawn_worker(test_db.url(), &["--types", "backtesting"], &[]);
     for (id, from) in [(&cancelled, cancelled_at), (&handed, handed_at)] {
         let resumed = finished(pool, id).await;
         assert_eq!(
-            resumed.status(),
+            resumed.status,
             Status::Completed,
             "{:?}",
             resumed.error_message
@@ -221,6 +225,5 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
         }
         assert!(ktrdr::checkpoints::get(pool, id).await?.is_none());
     }
-    test_db.cleanup().await?;
     Ok(())
 }

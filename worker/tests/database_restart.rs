@@ -5,19 +5,17 @@ mod support;
 
 use std::time::Duration;
 
-use ktrdr::{
-    operations::{self, NewOperation, Status},
-    testing::{TempCluster, wait_for},
-};
+use ktrdr::operations::{self, NewOperation, Status};
+use ktrdr_testkit::{TempCluster, wait_for};
 use serde_json::json;
-use support::WorkerProcess;
+use support::spawn_worker;
 
 #[tokio::test]
 async fn worker_survives_pg_ctl_restart() -> anyhow::Result<()> {
     let server = TempCluster::start()?;
     let pool = ktrdr::db::connect_with_size(&server.url, 2).await?;
     ktrdr::db::migrate(&pool).await?;
-    let mut worker = WorkerProcess::spawn(
+    let mut worker = spawn_worker(
         &server.url,
         &["--poll-interval-ms", "200"],
         &[
@@ -27,6 +25,7 @@ async fn worker_survives_pg_ctl_restart() -> anyhow::Result<()> {
     );
     let id = operations::submit(
         &pool,
+        &ktrdr_trading::kinds::ALL,
         &NewOperation::new("dummy").with_params(json!({"steps": 40, "step_ms": 100})),
     )
     .await?;
@@ -54,11 +53,11 @@ async fn worker_survives_pg_ctl_restart() -> anyhow::Result<()> {
             operations::get(&pool, &id)
                 .await
                 .ok()
-                .filter(|op| op.status().is_terminal())
+                .filter(|op| op.status.is_terminal())
         },
     )
     .await;
-    assert_eq!(op.status(), Status::Completed, "{op:?}\n{}", worker.log());
+    assert_eq!(op.status, Status::Completed, "{op:?}\n{}", worker.log());
     assert_eq!(op.attempt, 1);
     let statuses: Vec<String> = sqlx::query_scalar(
         "SELECT to_status FROM ktrdr.operation_events WHERE operation_id = $1 ORDER BY event_id",
@@ -72,6 +71,7 @@ async fn worker_survives_pg_ctl_restart() -> anyhow::Result<()> {
     // And it still takes new work on the reconnected pool.
     let after = operations::submit(
         &pool,
+        &ktrdr_trading::kinds::ALL,
         &NewOperation::new("dummy").with_params(json!({"steps": 1, "step_ms": 1})),
     )
     .await?;
@@ -82,7 +82,7 @@ async fn worker_survives_pg_ctl_restart() -> anyhow::Result<()> {
             operations::get(&pool, &after)
                 .await
                 .ok()
-                .filter(|op| op.status() == Status::Completed)
+                .filter(|op| op.status == Status::Completed)
         },
     )
     .await;

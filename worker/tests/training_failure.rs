@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use ktrdr::{
     checkpoints,
     operations::{self, NewOperation, Status},
-    testing::TestDatabase,
 };
+use ktrdr_testkit::TestDatabase;
 use support::{
-    WorkerProcess, checkpoint_writes, finished, record_checkpoint_writes, store_synthetic_bars,
+    checkpoint_writes, finished, record_checkpoint_writes, spawn_worker, store_synthetic_bars,
     training_params,
 };
 
@@ -67,7 +67,7 @@ async fn an_unstorable_model_is_retried_and_resumed_without_training_again() -> 
         ("KTRDR_ARTIFACTS_PATH", root.path()),
     ];
     record_checkpoint_writes(pool).await;
-    let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training"], &env);
+    let mut worker = spawn_worker(test_db.url(), &["--types", "training"], &env);
     let training = |max_attempts| NewOperation {
         max_attempts,
         ..NewOperation::new("training").with_params(params())
@@ -75,9 +75,9 @@ async fn an_unstorable_model_is_retried_and_resumed_without_training_again() -> 
 
     // Storing fails; the retry (attempt 2) continues from the failure checkpoint, trains no epoch,
     // and fails to store again.
-    let id = operations::submit(pool, &training(2)).await?;
+    let id = operations::submit(pool, &ktrdr_trading::kinds::ALL, &training(2)).await?;
     let op = finished(pool, &id).await;
-    assert_eq!((op.status(), op.attempt), (Status::Failed, 2));
+    assert_eq!((op.status, op.attempt), (Status::Failed, 2));
     // It shows how far it got: the last epoch, written before the failure.
     let progress = op.progress.clone().unwrap_or_default();
     assert_eq!(progress["epoch"], EPOCHS - 1, "{progress}");
@@ -109,7 +109,7 @@ async fn an_unstorable_model_is_retried_and_resumed_without_training_again() -> 
     std::fs::remove_file(&models)?;
     operations::resume(pool, &id).await?;
     let op = finished(pool, &id).await;
-    assert_eq!(op.status(), Status::Completed, "{:?}", op.error_message);
+    assert_eq!(op.status, Status::Completed, "{:?}", op.error_message);
     let resumed = op.result.unwrap();
     assert_eq!(resumed["resumed_from_epoch"], EPOCHS);
     assert_eq!(resumed["history"].as_array().unwrap().len(), EPOCHS);
@@ -124,7 +124,7 @@ async fn an_unstorable_model_is_retried_and_resumed_without_training_again() -> 
     std::fs::create_dir(&checkpoints_path)?;
     root.block("scratch/checkpoints");
     let checkpoints_path = checkpoints_path.to_str().unwrap();
-    let _worker = WorkerProcess::spawn(
+    let _worker = spawn_worker(
         test_db.url(),
         &["--types", "training"],
         &[
@@ -133,9 +133,9 @@ async fn an_unstorable_model_is_retried_and_resumed_without_training_again() -> 
             ("CHECKPOINT_ARTIFACTS_PATH", checkpoints_path),
         ],
     );
-    let reference = operations::submit(pool, &training(1)).await?;
+    let reference = operations::submit(pool, &ktrdr_trading::kinds::ALL, &training(1)).await?;
     let op = finished(pool, &reference).await;
-    assert_eq!(op.status(), Status::Completed, "{:?}", op.error_message);
+    assert_eq!(op.status, Status::Completed, "{:?}", op.error_message);
     let uninterrupted = op.result.unwrap();
     assert_eq!(uninterrupted["checkpoint_save_failures"], 2);
     assert_eq!(uninterrupted["checkpoints_saved"], 0);
@@ -144,6 +144,5 @@ async fn an_unstorable_model_is_retried_and_resumed_without_training_again() -> 
         "resuming the failed run changed the weights"
     );
     assert_eq!(resumed["history"], uninterrupted["history"]);
-    test_db.cleanup().await?;
     Ok(())
 }

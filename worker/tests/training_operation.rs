@@ -6,27 +6,28 @@ mod support;
 use ktrdr::{
     artifacts::{ArtifactRef, ArtifactStore},
     operations::{self, NewOperation, Status},
-    params::TrainingParams,
-    testing::TestDatabase,
 };
+use ktrdr_testkit::TestDatabase;
+use ktrdr_trading::kinds::TrainingParams;
 use serde_json::{Value, json};
-use support::{WorkerProcess, example_strategy, finished, store_synthetic_bars};
+use support::{example_strategy, finished, spawn_worker, store_synthetic_bars};
 
 #[tokio::test]
 async fn training_runs_end_to_end_and_stores_its_model() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     store_synthetic_bars(pool, (2022, 1), (2022, 4), 3).await;
-    let worker = WorkerProcess::spawn(test_db.url(), &["--types", "training"], &[]);
+    let worker = spawn_worker(test_db.url(), &["--types", "training"], &[]);
     let params = TrainingParams::new(example_strategy("rsi_macd_trend.yaml", 3));
     let id = operations::submit(
         pool,
+        &ktrdr_trading::kinds::ALL,
         &NewOperation::new("training").with_params(serde_json::to_value(&params)?),
     )
     .await?;
     let op = finished(pool, &id).await;
     assert_eq!(
-        op.status(),
+        op.status,
         Status::Completed,
         "{:?}\n{}",
         op.error_message,
@@ -54,7 +55,6 @@ async fn training_runs_end_to_end_and_stores_its_model() -> anyhow::Result<()> {
         metadata["feature_names"].as_array().unwrap().len() as u64,
         result["features"].as_u64().unwrap()
     );
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -63,7 +63,7 @@ async fn bad_training_inputs_fail_the_operation_and_the_worker_keeps_running() -
 {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,dummy"], &[]);
+    let mut worker = spawn_worker(test_db.url(), &["--types", "training,dummy"], &[]);
     let submit_raw = |params: Value| async move {
         // Straight through SQL, as a script bypassing the CLI's checks would.
         sqlx::query_scalar::<_, String>("SELECT ktrdr.submit_operation('training', $1)")
@@ -106,17 +106,17 @@ async fn bad_training_inputs_fail_the_operation_and_the_worker_keeps_running() -
     ];
     for (id, expected) in expectations {
         let op = finished(pool, &id).await;
-        assert_eq!(op.status(), Status::Failed);
+        assert_eq!(op.status, Status::Failed);
         let message = op.error_message.unwrap_or_default();
         assert!(message.starts_with(expected), "{id}: {message}");
     }
     let dummy = operations::submit(
         pool,
+        &ktrdr_trading::kinds::ALL,
         &NewOperation::new("dummy").with_params(json!({"steps": 1, "step_ms": 1})),
     )
     .await?;
-    assert_eq!(finished(pool, &dummy).await.status(), Status::Completed);
+    assert_eq!(finished(pool, &dummy).await.status, Status::Completed);
     assert!(worker.is_running());
-    test_db.cleanup().await?;
     Ok(())
 }

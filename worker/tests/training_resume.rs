@@ -7,12 +7,12 @@ mod support;
 use std::time::Duration;
 
 use ktrdr::{
-    checkpoints,
+    checkpoints::{self, CheckpointKind},
     operations::{self, NewOperation, Operation, Status},
-    testing::{TestDatabase, wait_for},
 };
+use ktrdr_testkit::{TestDatabase, wait_for};
 use sqlx::PgPool;
-use support::{WorkerProcess, store_synthetic_bars, training_params};
+use support::{spawn_worker, store_synthetic_bars, training_params};
 
 const EPOCHS: usize = 150;
 
@@ -52,15 +52,19 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
     let pool = &test_db.pool;
     store_synthetic_bars(pool, (2022, 1), (2022, 3), 5).await;
     let env = [("KTRDR_TORCH_THREADS", "1")];
-    let mut first = WorkerProcess::spawn(
+    let mut first = spawn_worker(
         test_db.url(),
         &["--types", "training", "--concurrency", "3"],
         &env,
     );
     let submit = || async {
-        operations::submit(pool, &NewOperation::new("training").with_params(params()))
-            .await
-            .unwrap()
+        operations::submit(
+            pool,
+            &ktrdr_trading::kinds::ALL,
+            &NewOperation::new("training").with_params(params()),
+        )
+        .await
+        .unwrap()
     };
     let (reference, cancelled, shut_down) = (submit().await, submit().await, submit().await);
 
@@ -73,7 +77,7 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
                 .await
                 .ok()
                 .flatten()
-                .filter(|c| c.kind == "periodic")
+                .filter(|c| c.kind == CheckpointKind::Periodic)
         },
     )
     .await;
@@ -85,15 +89,12 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
     })
     .await;
     operations::request_cancel(pool, &cancelled, Some("pause")).await?;
-    let op = wait_until(pool, &cancelled, "cancelled", |op| {
-        op.status().is_terminal()
-    })
-    .await;
-    assert_eq!(op.status(), Status::Cancelled);
+    let op = wait_until(pool, &cancelled, "cancelled", |op| op.status.is_terminal()).await;
+    assert_eq!(op.status, Status::Cancelled);
     let checkpoint = checkpoints::get(pool, &cancelled)
         .await?
         .expect("a cancellation checkpoint");
-    assert_eq!(checkpoint.kind, "cancellation");
+    assert_eq!(checkpoint.kind, CheckpointKind::Cancellation);
     assert!(
         checkpoint.unit_value as usize > EPOCHS / 2,
         "{}",
@@ -109,7 +110,7 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
         first.log()
     );
     let op = operations::get(pool, &shut_down).await?;
-    assert_eq!(op.status(), Status::Cancelled, "{}", first.log());
+    assert_eq!(op.status, Status::Cancelled, "{}", first.log());
     assert_eq!(
         op.error_message.as_deref(),
         Some("Graceful shutdown - checkpoint saved")
@@ -119,16 +120,16 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
             .await?
             .expect("a shutdown checkpoint")
             .kind,
-        "shutdown"
+        CheckpointKind::Shutdown
     );
 
     // Another worker finishes the reference run and both resumed ones.
-    let _second = WorkerProcess::spawn(
+    let _second = spawn_worker(
         test_db.url(),
         &["--types", "training", "--concurrency", "3"],
         &env,
     );
-    if operations::get(pool, &reference).await?.status() == Status::Cancelled {
+    if operations::get(pool, &reference).await?.status == Status::Cancelled {
         operations::resume(pool, &reference).await?;
     }
     let resumed_at = std::time::Instant::now();
@@ -136,7 +137,7 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
     operations::resume(pool, &shut_down).await?;
     let from = checkpoint.unit_value as usize;
     wait_until(pool, &cancelled, "a new epoch", |op| {
-        op.status() == Status::Running && epoch_reached(op) >= from
+        op.status == Status::Running && epoch_reached(op) >= from
     })
     .await;
     eprintln!(
@@ -145,8 +146,8 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
     );
     let mut fingerprints = Vec::new();
     for id in [&reference, &cancelled, &shut_down] {
-        let op = wait_until(pool, id, "completed", |op| op.status().is_terminal()).await;
-        assert_eq!(op.status(), Status::Completed, "{:?}", op.error_message);
+        let op = wait_until(pool, id, "completed", |op| op.status.is_terminal()).await;
+        assert_eq!(op.status, Status::Completed, "{:?}", op.error_message);
         let result = op.result.unwrap();
         fingerprints.push(result["parameters_sha256"].as_str().unwrap().to_string());
         assert!(
@@ -168,7 +169,6 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
         fingerprints[0], fingerprints[2],
         "shutdown + resume changed the weights"
     );
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -190,7 +190,7 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
     };
 
     // `requeue` stops gracefully and hands its operation back; `doomed` is killed with -9.
-    let requeue = WorkerProcess::spawn(
+    let requeue = spawn_worker(
         test_db.url(),
         &[
             "--types",
@@ -204,12 +204,12 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
         ],
         &env,
     );
-    let handed_back = operations::submit(pool, &training(1)).await?;
+    let handed_back = operations::submit(pool, &ktrdr_trading::kinds::ALL, &training(1)).await?;
     wait_until(pool, &handed_back, "under way on requeue", |op| {
         op.worker_id.as_deref() == Some("requeue") && epoch_reached(op) > 12
     })
     .await;
-    let doomed = WorkerProcess::spawn(
+    let doomed = spawn_worker(
         test_db.url(),
         &[
             "--types",
@@ -222,7 +222,7 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
         ],
         &env,
     );
-    let orphaned = operations::submit(pool, &training(2)).await?;
+    let orphaned = operations::submit(pool, &ktrdr_trading::kinds::ALL, &training(2)).await?;
     wait_until(pool, &orphaned, "under way on doomed", |op| {
         op.worker_id.as_deref() == Some("doomed") && epoch_reached(op) > 12
     })
@@ -231,7 +231,7 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
     requeue.signal(libc::SIGTERM);
     doomed.signal(libc::SIGKILL);
     let op = wait_until(pool, &handed_back, "handed back", |op| {
-        op.status() == Status::Pending
+        op.status == Status::Pending
     })
     .await;
     assert_eq!(op.attempt, 1);
@@ -240,19 +240,19 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
             .await?
             .expect("a shutdown checkpoint")
             .kind,
-        "shutdown"
+        CheckpointKind::Shutdown
     );
 
     // A new worker (with the ticker) finds the orphan once its lease lapses, and continues both.
-    let _rescuer = WorkerProcess::spawn(
+    let _rescuer = spawn_worker(
         test_db.url(),
         &["--types", "training", "--concurrency", "2"],
         &env,
     );
     let mut fingerprints = Vec::new();
     for id in [&handed_back, &orphaned] {
-        let op = wait_until(pool, id, "completed", |op| op.status().is_terminal()).await;
-        assert_eq!(op.status(), Status::Completed, "{:?}", op.error_message);
+        let op = wait_until(pool, id, "completed", |op| op.status.is_terminal()).await;
+        assert_eq!(op.status, Status::Completed, "{:?}", op.error_message);
         let result = op.result.unwrap();
         let resumed_from = result["resumed_from_epoch"]
             .as_u64()
@@ -263,7 +263,6 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
     assert_eq!(operations::get(pool, &orphaned).await?.attempt, 2);
     // Same params, stopped at different epochs in different ways: the same final weights.
     assert_eq!(fingerprints[0], fingerprints[1]);
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -272,11 +271,16 @@ async fn a_corrupt_checkpoint_fails_the_resumed_operation_by_name() -> anyhow::R
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     store_synthetic_bars(pool, (2022, 1), (2022, 3), 5).await;
-    let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "training,dummy"], &[]);
-    let id = operations::submit(pool, &NewOperation::new("training").with_params(params())).await?;
+    let mut worker = spawn_worker(test_db.url(), &["--types", "training,dummy"], &[]);
+    let id = operations::submit(
+        pool,
+        &ktrdr_trading::kinds::ALL,
+        &NewOperation::new("training").with_params(params()),
+    )
+    .await?;
     wait_until(pool, &id, "under way", |op| epoch_reached(op) > 6).await;
     operations::request_cancel(pool, &id, None).await?;
-    wait_until(pool, &id, "cancelled", |op| op.status().is_terminal()).await;
+    wait_until(pool, &id, "cancelled", |op| op.status.is_terminal()).await;
     let checkpoint = checkpoints::get(pool, &id).await?.expect("a checkpoint");
     let location = checkpoint.artifact_location.unwrap();
     sqlx::query("UPDATE ktrdr.artifacts SET content = 'garbage' WHERE 'db:' || key = $1")
@@ -285,8 +289,8 @@ async fn a_corrupt_checkpoint_fails_the_resumed_operation_by_name() -> anyhow::R
         .await?;
 
     operations::resume(pool, &id).await?;
-    let op = wait_until(pool, &id, "failed", |op| op.status().is_terminal()).await;
-    assert_eq!(op.status(), Status::Failed);
+    let op = wait_until(pool, &id, "failed", |op| op.status.is_terminal()).await;
+    assert_eq!(op.status, Status::Failed);
     let message = op.error_message.unwrap_or_default();
     assert!(
         message.starts_with(&format!(
@@ -296,16 +300,16 @@ async fn a_corrupt_checkpoint_fails_the_resumed_operation_by_name() -> anyhow::R
     );
     let dummy = operations::submit(
         pool,
+        &ktrdr_trading::kinds::ALL,
         &NewOperation::new("dummy").with_params(serde_json::json!({"steps": 1, "step_ms": 1})),
     )
     .await?;
     assert_eq!(
-        wait_until(pool, &dummy, "done", |op| op.status().is_terminal())
+        wait_until(pool, &dummy, "done", |op| op.status.is_terminal())
             .await
-            .status(),
+            .status,
         Status::Completed
     );
     assert!(worker.is_running());
-    test_db.cleanup().await?;
     Ok(())
 }

@@ -5,13 +5,11 @@ mod support;
 
 use std::time::Duration;
 
-use ktrdr::{
-    operations::{self, NewOperation, Operation, Status},
-    testing::{TestDatabase, wait_for},
-};
+use ktrdr::operations::{self, NewOperation, Operation, Status};
+use ktrdr_testkit::{TestDatabase, wait_for};
 use serde_json::json;
 use sqlx::PgPool;
-use support::WorkerProcess;
+use support::spawn_worker;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -20,22 +18,26 @@ async fn wait_for_status(pool: &PgPool, id: &str, wanted: Status) -> Operation {
         operations::get(pool, id)
             .await
             .ok()
-            .filter(|op| op.status() == wanted)
+            .filter(|op| op.status == wanted)
     })
     .await
 }
 
 async fn submit(pool: &PgPool, params: serde_json::Value) -> String {
-    operations::submit(pool, &NewOperation::new("dummy").with_params(params))
-        .await
-        .unwrap()
+    operations::submit(
+        pool,
+        &ktrdr_trading::kinds::ALL,
+        &NewOperation::new("dummy").with_params(params),
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
 async fn worker_runs_operations_and_reports_progress() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let _worker = WorkerProcess::spawn(test_db.url(), &["--concurrency", "3"], &[]);
+    let _worker = spawn_worker(test_db.url(), &["--concurrency", "3"], &[]);
     let ids: Vec<String> =
         futures::future::join_all((0..6).map(|_| submit(pool, json!({"steps": 4, "step_ms": 50}))))
             .await;
@@ -51,7 +53,6 @@ async fn worker_runs_operations_and_reports_progress() -> anyhow::Result<()> {
     .fetch_one(pool)
     .await?;
     assert_eq!(registered, 1);
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -59,7 +60,7 @@ async fn worker_runs_operations_and_reports_progress() -> anyhow::Result<()> {
 async fn progress_is_visible_while_an_operation_runs() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let _worker = WorkerProcess::spawn(test_db.url(), &[], &[]);
+    let _worker = spawn_worker(test_db.url(), &[], &[]);
     let id = submit(pool, json!({"steps": 200, "step_ms": 50})).await;
     let op = wait_for("progress between 0 and 100", LIMIT, || async {
         operations::get(pool, &id)
@@ -68,10 +69,9 @@ async fn progress_is_visible_while_an_operation_runs() -> anyhow::Result<()> {
             .filter(|op| op.progress_percent > 0.0 && op.progress_percent < 100.0)
     })
     .await;
-    assert_eq!(op.status(), Status::Running);
+    assert_eq!(op.status, Status::Running);
     assert!(op.progress_message.unwrap().starts_with("step "));
     operations::request_cancel(pool, &id, None).await?;
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -80,7 +80,7 @@ async fn notification_wakes_an_idle_worker_without_waiting_for_the_poll() -> any
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     // The poll would only fire after an hour: a pickup proves the notification woke the worker.
-    let _worker = WorkerProcess::spawn(test_db.url(), &["--poll-interval-ms", "3600000"], &[]);
+    let _worker = spawn_worker(test_db.url(), &["--poll-interval-ms", "3600000"], &[]);
     wait_for("the worker to LISTEN", LIMIT, || async {
         let listening: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM pg_stat_activity
@@ -107,7 +107,6 @@ async fn notification_wakes_an_idle_worker_without_waiting_for_the_poll() -> any
     let id = submit(pool, json!({"steps": 1, "step_ms": 1})).await;
     let op = wait_for_status(pool, &id, Status::Completed).await;
     assert_eq!(op.attempt, 1);
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -115,14 +114,13 @@ async fn notification_wakes_an_idle_worker_without_waiting_for_the_poll() -> any
 async fn cancel_stops_a_running_operation() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let _worker = WorkerProcess::spawn(test_db.url(), &[], &[]);
+    let _worker = spawn_worker(test_db.url(), &[], &[]);
     let id = submit(pool, json!({"steps": 1000, "step_ms": 100})).await;
     wait_for_status(pool, &id, Status::Running).await;
     operations::request_cancel(pool, &id, Some("changed my mind")).await?;
     let op = wait_for_status(pool, &id, Status::Cancelled).await;
     assert!(op.progress_percent < 100.0);
     assert_eq!(op.cancel_reason.as_deref(), Some("changed my mind"));
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -131,7 +129,7 @@ async fn failing_and_malformed_operations_fail_and_the_worker_keeps_running() ->
 {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let mut worker = WorkerProcess::spawn(test_db.url(), &[], &[]);
+    let mut worker = spawn_worker(test_db.url(), &[], &[]);
     let failing = submit(pool, json!({"steps": 5, "step_ms": 10, "fail_at": 3})).await;
     // Malformed params that bypassed the CLI's validation (written straight through SQL).
     let malformed: String =
@@ -155,7 +153,6 @@ async fn failing_and_malformed_operations_fail_and_the_worker_keeps_running() ->
     let after = submit(pool, json!({"steps": 1, "step_ms": 1})).await;
     wait_for_status(pool, &after, Status::Completed).await;
     assert!(worker.is_running());
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -163,21 +160,20 @@ async fn failing_and_malformed_operations_fail_and_the_worker_keeps_running() ->
 async fn sigterm_stops_running_operations_and_deregisters() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let mut worker = WorkerProcess::spawn(test_db.url(), &["--worker-id", "w-term"], &[]);
+    let mut worker = spawn_worker(test_db.url(), &["--worker-id", "w-term"], &[]);
     let id = submit(pool, json!({"steps": 1000, "step_ms": 100})).await;
     wait_for_status(pool, &id, Status::Running).await;
     worker.signal(libc::SIGTERM);
     let status = worker.wait_exit(Duration::from_secs(30)).await;
     assert!(status.success(), "{status:?}\n{}", worker.log());
     let op = operations::get(pool, &id).await?;
-    assert_eq!(op.status(), Status::Cancelled);
+    assert_eq!(op.status, Status::Cancelled);
     assert_eq!(op.error_message.as_deref(), Some("Worker shutdown"));
     let worker_status: String =
         sqlx::query_scalar("SELECT status FROM ktrdr.workers_overview WHERE worker_id = 'w-term'")
             .fetch_one(pool)
             .await?;
     assert_eq!(worker_status, "stopped");
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -211,20 +207,19 @@ async fn invalid_settings_stop_the_worker_with_one_line_naming_the_variable() ->
             "HEARTBEAT_INTERVAL_SECONDS=50 is invalid: expected a number from 0.1 to 30",
         ),
     ] {
-        let mut worker = WorkerProcess::spawn(test_db.url(), &[], &[(name, value)]);
+        let mut worker = spawn_worker(test_db.url(), &[], &[(name, value)]);
         let status = worker.wait_exit(LIMIT).await;
         assert!(!status.success());
         let log = worker.log();
         assert_eq!(log.lines().count(), 1, "{log}");
         assert!(log.starts_with(&format!("error: {expected}")), "{log}");
     }
-    let mut worker = WorkerProcess::spawn(test_db.url(), &["--types", "dummy,astrology"], &[]);
+    let mut worker = spawn_worker(test_db.url(), &["--types", "dummy,astrology"], &[]);
     assert!(!worker.wait_exit(LIMIT).await.success());
     assert_eq!(
         worker.log().trim(),
         "error: --types: this worker cannot run 'astrology' (supported: dummy, training, backtesting)"
     );
     std::fs::remove_file(&a_file)?;
-    test_db.cleanup().await?;
     Ok(())
 }

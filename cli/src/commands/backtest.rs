@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 use ktrdr::{
+    job_kinds::JobKind,
     operations::{self, NewOperation},
-    params::BacktestParams,
 };
+use ktrdr_trading::kinds::{self, BacktestParams, Backtesting, completed_training};
 
 use super::train::{DataArgs, at_least_one, require_market_data, submitted};
 
@@ -34,7 +35,7 @@ pub struct BacktestArgs {
 }
 
 pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> {
-    let strategy = ktrdr::strategy::load(&args.strategy)?;
+    let strategy = ktrdr_trading::strategy::load(&args.strategy)?;
     let (symbol, timeframe, start, end) = args.data.parse()?;
     let params = BacktestParams {
         strategy,
@@ -51,9 +52,9 @@ pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> 
     };
     // Every check of the params (range, capital, symbol, strategy) before touching the database.
     let value = serde_json::to_value(&params)?;
-    BacktestParams::parse(&value)?;
+    Backtesting::parse_params(&value)?;
     let pool = super::connect(migrate_first).await?;
-    operations::completed_training(&pool, &params.model)
+    completed_training(&pool, &params.model)
         .await
         .map_err(|err| anyhow::anyhow!("--model: {err}"))?;
     require_market_data(
@@ -64,7 +65,7 @@ pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> 
         params.end,
     )
     .await?;
-    let op = NewOperation::new("backtesting").with_params(value);
-    let id = operations::submit(&pool, &op).await?;
+    let op = NewOperation::new(Backtesting::NAME).with_params(value);
+    let id = operations::submit(&pool, &kinds::ALL, &op).await?;
     submitted(&pool, &id, args.follow, args.json).await
 }

@@ -71,7 +71,7 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
             for c in &all {
                 table.add_row(vec![
                     c.operation_id.clone(),
-                    c.kind.to_uppercase(),
+                    c.kind.to_string(),
                     format!("{} {}", c.unit, c.unit_value),
                     c.attempt.to_string(),
                     output::bytes(c.total_bytes()),
@@ -95,7 +95,7 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
             println!(
                 "Operation: {}\nKind:      {}\nAt:        {} {}\nAttempt:   {}",
                 c.operation_id,
-                c.kind.to_uppercase(),
+                c.kind,
                 c.unit,
                 c.unit_value,
                 c.attempt
@@ -128,8 +128,7 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
         CheckpointsCommand::Stats(args) => {
             let all = checkpoints::list(&pool).await?;
             let total: i64 = all.iter().map(Checkpoint::total_bytes).sum();
-            let by_kind =
-                |kind: CheckpointKind| all.iter().filter(|c| c.kind == kind.as_str()).count();
+            let by_kind = |kind: CheckpointKind| all.iter().filter(|c| c.kind == kind).count();
             let oldest = all.iter().map(|c| c.created_at).min();
             let mut stats =
                 json!({"checkpoints": all.len(), "total_bytes": total, "oldest": oldest});

@@ -3,7 +3,7 @@
 use std::{path::PathBuf, time::Instant};
 
 use clap::{Args, Subcommand};
-use ktrdr::market_data::{self, SynthSpec, Timeframe};
+use ktrdr_trading::market_data::{self, SynthSpec, Timeframe};
 use serde_json::json;
 
 use crate::output;

@@ -63,7 +63,7 @@ pub async fn run(args: HealthArgs, migrate_first: bool) -> anyhow::Result<()> {
     for depth in &health.queue {
         table.add_row(vec![
             depth.operation_type.clone(),
-            depth.status.to_uppercase(),
+            depth.status.to_string(),
             depth.operations.to_string(),
             output::time(Some(depth.oldest_created_at)),
         ]);

@@ -127,7 +127,7 @@ async fn submit(args: SubmitArgs, migrate_first: bool) -> anyhow::Result<()> {
         parent_id: args.parent,
     };
     let pool = super::connect(migrate_first).await?;
-    let ids = operations::submit_many(&pool, &op, args.count).await?;
+    let ids = operations::submit_many(&pool, &ktrdr_trading::kinds::ALL, &op, args.count).await?;
     if args.json {
         output::print_json(&json!({ "operation_ids": ids }))
     } else {
@@ -226,7 +226,7 @@ fn print_list(ops: &[operations::Operation]) {
         table.add_row(vec![
             op.operation_id.clone(),
             op.operation_type.clone(),
-            op.status().to_string(),
+            op.status.to_string(),
             format!("{:.0}%", op.progress_percent),
             op.worker_id.clone().unwrap_or_else(|| "-".into()),
             format!("{}/{}", op.attempt, op.max_attempts),
@@ -248,7 +248,7 @@ fn print_operation(
     let field = |name: &str, value: String| println!("{name:<17}{value}");
     field("Operation:", op.operation_id.clone());
     field("Type:", op.operation_type.clone());
-    field("Status:", op.status().to_string());
+    field("Status:", op.status.to_string());
     field("Priority:", op.priority.to_string());
     field("Attempt:", format!("{} of {}", op.attempt, op.max_attempts));
     field(
@@ -296,7 +296,7 @@ fn print_operation(
             "Checkpoint:",
             format!(
                 "{} at {} {} (attempt {}, {}, {}){}",
-                c.kind.to_uppercase(),
+                c.kind,
                 c.unit,
                 c.unit_value,
                 c.attempt,
@@ -315,15 +315,12 @@ fn print_operation(
     }
     let mut table = output::table(&["AT", "FROM", "TO", "ATTEMPT", "BY", "WHY"]);
     for event in events {
-        let upper = |s: &Option<String>| {
-            s.as_deref()
-                .map(str::to_uppercase)
-                .unwrap_or_else(|| "-".into())
-        };
         table.add_row(vec![
             event.at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
-            upper(&event.from_status),
-            event.to_status.to_uppercase(),
+            event
+                .from_status
+                .map_or_else(|| "-".into(), |status| status.to_string()),
+            event.to_status.to_string(),
             event.attempt.to_string(),
             event.actor.clone().unwrap_or_default(),
             event.reason.clone().unwrap_or_default(),

@@ -20,15 +20,11 @@ pub struct ResultsArgs {
 pub async fn run(args: ResultsArgs, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
     let op = operations::get(&pool, &args.operation_id).await?;
-    let Some(result) = op
-        .result
-        .clone()
-        .filter(|_| op.status() == Status::Completed)
-    else {
+    let Some(result) = op.result.clone().filter(|_| op.status == Status::Completed) else {
         anyhow::bail!(
             "{} has no results: it is {}{}",
             op.operation_id,
-            op.status(),
+            op.status,
             op.error_message
                 .as_deref()
                 .map(|e| format!(" ({e})"))
@@ -73,7 +69,7 @@ fn print_training(result: &Value) {
         ]);
     }
     println!("{history}");
-    let classes = ktrdr::features::LABEL_NAMES;
+    let classes = ktrdr_trading::features::LABEL_NAMES;
     let mut confusion =
         output::table(&[&["TRUE \\ PREDICTED"], &classes[..], &["TRAIN BALANCE"]].concat());
     for (i, row) in result["confusion_matrix"]

@@ -6,9 +6,12 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use ktrdr::{
-    market_data::{self, Timeframe},
+    job_kinds::JobKind,
     operations::{self, NewOperation},
-    params::TrainingParams,
+};
+use ktrdr_trading::{
+    kinds::{self, Training, TrainingParams},
+    market_data::{self, Timeframe},
 };
 
 use crate::{follow, output};
@@ -73,7 +76,7 @@ pub struct TrainArgs {
 }
 
 pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
-    let mut strategy = ktrdr::strategy::load(&args.strategy)?;
+    let mut strategy = ktrdr_trading::strategy::load(&args.strategy)?;
     if let Some(every) = args.checkpoint_interval {
         strategy.training.checkpoint_interval = at_least_one("--checkpoint-interval", every)?;
     }
@@ -87,7 +90,7 @@ pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
     };
     // Every check of the params (range, symbol, strategy) before touching the database.
     let value = serde_json::to_value(&params)?;
-    TrainingParams::parse(&value)?;
+    Training::parse_params(&value)?;
     let pool = super::connect(migrate_first).await?;
     require_market_data(
         &pool,
@@ -99,9 +102,9 @@ pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
     .await?;
     let op = NewOperation {
         max_attempts: args.max_attempts,
-        ..NewOperation::new("training").with_params(value)
+        ..NewOperation::new(Training::NAME).with_params(value)
     };
-    let id = operations::submit(&pool, &op).await?;
+    let id = operations::submit(&pool, &kinds::ALL, &op).await?;
     submitted(&pool, &id, args.follow, args.json).await
 }
 

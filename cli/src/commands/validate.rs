@@ -17,7 +17,7 @@ pub struct ValidateArgs {
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
     let shown = args.file.display();
-    match ktrdr::strategy::parse_file(&args.file) {
+    match ktrdr_trading::strategy::parse_file(&args.file) {
         Ok(strategy) => {
             if args.json {
                 return output::print_json(&json!({ "valid": true, "strategy": strategy }));

@@ -1,6 +1,7 @@
 //! `ktrdr workers`.
 
 use clap::Args;
+use ktrdr::workers::WorkerStatus;
 
 use crate::output;
 
@@ -29,7 +30,7 @@ pub async fn run(args: WorkersArgs, migrate_first: bool) -> anyhow::Result<()> {
     for worker in &workers {
         table.add_row(vec![
             worker.worker_id.clone(),
-            worker.status.to_uppercase(),
+            worker.status.to_string(),
             worker.types.join(","),
             format!("{}/{}", worker.running_operations, worker.concurrency),
             worker.host.clone(),
@@ -39,7 +40,10 @@ pub async fn run(args: WorkersArgs, migrate_first: bool) -> anyhow::Result<()> {
         ]);
     }
     println!("{table}");
-    let active = workers.iter().filter(|w| w.status == "active").count();
+    let active = workers
+        .iter()
+        .filter(|w| w.status == WorkerStatus::Active)
+        .count();
     println!("Total: {} workers ({active} active)", workers.len());
     Ok(())
 }

@@ -11,23 +11,21 @@
 
 use std::io::Cursor;
 
-use ktrdr::{
-    artifacts::{ArtifactRef, ArtifactStore},
+use ktrdr::{artifacts::ArtifactStore, checkpoints::CheckpointKind, operations::Progress};
+use ktrdr_trading::{
     backtest::{BacktestConfig, BacktestState, Backtester, Prediction, Signal},
-    checkpoints::CheckpointKind,
     features::{self, Scaler},
+    kinds::{BacktestParams, BacktestResult, Backtesting, ModelMetadata, completed_training},
     market_data::{Bar, Timeframe},
-    operations::{self, Progress},
-    params::BacktestParams,
     strategy::Strategy,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use tch::{Device, Kind, Tensor, nn, no_grad};
 
 use super::{
-    JobContext, JobOutcome,
+    Job, JobContext, JobEnd, JobResult,
     checkpointing::{CheckpointSaver, Snapshot},
-    training::{ModelMetadata, model::Mlp},
+    training::model::Mlp,
 };
 
 const CHUNK: usize = 500;
@@ -36,20 +34,16 @@ const CHECKPOINT_EVERY_BARS: usize = 10_000;
 /// …or this often.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
-pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
-    let params = match BacktestParams::parse(params) {
-        Ok(params) => params,
-        Err(err) => return JobOutcome::fatal(err.to_string()),
-    };
-    let (metadata, weights) = match load_model(&ctx, &params).await {
-        Ok(model) => model,
-        Err(outcome) => return outcome,
-    };
+impl Job for Backtesting {
+    async fn run(params: BacktestParams, ctx: JobContext) -> JobResult<BacktestResult> {
+        backtest(params, ctx).await
+    }
+}
+
+async fn backtest(params: BacktestParams, mut ctx: JobContext) -> JobResult<BacktestResult> {
+    let (metadata, weights) = load_model(&ctx, &params).await?;
     let (symbol, timeframe) = (params.symbol().to_string(), params.timeframe());
-    let bars = match super::load_bars(&ctx, &symbol, timeframe, params.start, params.end).await {
-        Ok(bars) => bars,
-        Err(outcome) => return outcome,
-    };
+    let bars = super::load_bars(&ctx, &symbol, timeframe, params.start, params.end).await?;
     // Features and the forward pass over every bar: CPU work for a blocking thread, not for the
     // runtime that heartbeats this worker's operations.
     let predicted = tokio::task::spawn_blocking(move || {
@@ -65,22 +59,17 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
     .await;
     let (bars, predictions) = match predicted {
         Ok((bars, Ok(predictions))) => (bars, predictions),
-        Ok((_, Err(message))) => return JobOutcome::fatal(message),
-        Err(panic) => {
-            return JobOutcome::Failed {
-                message: format!("prediction crashed: {panic}"),
-                retryable: true,
-            };
-        }
+        Ok((_, Err(message))) => return Err(JobEnd::fatal(message)),
+        Err(panic) => return Err(JobEnd::crashed("prediction", panic)),
     };
 
     let strategy = &params.strategy;
     let config = backtest_config(strategy, timeframe, params.initial_capital);
     let saver = CheckpointSaver::for_job(&ctx);
-    let resume = match saver.load::<BacktestState>().await {
-        Ok(saved) => saved.map(|saved| saved.state),
-        Err(outcome) => return outcome,
-    };
+    let resume = saver
+        .load::<BacktestState>()
+        .await?
+        .map(|saved| saved.state);
     let resumed_from_bar = resume.as_ref().map(|state| state.next_bar);
     let started = match resume {
         Some(state) => Backtester::resume(&bars, &predictions, config, state).map_err(|err| {
@@ -88,10 +77,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         }),
         None => Backtester::new(&bars, &predictions, config).map_err(|err| err.to_string()),
     };
-    let mut backtester = match started {
-        Ok(backtester) => backtester,
-        Err(message) => return JobOutcome::fatal(message),
-    };
+    let mut backtester = started.map_err(JobEnd::fatal)?;
     // No artifact: indicators and predictions are recomputed on resume; the engine state is JSON.
     let snapshot = |state: &BacktestState| Snapshot {
         unit: "bar",
@@ -124,22 +110,21 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         tokio::select! {
             biased;
             request = ctx.stop_requested() => {
-                return saver.stop(request, snapshot(backtester.state())).await;
+                return Err(saver.stop(request, snapshot(backtester.state())).await);
             }
             _ = tokio::task::yield_now() => {}
         }
     }
-    let result = backtester.finish();
-    JobOutcome::Completed(json!({
-        "strategy": strategy.name,
-        "model": params.model,
-        "symbol": symbol,
-        "timeframe": timeframe,
-        "metrics": result,
-        "resumed_from_bar": resumed_from_bar,
-        "checkpoints_saved": saver.saved(),
-        "checkpoint_save_failures": saver.failed(),
-    }))
+    Ok(BacktestResult {
+        strategy: strategy.name.clone(),
+        model: params.model,
+        symbol,
+        timeframe,
+        metrics: backtester.finish(),
+        resumed_from_bar,
+        checkpoints_saved: saver.saved(),
+        checkpoint_save_failures: saver.failed(),
+    })
 }
 
 /// Every `every_bars` bars or 300 s since the last checkpoint (given as (bar, when)).
@@ -152,31 +137,22 @@ fn checkpoint_due(last: (usize, std::time::Instant), bar: usize, every_bars: usi
 async fn load_model(
     ctx: &JobContext,
     params: &BacktestParams,
-) -> Result<(ModelMetadata, Vec<u8>), JobOutcome> {
-    let model_error = |err: ktrdr::Error| JobOutcome::from_error("--model", err);
-    let training = operations::completed_training(&ctx.pool, &params.model)
+) -> JobResult<(ModelMetadata, Vec<u8>)> {
+    let model_error = |err: ktrdr::Error| JobEnd::from_error("--model", err);
+    let (_, training) = completed_training(&ctx.pool, &params.model)
         .await
         .map_err(model_error)?;
-    let result = training.result.unwrap_or_default();
-    let artifact = |name: &str| {
-        serde_json::from_value::<ArtifactRef>(result["model"][name].clone()).map_err(|_| {
-            JobOutcome::fatal(format!(
-                "training {} has no model {name} in its result",
-                params.model
-            ))
-        })
-    };
     let store = ArtifactStore::from_env(&ctx.pool);
     let metadata = store
-        .get(&artifact("metadata")?)
+        .get(&training.model.metadata)
         .await
         .map_err(model_error)?;
     let weights = store
-        .get(&artifact("weights")?)
+        .get(&training.model.weights)
         .await
         .map_err(model_error)?;
     let metadata: ModelMetadata = serde_json::from_slice(&metadata).map_err(|err| {
-        JobOutcome::fatal(format!(
+        JobEnd::fatal(format!(
             "model metadata of {} is unreadable: {err}",
             params.model
         ))
@@ -186,7 +162,7 @@ async fn load_model(
         || metadata.strategy.fuzzy_sets != params.strategy.fuzzy_sets
         || metadata.strategy.nn_inputs != params.strategy.nn_inputs
     {
-        return Err(JobOutcome::fatal(format!(
+        return Err(JobEnd::fatal(format!(
             "model {} was trained with strategy '{}', whose features differ from strategy '{}': \
              train this strategy first (`ktrdr train`)",
             params.model, metadata.strategy.name, params.strategy.name
@@ -197,7 +173,7 @@ async fn load_model(
 
 /// The strategy's backtest settings and decision filters for bars of `timeframe`; a given
 /// `initial_capital` overrides the strategy's.
-pub(crate) fn backtest_config(
+pub fn backtest_config(
     strategy: &Strategy,
     timeframe: Timeframe,
     initial_capital: Option<f64>,
@@ -215,7 +191,7 @@ pub(crate) fn backtest_config(
 /// One prediction per bar: the most probable class and its probability; bars without features
 /// (indicator warm-up) hold. Takes the pieces of the model's metadata, so the benchmark (`bench`)
 /// can predict with a model it has just trained.
-pub(crate) fn predict_with(
+pub fn predict_with(
     strategy: &Strategy,
     feature_names: &[String],
     scaler: &Scaler,

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::{JobContext, JobOutcome, StopRequest};
+use super::{JobContext, JobEnd, JobResult, StopRequest};
 
 #[derive(Clone)]
 pub struct CheckpointSaver {
@@ -65,17 +65,17 @@ impl CheckpointSaver {
     /// The operation's checkpoint to continue from, its artifact verified, or None. One that
     /// cannot be used fails the job with `CHECKPOINT_CORRUPTED` and the reason (a missing or
     /// corrupt artifact is named); a database that is away fails it retryably.
-    pub async fn load<T: DeserializeOwned>(&self) -> Result<Option<Saved<T>>, JobOutcome> {
+    pub async fn load<T: DeserializeOwned>(&self) -> JobResult<Option<Saved<T>>> {
         let row = match checkpoints::get(&self.pool, &self.lease.operation_id).await {
             Ok(Some(row)) => row,
             Ok(None) => return Ok(None),
-            Err(err) => return Err(JobOutcome::from_error("cannot read the checkpoint", err)),
+            Err(err) => return Err(JobEnd::from_error("cannot read the checkpoint", err)),
         };
-        let corrupted = |why: String| JobOutcome::fatal(format!("CHECKPOINT_CORRUPTED: {why}"));
+        let corrupted = |why: String| JobEnd::fatal(format!("CHECKPOINT_CORRUPTED: {why}"));
         let artifact = match row.artifact() {
             Some(artifact) => Some(self.store.get(&artifact).await.map_err(|err| {
                 if err.is_transient() {
-                    JobOutcome::from_error("cannot read the checkpoint", err)
+                    JobEnd::from_error("cannot read the checkpoint", err)
                 } else {
                     corrupted(err.to_string())
                 }
@@ -97,26 +97,21 @@ impl CheckpointSaver {
         self.failed.load(Ordering::Relaxed)
     }
 
-    /// Saves the checkpoint of a stopped job (`shutdown` or `cancellation`) and ends the job.
-    pub async fn stop(&self, request: StopRequest, snapshot: Snapshot<'_>) -> JobOutcome {
+    /// Saves the checkpoint of a stopped job (`shutdown` or `cancellation`): how the job ends.
+    pub async fn stop(&self, request: StopRequest, snapshot: Snapshot<'_>) -> JobEnd {
         let kind = match request {
             StopRequest::Shutdown => CheckpointKind::Shutdown,
             _ => CheckpointKind::Cancellation,
         };
         if self.save(kind, snapshot).await {
-            JobOutcome::StoppedAtCheckpoint(request)
+            JobEnd::StoppedAtCheckpoint(request)
         } else {
-            JobOutcome::Stopped(request)
+            JobEnd::Stopped(request)
         }
     }
 
-    /// Saves a `failure` checkpoint and fails the job, saying where it can continue from.
-    pub async fn fail(
-        &self,
-        snapshot: Snapshot<'_>,
-        message: String,
-        retryable: bool,
-    ) -> JobOutcome {
+    /// Saves a `failure` checkpoint: how the job fails, saying where it can continue from.
+    pub async fn fail(&self, snapshot: Snapshot<'_>, message: String, retryable: bool) -> JobEnd {
         let at = format!("{} {}", snapshot.unit, snapshot.unit_value);
         let message = if self.save(CheckpointKind::Failure, snapshot).await {
             format!(
@@ -126,7 +121,7 @@ impl CheckpointSaver {
         } else {
             message
         };
-        JobOutcome::Failed { message, retryable }
+        JobEnd::Failed { message, retryable }
     }
 
     /// True when saved; false when the attempt is stale or the save failed (logged and counted).

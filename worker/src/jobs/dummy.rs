@@ -3,40 +3,39 @@
 
 use std::time::Duration;
 
-use ktrdr::{operations::Progress, params::DummyParams};
-use serde_json::{Value, json};
+use ktrdr::{
+    job_kinds::{Dummy, DummyParams, DummyResult},
+    operations::Progress,
+};
+use serde_json::json;
 
-use super::{JobContext, JobOutcome};
+use super::{Job, JobContext, JobEnd, JobResult};
 
-pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
-    let params = match DummyParams::parse(params) {
-        Ok(params) => params,
-        Err(err) => {
-            return JobOutcome::Failed {
-                message: err.to_string(),
-                retryable: false,
-            };
+impl Job for Dummy {
+    async fn run(params: DummyParams, mut ctx: JobContext) -> JobResult<DummyResult> {
+        for step in 1..=params.steps {
+            if params.fail_at == Some(step) || params.fail_at == Some(0) {
+                return Err(JobEnd::Failed {
+                    message: format!(
+                        "dummy operation failed at step {step} of {} (fail_at)",
+                        params.steps
+                    ),
+                    retryable: true,
+                });
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(params.step_ms)) => {}
+                request = ctx.stop_requested() => return Err(JobEnd::Stopped(request)),
+            }
+            ctx.report(Progress {
+                percent: step as f32 * 100.0 / params.steps as f32,
+                message: Some(format!("step {step}/{}", params.steps)),
+                details: Some(json!({ "step": step, "steps": params.steps })),
+            });
         }
-    };
-    for step in 1..=params.steps {
-        if params.fail_at == Some(step) || params.fail_at == Some(0) {
-            return JobOutcome::Failed {
-                message: format!(
-                    "dummy operation failed at step {step} of {} (fail_at)",
-                    params.steps
-                ),
-                retryable: true,
-            };
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(params.step_ms)) => {}
-            request = ctx.stop_requested() => return JobOutcome::Stopped(request),
-        }
-        ctx.report(Progress {
-            percent: step as f32 * 100.0 / params.steps as f32,
-            message: Some(format!("step {step}/{}", params.steps)),
-            details: Some(json!({ "step": step, "steps": params.steps })),
-        });
+        Ok(DummyResult {
+            steps: params.steps,
+            step_ms: params.step_ms,
+        })
     }
-    JobOutcome::Completed(json!({ "steps": params.steps, "step_ms": params.step_ms }))
 }

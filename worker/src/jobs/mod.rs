@@ -1,33 +1,23 @@
-//! The computations a worker runs. A job gets its params and a [`JobContext`] (report progress, learn
-//! that it must stop) and ends with a [`JobOutcome`]; it never touches the database itself — the
-//! attempt around it (see `attempt.rs`) does all fenced writes.
+//! The computations a worker runs, one [`Job`] per kind of `ktrdr_trading::kinds::ALL`. A job gets
+//! its typed params and a [`JobContext`] (report progress, learn that it must stop) and ends with its
+//! kind's typed result or a [`JobEnd`]; it never touches the operation's row itself — the attempt
+//! around it (see `attempt.rs`) does all fenced writes.
 
-pub(crate) mod backtesting;
-pub(crate) mod checkpointing;
+pub mod backtesting;
+pub mod checkpointing;
+mod context;
 mod dummy;
-pub(crate) mod training;
+pub mod training;
 
-use chrono::{DateTime, Utc};
-use ktrdr::{
-    market_data::{self, Bar, Timeframe},
-    operations::{Lease, Progress},
-};
+use ktrdr::job_kinds::{Dummy, JobKind};
+use ktrdr_trading::kinds::{Backtesting, Training};
 use serde_json::Value;
-use sqlx::PgPool;
-use tokio::sync::watch;
 
-/// Why a job is asked to stop early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopRequest {
-    None,
-    /// The user cancelled the operation.
-    Cancel,
-    /// The worker is shutting down.
-    Shutdown,
-}
+pub use context::{JobContext, StopRequest, load_bars};
 
-pub enum JobOutcome {
-    Completed(Value),
+/// How a job ends when it does not complete.
+#[derive(Debug)]
+pub enum JobEnd {
     Failed {
         message: String,
         retryable: bool,
@@ -37,10 +27,13 @@ pub enum JobOutcome {
     StoppedAtCheckpoint(StopRequest),
 }
 
-impl JobOutcome {
+/// What a job returns: its kind's result, or how it ended instead.
+pub type JobResult<T> = Result<T, JobEnd>;
+
+impl JobEnd {
     /// A failure that trying again cannot mend (bad params, corrupt input).
     pub fn fatal(message: impl Into<String>) -> Self {
-        JobOutcome::Failed {
+        JobEnd::Failed {
             message: message.into(),
             retryable: false,
         }
@@ -49,90 +42,60 @@ impl JobOutcome {
     /// A failure from the library: retryable when the error may heal by itself (the database
     /// away), fatal otherwise.
     pub fn from_error(context: &str, err: ktrdr::Error) -> Self {
-        JobOutcome::Failed {
+        JobEnd::Failed {
             message: format!("{context}: {err}"),
             retryable: err.is_transient(),
         }
     }
-}
 
-/// The bars an operation runs on, or the outcome to end with: none stored in the range, or the
-/// database could not be read.
-pub async fn load_bars(
-    ctx: &JobContext,
-    symbol: &str,
-    timeframe: Timeframe,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-) -> Result<Vec<Bar>, JobOutcome> {
-    match market_data::load(&ctx.pool, symbol, timeframe, start, end).await {
-        Ok(bars) if bars.is_empty() => Err(JobOutcome::fatal(market_data::no_bars_message(
-            symbol, timeframe,
-        ))),
-        Ok(bars) => Ok(bars),
-        Err(err) => Err(JobOutcome::from_error("cannot load market data", err)),
-    }
-}
-
-pub struct JobContext {
-    /// The attempt's fencing token, for fenced writes such as checkpoints.
-    pub lease: Lease,
-    /// For jobs that read inputs (market data, models) or write artifacts.
-    pub pool: PgPool,
-    progress: watch::Sender<Progress>,
-    stop: watch::Receiver<StopRequest>,
-}
-
-impl JobContext {
-    pub fn new(
-        lease: Lease,
-        pool: PgPool,
-        progress: watch::Sender<Progress>,
-        stop: watch::Receiver<StopRequest>,
-    ) -> Self {
-        Self {
-            lease,
-            pool,
-            progress,
-            stop,
-        }
-    }
-
-    pub fn report(&self, progress: Progress) {
-        self.progress.send_replace(progress);
-    }
-
-    /// A handle for reporting progress from a blocking thread.
-    pub fn progress_sender(&self) -> watch::Sender<Progress> {
-        self.progress.clone()
-    }
-
-    /// Resolves when the job is asked to stop, with the reason.
-    pub async fn stop_requested(&mut self) -> StopRequest {
-        match self
-            .stop
-            .wait_for(|request| *request != StopRequest::None)
-            .await
-        {
-            Ok(request) => *request,
-            // The attempt dropped its sender: nobody is waiting for this job any more.
-            Err(_) => StopRequest::Shutdown,
+    /// A job whose task panicked (out of memory, a bug): another attempt may get through.
+    pub fn crashed(what: &str, panic: impl std::fmt::Display) -> Self {
+        JobEnd::Failed {
+            message: format!("{what} crashed: {panic}"),
+            retryable: true,
         }
     }
 }
 
-/// Operation types this build can run: the arms of [`run`].
-pub const TYPES: &[&str] = &["dummy", "training", "backtesting"];
+/// The computation of one job kind.
+pub trait Job: JobKind {
+    fn run(
+        params: Self::Params,
+        ctx: JobContext,
+    ) -> impl Future<Output = JobResult<Self::Result>> + Send;
+}
+
+/// Operation types this build can run: the arms of [`run`], the kinds of `ktrdr_trading::kinds::ALL`.
+pub const TYPES: &[&str] = &[Dummy::NAME, Training::NAME, Backtesting::NAME];
 
 /// Runs the job for `operation_type` (one of [`TYPES`]: the worker claims no other).
-pub async fn run(operation_type: &str, params: &Value, ctx: JobContext) -> JobOutcome {
+pub async fn run(operation_type: &str, params: &Value, ctx: JobContext) -> JobResult<Value> {
     match operation_type {
-        "dummy" => dummy::run(params, ctx).await,
-        "training" => training::run(params, ctx).await,
-        "backtesting" => backtesting::run(params, ctx).await,
-        other => JobOutcome::Failed {
+        Dummy::NAME => run_kind::<Dummy>(params, ctx).await,
+        Training::NAME => run_kind::<Training>(params, ctx).await,
+        Backtesting::NAME => run_kind::<Backtesting>(params, ctx).await,
+        other => Err(JobEnd::Failed {
             message: format!("this worker cannot run operations of type '{other}'"),
             retryable: true,
-        },
+        }),
+    }
+}
+
+/// Decodes the params (a failure is fatal: trying again cannot mend them), runs the job, and
+/// encodes its result.
+async fn run_kind<K: Job>(params: &Value, ctx: JobContext) -> JobResult<Value> {
+    let params = K::parse_params(params).map_err(|err| JobEnd::fatal(err.to_string()))?;
+    let result = K::run(params, ctx).await?;
+    Ok(serde_json::to_value(result).expect("a job's result serializes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TYPES;
+
+    #[test]
+    fn the_worker_runs_exactly_the_known_kinds() {
+        let known: Vec<&str> = ktrdr_trading::kinds::ALL.names().collect();
+        assert_eq!(TYPES, known.as_slice());
     }
 }

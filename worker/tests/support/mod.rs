@@ -1,89 +1,18 @@
-//! Running real `ktrdr-worker` processes in tests.
+//! What the worker's tests share: real `ktrdr-worker` processes, market data and strategies to train
+//! on, and (in [`e2e`]) the pieces of the end-to-end scenarios.
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::{
-    path::PathBuf,
-    process::{Child, Command, ExitStatus, Stdio},
-    time::Duration,
-};
+pub mod e2e;
 
-use ktrdr::testing::wait_for;
+use std::time::Duration;
 
-pub struct WorkerProcess {
-    child: Child,
-    log: PathBuf,
-}
+pub use ktrdr_testkit::WorkerProcess;
+use ktrdr_testkit::wait_for;
 
-impl WorkerProcess {
-    /// Starts a worker on `database_url` with `args` and extra environment `env`.
-    pub fn spawn(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let log = std::env::temp_dir().join(format!("ktrdr-worker-{:016x}.log", rand_suffix()));
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_ktrdr-worker"))
-            .args(args)
-            .env("DATABASE_URL", database_url)
-            .env("KTRDR_LOG", "info,sqlx=warn,refinery_core=warn")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log file"))
-            .stderr(log_file)
-            .spawn()
-            .expect("the worker binary starts");
-        Self { child, log }
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    pub fn signal(&self, signal: i32) {
-        // SAFETY: kill has no memory-safety preconditions; the pid is our own child.
-        let rc = unsafe { libc::kill(self.pid(), signal) };
-        assert_eq!(rc, 0, "kill({}, {signal})", self.pid());
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
-    }
-
-    /// Waits for the process to exit, at most `limit`.
-    pub async fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let log = self.log();
-        let child = &mut self.child;
-        wait_for(
-            &format!("the worker to exit; its log:\n{log}"),
-            limit,
-            || {
-                let status = child.try_wait().expect("try_wait");
-                async move { status }
-            },
-        )
-        .await
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- worker log ---\n{}", self.log());
-        }
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
-        ^ u64::from(std::process::id()) << 32
+/// Starts this build's `ktrdr-worker` on `database_url` with `args` and extra environment `env`.
+pub fn spawn_worker(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> WorkerProcess {
+    WorkerProcess::spawn(env!("CARGO_BIN_EXE_ktrdr-worker"), database_url, args, env)
 }
 
 /// Stores synthetic EURUSD 1h bars from `start` to `end` (year, month; UTC) and returns them.
@@ -92,9 +21,9 @@ pub async fn store_synthetic_bars(
     start: (i32, u32),
     end: (i32, u32),
     seed: u64,
-) -> Vec<ktrdr::market_data::Bar> {
+) -> Vec<ktrdr_trading::market_data::Bar> {
     use chrono::TimeZone;
-    use ktrdr::market_data::{self, SynthSpec, Timeframe};
+    use ktrdr_trading::market_data::{self, SynthSpec, Timeframe};
     let month = |(year, month): (i32, u32)| {
         chrono::Utc
             .with_ymd_and_hms(year, month, 1, 0, 0, 0)
@@ -115,10 +44,10 @@ pub async fn store_synthetic_bars(
 }
 
 /// The example strategy `strategies/{name}` with `epochs` training epochs.
-pub fn example_strategy(name: &str, epochs: usize) -> ktrdr::strategy::Strategy {
+pub fn example_strategy(name: &str, epochs: usize) -> ktrdr_trading::strategy::Strategy {
     let path = format!("{}/../strategies/{name}", env!("CARGO_MANIFEST_DIR"));
     let mut strategy =
-        ktrdr::strategy::parse_file(std::path::Path::new(&path)).expect("a valid example");
+        ktrdr_trading::strategy::parse_file(std::path::Path::new(&path)).expect("a valid example");
     strategy.training.epochs = epochs;
     strategy
 }
@@ -129,7 +58,7 @@ pub fn training_params(epochs: usize, checkpoint_interval: usize) -> serde_json:
     let mut strategy = example_strategy("rsi_macd_trend.yaml", epochs);
     strategy.training.early_stopping.patience = epochs;
     strategy.training.checkpoint_interval = checkpoint_interval;
-    serde_json::to_value(ktrdr::params::TrainingParams::new(strategy)).unwrap()
+    serde_json::to_value(ktrdr_trading::kinds::TrainingParams::new(strategy)).unwrap()
 }
 
 /// Waits, at most five minutes, until the operation has ended.
@@ -141,7 +70,7 @@ pub async fn finished(pool: &sqlx::PgPool, id: &str) -> ktrdr::operations::Opera
             ktrdr::operations::get(pool, id)
                 .await
                 .ok()
-                .filter(|op| op.status().is_terminal())
+                .filter(|op| op.status.is_terminal())
         },
     )
     .await

@@ -8,7 +8,9 @@ use std::{collections::BTreeMap, io::Cursor};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor, no_grad};
 
-use super::{adam::Adam, trainer::EpochRecord};
+use ktrdr_trading::kinds::EpochRecord;
+
+use super::adam::Adam;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {

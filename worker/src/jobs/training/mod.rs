@@ -12,10 +12,10 @@
 //! state before it; a model that cannot be stored, one of the finished state, so that resuming
 //! only stores it again.
 
-pub(crate) mod adam;
-pub(crate) mod checkpoint;
+pub mod adam;
+pub mod checkpoint;
 pub mod model;
-pub(crate) mod trainer;
+pub mod trainer;
 
 use std::{
     sync::{
@@ -25,42 +25,25 @@ use std::{
     time::Duration,
 };
 
-use ktrdr::{
-    artifacts::ArtifactStore,
-    checkpoints::CheckpointKind,
-    features::{LABEL_NAMES, Scaler},
-    market_data::Timeframe,
-    operations::Progress,
-    params::TrainingParams,
-    strategy::Strategy,
+use ktrdr::{artifacts::ArtifactStore, checkpoints::CheckpointKind, operations::Progress};
+use ktrdr_trading::{
+    features::LABEL_NAMES,
+    kinds::{ModelArtifacts, ModelMetadata, SplitRows, Training, TrainingParams, TrainingResult},
 };
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use tch::Device;
 
 use self::{checkpoint::TrainingCheckpoint, trainer::TrainEnd};
 use super::{
-    JobContext, JobOutcome, StopRequest,
+    Job, JobContext, JobEnd, JobResult, StopRequest,
     checkpointing::{CheckpointSaver, Saved, Snapshot},
 };
-
-/// What a training stores next to the model's weights (`model.json`), and a backtest reads back.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct ModelMetadata {
-    pub strategy: Strategy,
-    pub symbol: String,
-    pub timeframe: Timeframe,
-    pub feature_names: Vec<String>,
-    pub scaler: Scaler,
-    /// The model's output classes, in order.
-    pub classes: Vec<String>,
-}
 
 /// Checkpoint at least this often, whatever the epoch interval.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(300);
 
 impl TrainingCheckpoint {
-    pub(crate) fn snapshot(&self) -> Snapshot<'_> {
+    pub fn snapshot(&self) -> Snapshot<'_> {
         Snapshot {
             unit: "epoch",
             unit_value: self.state.next_epoch,
@@ -70,28 +53,28 @@ impl TrainingCheckpoint {
     }
 }
 
-pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
-    let params = match TrainingParams::parse(params) {
-        Ok(params) => params,
-        Err(err) => return JobOutcome::fatal(err.to_string()),
-    };
+impl Job for Training {
+    async fn run(params: TrainingParams, ctx: JobContext) -> JobResult<TrainingResult> {
+        train(params, ctx).await
+    }
+}
+
+async fn train(params: TrainingParams, mut ctx: JobContext) -> JobResult<TrainingResult> {
     let (symbol, timeframe) = (params.symbol().to_string(), params.timeframe());
-    let bars = match super::load_bars(&ctx, &symbol, timeframe, params.start, params.end).await {
-        Ok(bars) => bars,
-        Err(outcome) => return outcome,
-    };
+    let bars = super::load_bars(&ctx, &symbol, timeframe, params.start, params.end).await?;
 
     let saver = CheckpointSaver::for_job(&ctx);
-    let resume = match saver.load().await {
-        Ok(Some(Saved {
+    let resume = match saver.load().await? {
+        Some(Saved {
             state,
             artifact: Some(tensors),
-        })) => Some(TrainingCheckpoint { state, tensors }),
-        Ok(Some(Saved { artifact: None, .. })) => {
-            return JobOutcome::fatal("CHECKPOINT_CORRUPTED: the checkpoint has no artifact");
+        }) => Some(TrainingCheckpoint { state, tensors }),
+        Some(Saved { artifact: None, .. }) => {
+            return Err(JobEnd::fatal(
+                "CHECKPOINT_CORRUPTED: the checkpoint has no artifact",
+            ));
         }
-        Ok(None) => None,
-        Err(outcome) => return outcome,
+        None => None,
     };
     let resumed_from_epoch = resume.as_ref().map(|c| c.state.next_epoch);
 
@@ -149,7 +132,7 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         Ok(Ok((prepared, TrainEnd::Finished(run)))) => (prepared, run),
         Ok(Ok((_, TrainEnd::Stopped(checkpoint)))) => {
             let request = stop_request.unwrap_or(StopRequest::Cancel);
-            return saver.stop(request, checkpoint.snapshot()).await;
+            return Err(saver.stop(request, checkpoint.snapshot()).await);
         }
         Ok(Ok((
             _,
@@ -158,14 +141,9 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
                 retryable,
                 checkpoint,
             },
-        ))) => return saver.fail(checkpoint.snapshot(), message, retryable).await,
-        Ok(Err(message)) => return JobOutcome::fatal(message),
-        Err(panic) => {
-            return JobOutcome::Failed {
-                message: format!("training crashed: {panic}"),
-                retryable: true,
-            };
-        }
+        ))) => return Err(saver.fail(checkpoint.snapshot(), message, retryable).await),
+        Ok(Err(message)) => return Err(JobEnd::fatal(message)),
+        Err(panic) => return Err(JobEnd::crashed("training", panic)),
     };
 
     let metadata = ModelMetadata {
@@ -193,43 +171,42 @@ pub async fn run(params: &Value, mut ctx: JobContext) -> JobOutcome {
         Err(err) => {
             // Keep the training: resuming goes straight to storing the model again.
             let message = format!("cannot store the model: {err}");
-            return saver
+            return Err(saver
                 .fail(run.final_checkpoint.snapshot(), message, true)
-                .await;
+                .await);
         }
     };
-    let class_balance: serde_json::Map<String, Value> = LABEL_NAMES
-        .iter()
-        .zip(prepared.class_balance)
-        .map(|(name, count)| (name.to_string(), json!(count)))
-        .collect();
-    JobOutcome::Completed(json!({
-        "strategy": params.strategy.name,
-        "symbol": symbol,
-        "timeframe": timeframe,
-        "bars": prepared_rows(&prepared),
-        "features": prepared.feature_names.len(),
-        "epochs_run": run.history().len(),
-        "best_epoch": run.best_epoch(),
-        "stopped_early": run.stopped_early,
-        "history": run.history(),
-        "test_accuracy": run.test_accuracy,
-        "parameters_sha256": run.parameters_sha256,
-        "resumed_from_epoch": resumed_from_epoch,
-        "checkpoints_saved": saver.saved(),
-        "checkpoint_save_failures": saver.failed(),
-        "confusion_matrix": run.confusion_matrix,
-        "class_balance": class_balance,
-        "device": format!("{device:?}"),
-        "model": {"weights": weights, "metadata": metadata, "store": store.describe()},
-    }))
-}
-
-fn prepared_rows(prepared: &trainer::Prepared) -> Value {
-    let rows = |t: &tch::Tensor| t.size()[0];
-    json!({
-        "train": rows(&prepared.train.0),
-        "validation": rows(&prepared.validation.0),
-        "test": rows(&prepared.test.0),
+    let rows = |part: &(tch::Tensor, tch::Tensor)| part.0.size()[0];
+    Ok(TrainingResult {
+        strategy: params.strategy.name,
+        symbol,
+        timeframe,
+        bars: SplitRows {
+            train: rows(&prepared.train),
+            validation: rows(&prepared.validation),
+            test: rows(&prepared.test),
+        },
+        features: prepared.feature_names.len(),
+        epochs_run: run.history().len(),
+        best_epoch: run.best_epoch(),
+        stopped_early: run.stopped_early,
+        history: run.history().to_vec(),
+        test_accuracy: run.test_accuracy,
+        parameters_sha256: run.parameters_sha256,
+        resumed_from_epoch,
+        checkpoints_saved: saver.saved(),
+        checkpoint_save_failures: saver.failed(),
+        confusion_matrix: run.confusion_matrix,
+        class_balance: LABEL_NAMES
+            .iter()
+            .map(|name| name.to_string())
+            .zip(prepared.class_balance)
+            .collect(),
+        device: format!("{device:?}"),
+        model: ModelArtifacts {
+            weights,
+            metadata,
+            store: store.describe(),
+        },
     })
 }

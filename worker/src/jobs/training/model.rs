@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use ktrdr::strategy::{Activation, ModelSpec};
+use ktrdr_trading::strategy::{Activation, ModelSpec};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Tensor, nn, no_grad};
 
-pub const CLASSES: i64 = ktrdr::features::LABEL_NAMES.len() as i64;
+pub const CLASSES: i64 = ktrdr_trading::features::LABEL_NAMES.len() as i64;
 
 pub struct Mlp {
     layers: Vec<nn::Linear>,

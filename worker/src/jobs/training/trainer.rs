@@ -13,14 +13,14 @@ use std::{
     panic::{AssertUnwindSafe, catch_unwind},
 };
 
-use ktrdr::{
+use ktrdr_trading::{
     features::{self, Scaler},
+    kinds::EpochRecord,
     market_data::Bar,
     strategy::Strategy,
 };
 use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Reduction, Tensor, nn, no_grad};
 
 use super::{
@@ -69,20 +69,6 @@ pub struct Prepared {
     pub validation: (Tensor, Tensor),
     pub test: (Tensor, Tensor),
     pub class_balance: [usize; 3],
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-}
-
-impl EpochRecord {
-    fn is_finite(&self) -> bool {
-        self.train_loss.is_finite() && self.val_loss.is_finite()
-    }
 }
 
 pub struct TrainingRun {
@@ -366,7 +352,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 
 /// Copies of the weights and Adam's state as an epoch begins: what a failure checkpoint holds,
 /// since a failed epoch may leave the live tensors half-updated.
-pub(crate) struct EpochBoundary {
+pub struct EpochBoundary {
     pub parameters: BTreeMap<String, Tensor>,
     pub adam: Adam,
 }
@@ -381,7 +367,7 @@ impl EpochBoundary {
 }
 
 /// Inverse class frequencies, normalised to average 1 (absent classes weigh 1).
-pub(crate) fn class_weights(balance: &[usize; 3]) -> Tensor {
+pub fn class_weights(balance: &[usize; 3]) -> Tensor {
     let total: usize = balance.iter().sum();
     let weights: Vec<f32> = balance
         .iter()
@@ -433,7 +419,7 @@ fn restore(parameters: &BTreeMap<String, Tensor>, saved: &BTreeMap<String, Tenso
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use ktrdr::market_data::{SynthSpec, Timeframe, synthesize};
+    use ktrdr_trading::market_data::{SynthSpec, Timeframe, synthesize};
 
     use super::*;
 
@@ -443,7 +429,7 @@ mod tests {
             "/../strategies/rsi_macd_trend.yaml"
         );
         let mut strategy =
-            ktrdr::strategy::parse_file(std::path::Path::new(path)).expect("valid example");
+            ktrdr_trading::strategy::parse_file(std::path::Path::new(path)).expect("valid example");
         strategy.training.epochs = 3;
         let bars = synthesize(&SynthSpec {
             symbol: "EURUSD".into(),

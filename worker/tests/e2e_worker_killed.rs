@@ -1,31 +1,29 @@
 //! Seed M2: a worker running a long operation is killed with -9. Its lease lapses and the ticker (in
 //! another worker) fails the operation with the orphan message moments after the timeout.
 
-#[path = "common.rs"]
-mod common;
-#[path = "../../worker/tests/support/mod.rs"]
 mod support;
 
-use common::*;
-use ktrdr::{operations::Status, testing::TestDatabase};
-use support::WorkerProcess;
+use ktrdr::operations::Status;
+use ktrdr_testkit::TestDatabase;
+use support::e2e::*;
+use support::spawn_worker;
 
 #[tokio::test]
 async fn killed_worker_operation_fails_as_orphan_within_the_timeout() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let victim = WorkerProcess::spawn(
+    let victim = spawn_worker(
         test_db.url(),
         &["--worker-id", "victim", "--no-ticker"],
         SHORT_TIMEOUTS,
     );
     let id = submit_long(pool, 600, 1).await;
     wait_for_op(pool, &id, "running on victim", running_on("victim")).await;
-    let _keeper = WorkerProcess::spawn(test_db.url(), &["--worker-id", "keeper"], SHORT_TIMEOUTS);
+    let _keeper = spawn_worker(test_db.url(), &["--worker-id", "keeper"], SHORT_TIMEOUTS);
 
     victim.signal(libc::SIGKILL);
-    let op = wait_for_op(pool, &id, "failed", |op| op.status().is_terminal()).await;
-    assert_eq!(op.status(), Status::Failed);
+    let op = wait_for_op(pool, &id, "failed", |op| op.status.is_terminal()).await;
+    assert_eq!(op.status, Status::Failed);
     assert_eq!(
         op.error_message.as_deref(),
         Some("Operation was RUNNING but no worker claimed it")
@@ -49,6 +47,5 @@ async fn killed_worker_operation_fails_as_orphan_within_the_timeout() -> anyhow:
         after_timeout < 2.0,
         "detected timeout + {after_timeout:.3} s"
     );
-    test_db.cleanup().await?;
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! fail: the inputs were validated when the [`Backtester`] was built.
 
 use super::{
-    BacktestConfig, BacktestError, BacktestResult, BacktestState, OpenPosition, Prediction, Side,
+    BacktestConfig, BacktestError, BacktestMetrics, BacktestState, OpenPosition, Prediction, Side,
     Signal, Trade, config::validate_inputs, metrics, sampling,
 };
 use crate::market_data::Bar;
@@ -91,7 +91,7 @@ impl<'a> Backtester<'a> {
     }
 
     /// Runs to the end if needed and computes the metrics.
-    pub fn finish(mut self) -> BacktestResult {
+    pub fn finish(mut self) -> BacktestMetrics {
         self.run_until(self.bars.len());
         metrics::summarize(&self.config, self.state)
     }

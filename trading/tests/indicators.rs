@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use ktrdr::indicators::{Bars, IndicatorSpec};
+use ktrdr_trading::indicators::{Bars, IndicatorSpec};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

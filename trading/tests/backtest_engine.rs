@@ -3,11 +3,11 @@
 //! that always serialise to finite JSON numbers.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use ktrdr::backtest::{
-    BacktestConfig, BacktestError, BacktestResult, BacktestState, Backtester, Prediction, Side,
+use ktrdr_trading::backtest::{
+    BacktestConfig, BacktestError, BacktestMetrics, BacktestState, Backtester, Prediction, Side,
     Signal, backtest,
 };
-use ktrdr::market_data::Bar;
+use ktrdr_trading::market_data::Bar;
 
 fn ts(index: usize) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap() + Duration::hours(index as i64)
@@ -520,7 +520,7 @@ fn assert_plain_json(value: &serde_json::Value, path: &str) {
     }
 }
 
-fn assert_finite_result(result: &BacktestResult, what: &str) {
+fn assert_finite_result(result: &BacktestMetrics, what: &str) {
     let metrics = [
         result.final_equity,
         result.total_return,

@@ -2,27 +2,24 @@
 //! every write of its stale attempt is refused, it abandons the operation, and the operation is
 //! completed exactly once — by the new attempt.
 
-#[path = "common.rs"]
-mod common;
-#[path = "../../worker/tests/support/mod.rs"]
 mod support;
 
-use common::*;
-use ktrdr::testing::{TestDatabase, wait_for};
-use support::WorkerProcess;
+use ktrdr_testkit::{TestDatabase, wait_for};
+use support::e2e::*;
+use support::spawn_worker;
 
 #[tokio::test]
 async fn resumed_zombie_cannot_write_and_the_operation_completes_once() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let zombie = WorkerProcess::spawn(
+    let zombie = spawn_worker(
         test_db.url(),
         &["--worker-id", "zombie", "--no-ticker"],
         SHORT_TIMEOUTS,
     );
     let id = submit_long(pool, 30, 2).await;
     wait_for_op(pool, &id, "running on zombie", running_on("zombie")).await;
-    let _rescuer = WorkerProcess::spawn(test_db.url(), &["--worker-id", "rescuer"], SHORT_TIMEOUTS);
+    let _rescuer = spawn_worker(test_db.url(), &["--worker-id", "rescuer"], SHORT_TIMEOUTS);
 
     zombie.signal(libc::SIGSTOP);
     let op = wait_for_op(pool, &id, "taken over by rescuer", |op| {
@@ -39,7 +36,7 @@ async fn resumed_zombie_cannot_write_and_the_operation_completes_once() -> anyho
         zombie.log().contains("this attempt is stale").then_some(())
     })
     .await;
-    let op = wait_for_op(pool, &id, "completed", |op| op.status().is_terminal()).await;
+    let op = wait_for_op(pool, &id, "completed", |op| op.status.is_terminal()).await;
     assert_eq!(op.worker_id.as_deref(), Some("rescuer"));
     let completions: Vec<_> = history(pool, &id)
         .await
@@ -50,6 +47,5 @@ async fn resumed_zombie_cannot_write_and_the_operation_completes_once() -> anyho
         completions,
         vec![("completed".to_string(), 2, Some("rescuer".to_string()))]
     );
-    test_db.cleanup().await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //!
 //! Pure Rust, no I/O: [`Backtester`] takes bars, one [`Prediction`] per bar and a [`BacktestConfig`],
 //! walks the bars once (O(n), nothing allocated per bar beyond pushes to the trade list and the
-//! equity samples) and returns a [`BacktestResult`]. Its whole mutable state is a serialisable
+//! equity samples) and returns a [`BacktestMetrics`]. Its whole mutable state is a serialisable
 //! [`BacktestState`], so a worker can checkpoint a long backtest and resume it elsewhere.
 //!
 //! ## Rules
@@ -81,8 +81,8 @@
 //!
 //! ```
 //! use chrono::{TimeZone, Utc};
-//! use ktrdr::backtest::{BacktestConfig, Backtester, Prediction, Signal};
-//! use ktrdr::market_data::{Bar, Timeframe};
+//! use ktrdr_trading::backtest::{BacktestConfig, Backtester, Prediction, Signal};
+//! use ktrdr_trading::market_data::{Bar, Timeframe};
 //!
 //! let ts = |h| Utc.with_ymd_and_hms(2024, 1, 1, h, 0, 0).unwrap();
 //! let bar = |h, price: f64| Bar { ts: ts(h), open: price, high: price, low: price, close: price, volume: 0.0 };
@@ -200,7 +200,7 @@ pub struct EquityPoint {
 /// Everything a backtest reports; see the module documentation for the definitions. Contains no
 /// NaN or infinity, so it always serialises to plain JSON numbers (`profit_factor` may be null).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BacktestResult {
+pub struct BacktestMetrics {
     /// Bars replayed.
     pub bars: usize,
     pub initial_capital: f64,
@@ -257,6 +257,6 @@ pub fn backtest(
     bars: &[Bar],
     predictions: &[Prediction],
     config: BacktestConfig,
-) -> Result<BacktestResult, BacktestError> {
+) -> Result<BacktestMetrics, BacktestError> {
     Ok(Backtester::new(bars, predictions, config)?.finish())
 }

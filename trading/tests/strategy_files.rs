@@ -1,6 +1,6 @@
 //! Strategy files: the examples are valid, and a broken file gets every problem with its path/line.
 
-use ktrdr::strategy::{self, Problem};
+use ktrdr_trading::strategy::{self, Problem};
 
 fn example(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,9 +2,9 @@
 //! whose denominator can be 0 has an explicit fallback, and [`finite`] is the last guard, so a
 //! result never carries NaN or an infinity into JSON (where `serde_json` would write `null`).
 
-use super::{BacktestConfig, BacktestResult, BacktestState};
+use super::{BacktestConfig, BacktestMetrics, BacktestState};
 
-pub(super) fn summarize(config: &BacktestConfig, state: BacktestState) -> BacktestResult {
+pub(super) fn summarize(config: &BacktestConfig, state: BacktestState) -> BacktestMetrics {
     let initial = config.initial_capital;
     let final_equity = state.equity;
     let bars = state.bar_count;
@@ -61,7 +61,7 @@ pub(super) fn summarize(config: &BacktestConfig, state: BacktestState) -> Backte
     let trades = state.trades.len();
     let mean = |sum: f64, count: usize| if count > 0 { sum / count as f64 } else { 0.0 };
 
-    BacktestResult {
+    BacktestMetrics {
         bars,
         initial_capital: initial,
         final_equity: finite(final_equity),

@@ -1,4 +1,4 @@
-//! `ktrdr-worker bench`: training and backtesting speed, without a database (and with
+//! `ktrdr-bench training`: training and backtesting speed, without a database (and with
 //! `--database`, checkpoint saves and resume latency: see `with_database`).
 //!
 //! Synthesizes 1h EURUSD bars (fixed seed), prepares them exactly as a `training` operation does,
@@ -14,13 +14,12 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::ExitCode,
     time::Instant,
 };
 
 use anyhow::{Context, bail};
-use clap::Parser;
-use ktrdr::{
+use clap::Args;
+use ktrdr_trading::{
     backtest, features,
     market_data::{Bar, SynthSpec, synthesize},
     strategy::Strategy,
@@ -31,7 +30,7 @@ use tch::{Device, Tensor};
 
 mod with_database;
 
-use crate::jobs::{
+use ktrdr_worker::jobs::{
     backtesting,
     training::{
         checkpoint::TrainingCheckpoint,
@@ -42,10 +41,8 @@ use crate::jobs::{
 /// Backtests timed; the median is reported.
 const BACKTEST_RUNS: usize = 5;
 
-/// ktrdr-worker bench: training time per epoch and backtest speed on synthetic bars.
-#[derive(Debug, Parser)]
-#[command(name = "ktrdr-worker bench", bin_name = "ktrdr-worker bench")]
-struct BenchArgs {
+#[derive(Debug, Args)]
+pub struct TrainingArgs {
     /// Strategy file (its features, model, split, labels and backtest settings are used).
     #[arg(long, default_value = "strategies/rsi_macd_trend.yaml")]
     strategy: PathBuf,
@@ -112,9 +109,9 @@ struct BacktestTimes {
     runs: usize,
     /// Features, scaling, model load and the batched forward pass (the worker's `predict_with`).
     predict_seconds: f64,
-    /// Of which the features alone (`ktrdr::features::build_features`, timed separately).
+    /// Of which the features alone (`ktrdr_trading::features::build_features`, timed separately).
     features_seconds: f64,
-    /// `ktrdr::backtest::backtest` over the predictions.
+    /// `ktrdr_trading::backtest::backtest` over the predictions.
     engine_seconds: f64,
     /// Median of predict + engine per run.
     total_seconds: f64,
@@ -122,24 +119,8 @@ struct BacktestTimes {
     trades: usize,
 }
 
-/// Runs the benchmark when the first argument is `bench`; `None` otherwise (a normal worker).
-pub async fn run_if_requested() -> Option<ExitCode> {
-    let mut args = std::env::args_os().skip(1).peekable();
-    if args.peek().is_none_or(|first| first != "bench") {
-        return None;
-    }
-    let args = BenchArgs::parse_from(args);
-    Some(match run(&args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    })
-}
-
-async fn run(args: &BenchArgs) -> anyhow::Result<()> {
-    let mut strategy = ktrdr::strategy::load(&args.strategy)?;
+pub async fn run(args: TrainingArgs) -> anyhow::Result<()> {
+    let mut strategy = ktrdr_trading::strategy::load(&args.strategy)?;
     // The comparison is at batch 32; patience = epochs turns early stopping off, so every
     // requested epoch runs.
     let epochs = args.epochs as usize;
@@ -253,7 +234,7 @@ fn bench_bars(count: usize) -> anyhow::Result<Vec<Bar>> {
     let years = count.div_ceil(6_000) as i32 + 1;
     let spec = SynthSpec {
         symbol: "EURUSD".into(),
-        timeframe: ktrdr::market_data::Timeframe::H1,
+        timeframe: ktrdr_trading::market_data::Timeframe::H1,
         start: "2015-01-01T00:00:00Z".parse()?,
         end: format!("{}-01-01T00:00:00Z", 2015 + years).parse()?,
         seed: 7,
@@ -332,7 +313,7 @@ fn checkpoint_cost(
 ) -> (CheckpointCost, TrainingCheckpoint) {
     use std::collections::BTreeMap;
 
-    use crate::jobs::training::{adam::Adam, checkpoint::TrainState, model::Mlp};
+    use ktrdr_worker::jobs::training::{adam::Adam, checkpoint::TrainState, model::Mlp};
     let vs = tch::nn::VarStore::new(Device::Cpu);
     let _model = Mlp::new(
         &vs.root(),
@@ -462,7 +443,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/../strategies/rsi_macd_trend.yaml"
         );
-        let strategy = ktrdr::strategy::parse_file(Path::new(path)).expect("valid example");
+        let strategy = ktrdr_trading::strategy::parse_file(Path::new(path)).expect("valid example");
         let bars = bench_bars(2_000).unwrap();
         assert_eq!(bars.len(), 2_000);
         let prepared = trainer::prepare(&strategy, &bars).unwrap();

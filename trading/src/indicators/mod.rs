@@ -45,7 +45,7 @@
 //! # Example
 //!
 //! ```
-//! use ktrdr::indicators::{Bars, IndicatorSpec};
+//! use ktrdr_trading::indicators::{Bars, IndicatorSpec};
 //!
 //! let spec: IndicatorSpec = serde_json::from_str(r#"{"type": "sma", "period": 2}"#).unwrap();
 //! spec.validate().unwrap();

@@ -4,10 +4,8 @@
 use std::path::PathBuf;
 
 use chrono::TimeZone;
-use ktrdr::{
-    market_data::{self, SynthSpec, Timeframe},
-    testing::TestDatabase,
-};
+use ktrdr_testkit::TestDatabase;
+use ktrdr_trading::market_data::{self, SynthSpec, Timeframe};
 
 fn csv_file(name: &str, content: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("ktrdr-{name}-{}.csv", std::process::id()));
@@ -38,7 +36,6 @@ async fn importing_a_csv_twice_stores_it_once() -> anyhow::Result<()> {
     assert_eq!(series.len(), 1);
     assert_eq!(series[0].bars, 3);
     std::fs::remove_file(path)?;
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -102,7 +99,6 @@ async fn synthetic_data_loads_and_range_queries_cut_it() -> anyhow::Result<()> {
         loaded.len(),
         bars.iter().filter(|bar| bar.ts >= february).count()
     );
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -143,6 +139,5 @@ async fn the_database_refuses_nan_bars_whatever_the_caller() -> anyhow::Result<(
         );
     }
     assert!(market_data::list(pool).await?.is_empty());
-    test_db.cleanup().await?;
     Ok(())
 }

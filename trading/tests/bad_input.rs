@@ -3,8 +3,8 @@
 use ktrdr::{
     Error,
     operations::{self, NewOperation},
-    testing::TestDatabase,
 };
+use ktrdr_testkit::TestDatabase;
 use serde_json::json;
 
 async fn operation_count(test_db: &TestDatabase) -> i64 {
@@ -23,12 +23,13 @@ async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
         env!("CARGO_MANIFEST_DIR"),
         "/strategies/rsi_macd_trend.yaml"
     );
-    let mut strategy = ktrdr::strategy::parse_file(std::path::Path::new(strategy_file)).unwrap();
+    let mut strategy =
+        ktrdr_trading::strategy::parse_file(std::path::Path::new(strategy_file)).unwrap();
     let mut bad_symbol =
-        serde_json::to_value(ktrdr::params::TrainingParams::new(strategy.clone()))?;
+        serde_json::to_value(ktrdr_trading::kinds::TrainingParams::new(strategy.clone()))?;
     bad_symbol["symbol"] = json!("EUR/USD");
     strategy.training.learning_rate = 5.0;
-    let too_fast = serde_json::to_value(ktrdr::params::TrainingParams::new(strategy))?;
+    let too_fast = serde_json::to_value(ktrdr_trading::kinds::TrainingParams::new(strategy))?;
     let cases = [
         (
             NewOperation::new("nope"),
@@ -74,19 +75,25 @@ async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
         ),
     ];
     for (op, expected) in cases {
-        let err = operations::submit(pool, &op).await.unwrap_err();
+        let err = operations::submit(pool, &ktrdr_trading::kinds::ALL, &op)
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, Error::InvalidInput(_) | Error::NotFound(_)),
             "{op:?}: {err:?}"
         );
         assert!(err.to_string().starts_with(expected), "{op:?}: got {err}");
     }
-    let err = operations::submit_many(pool, &NewOperation::new("dummy"), 0)
-        .await
-        .unwrap_err();
+    let err = operations::submit_many(
+        pool,
+        &ktrdr_trading::kinds::ALL,
+        &NewOperation::new("dummy"),
+        0,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.to_string(), "count must be in [1, 1000000], got 0");
     assert_eq!(operation_count(&test_db).await, 0);
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -101,7 +108,6 @@ async fn unknown_ids_say_so() -> anyhow::Result<()> {
         .unwrap_err();
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
     assert_eq!(err.to_string(), "operation not found: op_dummy_nope");
-    test_db.cleanup().await?;
     Ok(())
 }
 
@@ -120,6 +126,5 @@ async fn nonsense_claim_arguments_are_refused() -> anyhow::Result<()> {
         err.to_string(),
         "lease_seconds must be in (0, 86400], got -5"
     );
-    test_db.cleanup().await?;
     Ok(())
 }

@@ -1,13 +1,9 @@
 //! Shared pieces of the end-to-end scenarios: short timeouts, and reading operations and events.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
-use ktrdr::{
-    operations::{self, NewOperation, Operation, Status},
-    testing::wait_for,
-};
+use ktrdr::operations::{self, NewOperation, Operation, Status};
+use ktrdr_testkit::wait_for;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -27,7 +23,9 @@ pub async fn submit_long(pool: &PgPool, steps: u32, max_attempts: i32) -> String
         max_attempts,
         ..NewOperation::new("dummy").with_params(json!({"steps": steps, "step_ms": 100}))
     };
-    operations::submit(pool, &op).await.unwrap()
+    operations::submit(pool, &ktrdr_trading::kinds::ALL, &op)
+        .await
+        .unwrap()
 }
 
 /// Waits until `condition` holds for the operation.
@@ -48,7 +46,7 @@ pub async fn wait_for_op(
 
 pub fn running_on(worker: &'static str) -> impl Fn(&Operation) -> bool {
     move |op| {
-        op.status() == Status::Running
+        op.status == Status::Running
             && op.worker_id.as_deref() == Some(worker)
             && op.progress_percent > 0.0
     }

@@ -1,4 +1,4 @@
-//! `ktrdr bench queue`: the queue's own benchmark, run in a throw-away database on the configured
+//! `ktrdr-bench queue`: the queue's own benchmark, run in a throw-away database on the configured
 //! server (DATABASE_URL or the embedded cluster), so it never touches real operations.
 //!
 //! It measures bulk submit throughput, the throughput of no-op operations claimed in batches and
@@ -10,7 +10,7 @@
 use std::{sync::Arc, time::Instant};
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand};
+use clap::Args;
 use ktrdr::{
     db::scratch::ScratchDatabase,
     notify::{self, Wakeup},
@@ -20,14 +20,6 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::Barrier;
-
-use crate::output;
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Queue throughput and pickup latency.
-    Queue(QueueArgs),
-}
 
 #[derive(Debug, Args)]
 pub struct QueueArgs {
@@ -77,15 +69,15 @@ struct Percentiles {
     max: f64,
 }
 
-pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Queue(args) = command;
+pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
     let admin_url = ktrdr::db::resolve_database_url()?;
     let scratch = ScratchDatabase::create(&admin_url, "ktrdr_bench").await?;
     let outcome = run_queue(&scratch, &args).await;
     scratch.drop_database().await?;
     let report = outcome?;
     if args.json {
-        return output::print_json(&report);
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
     }
     print_report(&report);
     Ok(())
@@ -142,7 +134,7 @@ async fn bulk_submit(pool: &PgPool, total: i32) -> anyhow::Result<f64> {
     let mut left = total;
     while left > 0 {
         let chunk = left.min(10_000);
-        operations::submit_many(pool, &op, chunk).await?;
+        operations::submit_many(pool, &ktrdr_trading::kinds::ALL, &op, chunk).await?;
         left -= chunk;
     }
     Ok(f64::from(total) / started.elapsed().as_secs_f64())
@@ -225,7 +217,7 @@ async fn pickup_latency(pool: &PgPool, args: &QueueArgs) -> anyhow::Result<Perce
     let op = NewOperation::new("dummy");
     let mut latencies = Vec::with_capacity(args.latency_samples as usize);
     for _ in 0..args.latency_samples {
-        let id = operations::submit(pool, &op).await?;
+        let id = operations::submit(pool, &ktrdr_trading::kinds::ALL, &op).await?;
         let latency_ms: f64 = loop {
             let row: Option<(f64,)> = sqlx::query_as(
                 "SELECT extract(epoch FROM started_at - created_at)::float8 * 1000

@@ -1,10 +1,10 @@
-//! `ktrdr-worker bench --database`: what checkpoints cost once a database is involved, in a scratch
+//! `ktrdr-bench training --database`: what checkpoints cost once a database is involved, in a scratch
 //! database (created and dropped here) on the server `DATABASE_URL` points at.
 //!
 //! - **Save**: the example model's training checkpoint saved the way a worker saves it — artifact
 //!   written (durably, for the directory store), fenced row, previous artifact deleted — to the
 //!   database store and to a directory store; median of [`SAVES`] saves each.
-//! - **Resume latency**: a real worker process (this executable) trains the example strategy on the
+//! - **Resume latency**: a real worker process (the `ktrdr-worker` built beside this benchmark) trains the example strategy on the
 //!   benchmark's bars; [`RESUMES`] times it is cancelled and resumed, timing from the `resume` call to
 //!   the claim and to the first new epoch in the operation's progress (polled every 2 ms).
 
@@ -18,15 +18,20 @@ use ktrdr::{
     artifacts::ArtifactStore,
     checkpoints::{self, CheckpointKind},
     db::scratch::ScratchDatabase,
-    market_data::{self, Bar, Timeframe},
+    job_kinds::JobKinds,
     operations::{self, NewOperation, Operation, Status},
-    params::TrainingParams,
+};
+use ktrdr_trading::{
+    kinds::TrainingParams,
+    market_data::{self, Bar, Timeframe},
     strategy::Strategy,
 };
 use serde::Serialize;
 
 use super::median;
-use crate::jobs::{checkpointing::CheckpointSaver, training::checkpoint::TrainingCheckpoint};
+use ktrdr_worker::jobs::{
+    checkpointing::CheckpointSaver, training::checkpoint::TrainingCheckpoint,
+};
 
 /// Checkpoint saves timed per store.
 const SAVES: usize = 20;
@@ -73,8 +78,10 @@ async fn run(
 ) -> anyhow::Result<DatabaseFigures> {
     let pool = scratch.pool(4).await?;
     // Saves need an attempt's lease: a claimed dummy operation lends one.
-    let lease = ktrdr::testing::running_dummy(&pool, "bench", 3600.0)
+    operations::submit(&pool, &JobKinds::BUILT_IN, &NewOperation::new("dummy")).await?;
+    let lease = operations::claim(&pool, "bench", &["dummy".into()], 1, 3600.0)
         .await?
+        .remove(0)
         .lease;
     let mut save_seconds = Vec::new();
     for store in [
@@ -120,7 +127,12 @@ async fn resume_cycles(
     strategy.training.early_stopping.patience = 10_000;
     let params = serde_json::to_value(TrainingParams::new(strategy))?;
     let _worker = Worker::spawn(&scratch.url, threads)?;
-    let id = operations::submit(pool, &NewOperation::new("training").with_params(params)).await?;
+    let id = operations::submit(
+        pool,
+        &ktrdr_trading::kinds::ALL,
+        &NewOperation::new("training").with_params(params),
+    )
+    .await?;
     let mut samples = Vec::new();
     let first = wait(pool, &id, "the first epoch", |op| epoch(op).is_some()).await?;
     let mut epoch_seen = epoch(&first).unwrap_or(0);
@@ -130,17 +142,14 @@ async fn resume_cycles(
         })
         .await?;
         operations::request_cancel(pool, &id, None).await?;
-        wait(pool, &id, "the cancel", |op| {
-            op.status() == Status::Cancelled
-        })
-        .await?;
+        wait(pool, &id, "the cancel", |op| op.status == Status::Cancelled).await?;
         let next = checkpoints::get(pool, &id)
             .await?
             .context("the cancel left no checkpoint")?
             .unit_value as u64;
         let started = Instant::now();
         operations::resume(pool, &id).await?;
-        wait(pool, &id, "the claim", |op| op.status() == Status::Running).await?;
+        wait(pool, &id, "the claim", |op| op.status == Status::Running).await?;
         let claimed = started.elapsed().as_secs_f64();
         wait(pool, &id, "the first new epoch", |op| {
             epoch(op) >= Some(next)
@@ -170,9 +179,9 @@ async fn wait(
             return Ok(op);
         }
         anyhow::ensure!(
-            !op.status().is_terminal(),
+            !op.status.is_terminal(),
             "{id} ended ({}) while waiting for {what}: {:?}",
-            op.status(),
+            op.status,
             op.error_message
         );
         anyhow::ensure!(
@@ -188,8 +197,10 @@ struct Worker(Child);
 
 impl Worker {
     fn spawn(database_url: &str, threads: i32) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("cannot find this executable")?;
-        let child = Command::new(exe)
+        let exe = std::env::current_exe()
+            .context("cannot find this executable")?
+            .with_file_name("ktrdr-worker");
+        let child = Command::new(&exe)
             .args(["--types", "training", "--concurrency", "1", "--no-ticker"])
             .env("DATABASE_URL", database_url)
             .env("KTRDR_TORCH_THREADS", threads.to_string())
@@ -199,7 +210,12 @@ impl Worker {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
-            .context("cannot start a worker")?;
+            .with_context(|| {
+                format!(
+                    "cannot start {} (build it: `cargo build --release -p ktrdr-worker`)",
+                    exe.display()
+                )
+            })?;
         Ok(Self(child))
     }
 }

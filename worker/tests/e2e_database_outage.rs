@@ -2,23 +2,21 @@
 //! the same operation is running on the same worker again (reconciled, not failed) and completes.
 //! And a result finished while the database was away waits in the worker's outbox and is reported.
 
-#[path = "common.rs"]
-mod common;
-#[path = "../../worker/tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
-use common::*;
-use ktrdr::{operations::Status, testing::TempCluster};
-use support::WorkerProcess;
+use ktrdr::operations::Status;
+use ktrdr_testkit::TempCluster;
+use support::e2e::*;
+use support::spawn_worker;
 
 #[tokio::test]
 async fn operation_is_reconciled_to_its_worker_after_an_outage() -> anyhow::Result<()> {
     let server = TempCluster::start()?;
     let pool = ktrdr::db::connect_with_size(&server.url, 2).await?;
     ktrdr::db::migrate(&pool).await?;
-    let worker = WorkerProcess::spawn(
+    let worker = spawn_worker(
         &server.url,
         &["--worker-id", "steady", "--poll-interval-ms", "200"],
         SHORT_TIMEOUTS,
@@ -41,7 +39,7 @@ async fn operation_is_reconciled_to_its_worker_after_an_outage() -> anyhow::Resu
         &id,
         "running again on steady, with fresh progress",
         |op| {
-            op.status() == Status::Running
+            op.status == Status::Running
                 && op.worker_id.as_deref() == Some("steady")
                 && op
                     .heartbeat_at
@@ -50,8 +48,8 @@ async fn operation_is_reconciled_to_its_worker_after_an_outage() -> anyhow::Resu
     )
     .await;
     let reconciled = back_at.elapsed();
-    let op = wait_for_op(&pool, &id, "completed", |op| op.status().is_terminal()).await;
-    assert_eq!(op.status(), Status::Completed, "{}", worker.log());
+    let op = wait_for_op(&pool, &id, "completed", |op| op.status.is_terminal()).await;
+    assert_eq!(op.status, Status::Completed, "{}", worker.log());
     assert_eq!(op.attempt, 1);
     let events = history(&pool, &id).await;
     assert!(
@@ -80,7 +78,7 @@ async fn result_finished_during_the_outage_is_delivered_from_the_outbox() -> any
     let mut env = SHORT_TIMEOUTS.to_vec();
     let outbox_dir = outbox.to_string_lossy().into_owned();
     env.push(("KTRDR_OUTBOX_DIR", &outbox_dir));
-    let worker = WorkerProcess::spawn(
+    let worker = spawn_worker(
         &server.url,
         &["--worker-id", "boxer", "--poll-interval-ms", "200"],
         &env,
@@ -92,7 +90,7 @@ async fn result_finished_during_the_outage_is_delivered_from_the_outbox() -> any
     let cluster = server.cluster.clone();
     tokio::task::spawn_blocking(move || cluster.stop()).await??;
     // The operation (1.5 s) finishes while the database is down: its outcome goes to the outbox.
-    ktrdr::testing::wait_for("the outcome in the outbox", LIMIT, || async {
+    ktrdr_testkit::wait_for("the outcome in the outbox", LIMIT, || async {
         std::fs::read_dir(&outbox)
             .ok()?
             .flatten()
@@ -104,13 +102,13 @@ async fn result_finished_during_the_outage_is_delivered_from_the_outbox() -> any
     tokio::task::spawn_blocking(move || cluster.ensure_running()).await??;
 
     let pool = ktrdr::db::wait_until_reachable(&server.url, Duration::from_secs(30)).await?;
-    let op = wait_for_op(&pool, &id, "completed", |op| op.status().is_terminal()).await;
-    assert_eq!(op.status(), Status::Completed, "{}", worker.log());
+    let op = wait_for_op(&pool, &id, "completed", |op| op.status.is_terminal()).await;
+    assert_eq!(op.status, Status::Completed, "{}", worker.log());
     assert_eq!(
         op.result,
         Some(serde_json::json!({"steps": 15, "step_ms": 100}))
     );
-    ktrdr::testing::wait_for("the outbox to empty", LIMIT, || async {
+    ktrdr_testkit::wait_for("the outbox to empty", LIMIT, || async {
         std::fs::read_dir(&outbox)
             .ok()?
             .next()

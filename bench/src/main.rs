@@ -1,0 +1,48 @@
+//! `ktrdr-bench`: ktrdr's benchmarks, kept out of the product binaries (`make bench` runs them).
+//!
+//! - `queue`: bulk submit, claim+complete throughput and pickup latency of the SQL queue in a
+//!   throw-away database, with pgbench's single-row SKIP LOCKED claim as the reference.
+//! - `training`: training time per epoch, backtest speed, checkpoint cost, and (with `--database`)
+//!   checkpoint saves and a real worker's resume latency; `scripts/bench.sh` puts it beside a plain
+//!   PyTorch loop on the same data.
+
+mod queue;
+mod training;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// ktrdr's benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "ktrdr-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Queue throughput and pickup latency.
+    Queue(queue::QueueArgs),
+    /// Training time per epoch and backtest speed on synthetic bars (checkpoint costs with
+    /// `--database`).
+    Training(training::TrainingArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // `--database` and the queue benchmark read DATABASE_URL, which may come from .env.
+    ktrdr::config::load_dotenv();
+    let outcome = match Cli::parse().command {
+        Command::Queue(args) => queue::run(args).await,
+        Command::Training(args) => training::run(args).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

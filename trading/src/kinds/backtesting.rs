@@ -1,0 +1,104 @@
+//! The `backtesting` kind: a trained model's signals traded over a range of bars.
+
+use chrono::{DateTime, Utc};
+use ktrdr::job_kinds::JobKind;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{check_run, deserialize_params, symbol_or_strategys};
+use crate::{Error, Result, backtest::BacktestMetrics, market_data::Timeframe, strategy::Strategy};
+
+pub struct Backtesting;
+
+/// Params of a `backtesting` operation: the strategy (decisions and costs come from it), the
+/// training operation whose model to use, and optionally another symbol, timeframe, range or capital.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestParams {
+    pub strategy: Strategy,
+    /// Id of a completed `training` operation of the same strategy.
+    pub model: String,
+    #[serde(default)]
+    pub symbol: Option<String>,
+    #[serde(default)]
+    pub timeframe: Option<Timeframe>,
+    #[serde(default)]
+    pub start: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub end: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub initial_capital: Option<f64>,
+    /// Checkpoint every this many bars instead of every 10,000.
+    #[serde(default)]
+    pub checkpoint_interval_bars: Option<usize>,
+}
+
+impl BacktestParams {
+    /// A backtest of `strategy` with the model of the training `model`, on the strategy's symbol,
+    /// timeframe and capital, over all stored bars.
+    pub fn new(strategy: Strategy, model: String) -> Self {
+        Self {
+            strategy,
+            model,
+            symbol: None,
+            timeframe: None,
+            start: None,
+            end: None,
+            initial_capital: None,
+            checkpoint_interval_bars: None,
+        }
+    }
+
+    pub fn symbol(&self) -> &str {
+        symbol_or_strategys(&self.symbol, &self.strategy)
+    }
+
+    pub fn timeframe(&self) -> Timeframe {
+        self.timeframe
+            .unwrap_or(self.strategy.training_data.timeframe)
+    }
+}
+
+/// Result of a `backtesting` operation (contract: these JSON field names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestResult {
+    pub strategy: String,
+    /// The training whose model was traded.
+    pub model: String,
+    pub symbol: String,
+    pub timeframe: Timeframe,
+    pub metrics: BacktestMetrics,
+    pub resumed_from_bar: Option<usize>,
+    pub checkpoints_saved: usize,
+    pub checkpoint_save_failures: usize,
+}
+
+impl JobKind for Backtesting {
+    const NAME: &'static str = "backtesting";
+    type Params = BacktestParams;
+    type Result = BacktestResult;
+
+    fn parse_params(params: &Value) -> Result<BacktestParams> {
+        let parsed: BacktestParams = deserialize_params::<Self>(params)?;
+        check_run(
+            Self::NAME,
+            &parsed.strategy,
+            parsed.symbol.as_deref(),
+            parsed.start,
+            parsed.end,
+        )?;
+        if let Some(capital) = parsed.initial_capital
+            && !(capital.is_finite() && capital > 0.0)
+        {
+            return Err(Error::InvalidInput(format!(
+                "initial capital must be positive, got {capital}"
+            )));
+        }
+        if parsed.checkpoint_interval_bars == Some(0) {
+            return Err(Error::InvalidInput(
+                "checkpoint_interval_bars must be at least 1".into(),
+            ));
+        }
+        Ok(parsed)
+    }
+}

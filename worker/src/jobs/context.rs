@@ -1,0 +1,85 @@
+//! What a running job is given: its lease (for fenced writes such as checkpoints), the pool (to read
+//! inputs and write artifacts), a progress channel, and the stop request of a cancel or shutdown.
+
+use chrono::{DateTime, Utc};
+use ktrdr::operations::{Lease, Progress};
+use ktrdr_trading::market_data::{self, Bar, Timeframe};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use super::{JobEnd, JobResult};
+
+/// Why a job is asked to stop early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopRequest {
+    None,
+    /// The user cancelled the operation.
+    Cancel,
+    /// The worker is shutting down.
+    Shutdown,
+}
+
+pub struct JobContext {
+    /// The attempt's fencing token, for fenced writes such as checkpoints.
+    pub lease: Lease,
+    /// For jobs that read inputs (market data, models) or write artifacts.
+    pub pool: PgPool,
+    progress: watch::Sender<Progress>,
+    stop: watch::Receiver<StopRequest>,
+}
+
+impl JobContext {
+    pub fn new(
+        lease: Lease,
+        pool: PgPool,
+        progress: watch::Sender<Progress>,
+        stop: watch::Receiver<StopRequest>,
+    ) -> Self {
+        Self {
+            lease,
+            pool,
+            progress,
+            stop,
+        }
+    }
+
+    pub fn report(&self, progress: Progress) {
+        self.progress.send_replace(progress);
+    }
+
+    /// A handle for reporting progress from a blocking thread.
+    pub fn progress_sender(&self) -> watch::Sender<Progress> {
+        self.progress.clone()
+    }
+
+    /// Resolves when the job is asked to stop, with the reason.
+    pub async fn stop_requested(&mut self) -> StopRequest {
+        match self
+            .stop
+            .wait_for(|request| *request != StopRequest::None)
+            .await
+        {
+            Ok(request) => *request,
+            // The attempt dropped its sender: nobody is waiting for this job any more.
+            Err(_) => StopRequest::Shutdown,
+        }
+    }
+}
+
+/// The bars an operation runs on; none stored in the range fails it for good, a database that
+/// cannot be read retryably.
+pub async fn load_bars(
+    ctx: &JobContext,
+    symbol: &str,
+    timeframe: Timeframe,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> JobResult<Vec<Bar>> {
+    match market_data::load(&ctx.pool, symbol, timeframe, start, end).await {
+        Ok(bars) if bars.is_empty() => Err(JobEnd::fatal(market_data::no_bars_message(
+            symbol, timeframe,
+        ))),
+        Ok(bars) => Ok(bars),
+        Err(err) => Err(JobEnd::from_error("cannot load market data", err)),
+    }
+}

@@ -1,5 +1,5 @@
 -- The reference the queue benchmark compares against: one single-row SKIP LOCKED claim and its
--- completion per transaction, as a plain table queue would do it. `ktrdr bench queue --pgbench` runs
+-- completion per transaction, as a plain table queue would do it. `ktrdr-bench queue --pgbench` runs
 -- it with pgbench (8 clients) on the same server, so both figures come from one run on one machine.
 BEGIN;
 WITH next AS (

@@ -1,13 +1,13 @@
-"""The PyTorch baseline for `ktrdr-worker bench`: the same MLP on the same data, trained by a plain loop.
+"""The PyTorch baseline for `ktrdr-bench training`: the same MLP on the same data, trained by a plain loop.
 
-Reads what `ktrdr-worker bench --export DIR` wrote (scaled rows and meta.json), builds the same
+Reads what `ktrdr-bench training --export DIR` wrote (scaled rows and meta.json), builds the same
 network (nn.Linear stack, same activation and dropout), and trains it as the worker does: Adam with
 the same learning rate, class-weighted cross-entropy, gradient norm clipped to 1.0, batch 32,
 shuffled every epoch, validation loss after every epoch. Prints the median seconds per epoch.
 
 Run from the repository root (scripts/bench.sh does, and sets up the path):
 
-    target/release/ktrdr-worker bench --threads 1 --export /tmp/x
+    target/release/ktrdr-bench training --threads 1 --export /tmp/x
     PYTHONPATH=.libtorch:.libtorch/python-deps python3 bench/train_baseline.py --data /tmp/x --threads 1 --epochs 5
 
 torch here is the wheel in .libtorch that the worker links against; importing it from Python needs

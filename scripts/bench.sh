@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Training and backtest figures (`make bench`): for each thread count in BENCH_THREADS (default
-# "1 2"), the release worker's benchmark (`ktrdr-worker bench`) trains the example
+# "1 2"), the training benchmark (`ktrdr-bench training`) trains the example
 # strategy on 35,000 synthetic 1h bars and backtests it, exporting the exact training data; then
 # bench/train_baseline.py trains the same MLP on that data with a plain PyTorch loop and the same
 # thread count. Prints both and the ratio (Rust epoch time / PyTorch epoch time; below 1 is faster).
 #
 # Importing torch from Python needs the CUDA libraries its wheel links against (the worker links
 # libtorch_cpu only, so `make libtorch` skips them); they go into .libtorch/python-deps when missing.
-# Nothing runs on a GPU. With the first thread count the worker also times checkpoint saves and a real
+# Nothing runs on a GPU. With the first thread count the benchmark also times checkpoint saves and a real
 # worker's resume latency in a scratch database (`--database`; DATABASE_URL or the embedded cluster).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-worker=target/release/ktrdr-worker
+bench=target/release/ktrdr-bench
 epochs="${BENCH_EPOCHS:-5}"
 export PYTHONPATH=".libtorch:.libtorch/python-deps${PYTHONPATH:+:$PYTHONPATH}"
 
-[ -x "$worker" ] || cargo build --release -p ktrdr-worker
+# The benchmark starts the release ktrdr-worker for its resume-latency cycles.
+[ -x "$bench" ] && [ -x target/release/ktrdr-worker ] || cargo build --release -p ktrdr-bench -p ktrdr-worker
 
 if ! python3 -c 'import torch' >/dev/null 2>&1; then
   echo "Installing the CUDA libraries torch's Python module loads into .libtorch/python-deps …" >&2
@@ -37,7 +38,7 @@ for threads in ${BENCH_THREADS:-1 2}; do
   database=()
   [ "$first" = 1 ] && database=(--database)
   first=0
-  "$worker" bench --threads "$threads" --epochs "$epochs" --export "$data" --json "${database[@]}" \
+  "$bench" training --threads "$threads" --epochs "$epochs" --export "$data" --json "${database[@]}" \
     >"$data/rust.json"
   python3 bench/train_baseline.py --data "$data" --threads "$threads" --epochs "$epochs" --json \
     >"$data/torch.json"

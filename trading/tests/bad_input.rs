@@ -21,7 +21,7 @@ async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
     // A strategy built by a program, not read from a checked file.
     let strategy_file = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/strategies/rsi_macd_trend.yaml"
+        "/../strategies/rsi_macd_trend.yaml"
     );
     let mut strategy =
         ktrdr_trading::strategy::parse_file(std::path::Path::new(strategy_file)).unwrap();

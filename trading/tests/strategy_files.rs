@@ -4,7 +4,7 @@ use ktrdr_trading::strategy::{self, Problem};
 
 fn example(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("strategies")
+        .join("../strategies")
         .join(name)
 }
 

@@ -94,11 +94,7 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
             }
             println!(
                 "Operation: {}\nKind:      {}\nAt:        {} {}\nAttempt:   {}",
-                c.operation_id,
-                c.kind,
-                c.unit,
-                c.unit_value,
-                c.attempt
+                c.operation_id, c.kind, c.unit, c.unit_value, c.attempt
             );
             println!(
                 "Created:   {}\nArtifact:  {} ({})",

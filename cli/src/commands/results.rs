@@ -1,9 +1,16 @@
 //! `ktrdr results <op id>`: the outcome of a training (history, accuracy, confusion matrix) or a
 //! backtest (metrics, trades) as tables, or the raw result with `--json`.
 
+use chrono::{DateTime, Utc};
 use clap::Args;
-use ktrdr::operations::{self, Status};
-use serde_json::Value;
+use ktrdr::{
+    job_kinds::JobKind,
+    operations::{self, Status},
+};
+use ktrdr_trading::{
+    features::LABEL_NAMES,
+    kinds::{BacktestResult, Backtesting, Training, TrainingResult},
+};
 
 use crate::output;
 
@@ -35,121 +42,113 @@ pub async fn run(args: ResultsArgs, migrate_first: bool) -> anyhow::Result<()> {
         return output::print_json(&result);
     }
     match op.operation_type.as_str() {
-        "training" => print_training(&result),
-        "backtesting" => print_backtest(&result, args.trades),
+        Training::NAME => print_training(&Training::parse_result(&result)?),
+        Backtesting::NAME => print_backtest(&Backtesting::parse_result(&result)?, args.trades),
         _ => output::print_json(&result)?,
     }
     Ok(())
 }
 
-fn number(value: &Value, digits: usize) -> String {
-    value
-        .as_f64()
-        .map(|v| format!("{v:.digits$}"))
-        .unwrap_or_else(|| "-".into())
+fn number(value: f64, digits: usize) -> String {
+    format!("{value:.digits$}")
 }
 
-fn print_training(result: &Value) {
+fn print_training(result: &TrainingResult) {
     println!(
         "Training of {} on {} {}: {} epochs (best {}), test accuracy {}",
-        result["strategy"].as_str().unwrap_or("?"),
-        result["symbol"].as_str().unwrap_or("?"),
-        result["timeframe"].as_str().unwrap_or("?"),
-        result["epochs_run"],
-        result["best_epoch"],
-        number(&result["test_accuracy"], 3)
+        result.strategy,
+        result.symbol,
+        result.timeframe,
+        result.epochs_run,
+        result.best_epoch,
+        number(result.test_accuracy, 3)
     );
     let mut history = output::table(&["EPOCH", "TRAIN LOSS", "VAL LOSS", "VAL ACCURACY"]);
-    for epoch in result["history"].as_array().into_iter().flatten() {
+    for epoch in &result.history {
         history.add_row(vec![
-            epoch["epoch"].to_string(),
-            number(&epoch["train_loss"], 4),
-            number(&epoch["val_loss"], 4),
-            number(&epoch["val_accuracy"], 3),
+            epoch.epoch.to_string(),
+            number(epoch.train_loss, 4),
+            number(epoch.val_loss, 4),
+            number(epoch.val_accuracy, 3),
         ]);
     }
     println!("{history}");
-    let classes = ktrdr_trading::features::LABEL_NAMES;
+    let classes = LABEL_NAMES;
     let mut confusion =
         output::table(&[&["TRUE \\ PREDICTED"], &classes[..], &["TRAIN BALANCE"]].concat());
-    for (i, row) in result["confusion_matrix"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let mut cells = vec![classes[i].to_string()];
-        cells.extend(row.as_array().into_iter().flatten().map(|v| v.to_string()));
-        cells.push(result["class_balance"][classes[i]].to_string());
+    for (class, row) in classes.iter().zip(&result.confusion_matrix) {
+        let mut cells = vec![class.to_string()];
+        cells.extend(row.iter().map(u64::to_string));
+        cells.push(
+            result
+                .class_balance
+                .get(*class)
+                .map_or_else(|| "-".into(), usize::to_string),
+        );
         confusion.add_row(cells);
     }
     println!("{confusion}");
-    println!(
-        "Model: {}",
-        result["model"]["weights"]["location"]
-            .as_str()
-            .unwrap_or("-")
-    );
+    println!("Model: {}", result.model.weights.location);
     println!(
         "{}",
-        checkpoint_summary(result, "resumed_from_epoch", "epoch")
+        checkpoint_summary(
+            result.checkpoints_saved,
+            result.checkpoint_save_failures,
+            result.resumed_from_epoch,
+            "epoch"
+        )
     );
 }
 
 /// `Checkpoints: N saved[, N failed to save]; resumed from <unit> N` (or `started from scratch`).
-fn checkpoint_summary(result: &Value, resumed_key: &str, unit: &str) -> String {
-    let failures = result["checkpoint_save_failures"].as_u64().unwrap_or(0);
+fn checkpoint_summary(
+    saved: usize,
+    failures: usize,
+    resumed_from: Option<usize>,
+    unit: &str,
+) -> String {
     let failed = if failures > 0 {
         format!(", {failures} failed to save")
     } else {
         String::new()
     };
-    let start = match result[resumed_key].as_u64() {
+    let start = match resumed_from {
         Some(at) => format!("resumed from {unit} {at}"),
         None => "started from scratch".into(),
     };
-    format!(
-        "Checkpoints: {} saved{failed}; {start}",
-        result["checkpoints_saved"].as_u64().unwrap_or(0)
-    )
+    format!("Checkpoints: {saved} saved{failed}; {start}")
 }
 
-fn print_backtest(result: &Value, max_trades: usize) {
-    let m = &result["metrics"];
-    let percent = |v: &Value| {
-        v.as_f64()
-            .map(|v| format!("{:.2}%", v * 100.0))
-            .unwrap_or_else(|| "-".into())
-    };
+fn print_backtest(result: &BacktestResult, max_trades: usize) {
+    let m = &result.metrics;
+    let percent = |v: f64| format!("{:.2}%", v * 100.0);
     let mut metrics = output::table(&["METRIC", "VALUE"]);
     for (name, value) in [
-        ("initial capital", number(&m["initial_capital"], 2)),
-        ("final equity", number(&m["final_equity"], 2)),
-        ("total return", percent(&m["total_return"])),
-        ("annualized return", percent(&m["annualized_return"])),
-        ("volatility", percent(&m["volatility"])),
-        ("sharpe", number(&m["sharpe"], 2)),
-        ("sortino", number(&m["sortino"], 2)),
-        ("max drawdown", percent(&m["max_drawdown"])),
-        ("calmar", number(&m["calmar"], 2)),
-        ("trades", m["trades"].to_string()),
-        ("win rate", percent(&m["win_rate"])),
-        ("profit factor", number(&m["profit_factor"], 2)),
-        ("average win", number(&m["avg_win"], 2)),
-        ("average loss", number(&m["avg_loss"], 2)),
-        ("commission", number(&m["total_commission"], 2)),
+        ("initial capital", number(m.initial_capital, 2)),
+        ("final equity", number(m.final_equity, 2)),
+        ("total return", percent(m.total_return)),
+        ("annualized return", percent(m.annualized_return)),
+        ("volatility", percent(m.volatility)),
+        ("sharpe", number(m.sharpe, 2)),
+        ("sortino", number(m.sortino, 2)),
+        ("max drawdown", percent(m.max_drawdown)),
+        ("calmar", number(m.calmar, 2)),
+        ("trades", m.trades.to_string()),
+        ("win rate", percent(m.win_rate)),
+        (
+            "profit factor",
+            m.profit_factor.map_or_else(|| "-".into(), |v| number(v, 2)),
+        ),
+        ("average win", number(m.avg_win, 2)),
+        ("average loss", number(m.avg_loss, 2)),
+        ("commission", number(m.total_commission, 2)),
     ] {
         metrics.add_row(vec![name.to_string(), value]);
     }
     println!(
         "Backtest of {} ({}) on {} {}, {} bars:\n{metrics}",
-        result["strategy"].as_str().unwrap_or("?"),
-        result["model"].as_str().unwrap_or("?"),
-        result["symbol"].as_str().unwrap_or("?"),
-        result["timeframe"].as_str().unwrap_or("?"),
-        m["bars"]
+        result.strategy, result.model, result.symbol, result.timeframe, m.bars
     );
-    let trades = m["trade_list"].as_array().cloned().unwrap_or_default();
     let mut table = output::table(&[
         "SIDE",
         "ENTRY",
@@ -161,32 +160,32 @@ fn print_backtest(result: &Value, max_trades: usize) {
         "MFE",
         "MAE",
     ]);
-    // `2022-03-01T14:00:00Z` → `2022-03-01 14:00`
-    let minute = |time: &Value| -> String {
-        time.as_str()
-            .unwrap_or("")
-            .replace('T', " ")
-            .chars()
-            .take(16)
-            .collect()
-    };
-    for trade in trades.iter().take(max_trades) {
+    let minute = |time: DateTime<Utc>| time.format("%Y-%m-%d %H:%M").to_string();
+    for trade in m.trade_list.iter().take(max_trades) {
         table.add_row(vec![
-            trade["side"].as_str().unwrap_or("?").to_uppercase(),
-            minute(&trade["entry_time"]),
-            minute(&trade["exit_time"]),
-            trade["quantity"].to_string(),
-            number(&trade["entry_price"], 5),
-            number(&trade["exit_price"], 5),
-            number(&trade["net_pnl"], 2),
-            number(&trade["mfe"], 2),
-            number(&trade["mae"], 2),
+            trade.side.to_string(),
+            minute(trade.entry_time),
+            minute(trade.exit_time),
+            trade.quantity.to_string(),
+            number(trade.entry_price, 5),
+            number(trade.exit_price, 5),
+            number(trade.net_pnl, 2),
+            number(trade.mfe, 2),
+            number(trade.mae, 2),
         ]);
     }
     println!(
         "Trades ({} of {}):\n{table}",
-        trades.len().min(max_trades),
-        trades.len()
+        m.trade_list.len().min(max_trades),
+        m.trade_list.len()
     );
-    println!("{}", checkpoint_summary(result, "resumed_from_bar", "bar"));
+    println!(
+        "{}",
+        checkpoint_summary(
+            result.checkpoints_saved,
+            result.checkpoint_save_failures,
+            result.resumed_from_bar,
+            "bar"
+        )
+    );
 }

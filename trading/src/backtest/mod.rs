@@ -157,6 +157,16 @@ pub enum Side {
     Short,
 }
 
+impl std::fmt::Display for Side {
+    /// `LONG` or `SHORT`, as tables for people show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Long => "LONG",
+            Side::Short => "SHORT",
+        })
+    }
+}
+
 impl Side {
     /// +1 for a long, −1 for a short: the sign of the PnL of a price rise.
     pub fn sign(self) -> f64 {

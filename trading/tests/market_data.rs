@@ -5,7 +5,17 @@ use std::path::PathBuf;
 
 use chrono::TimeZone;
 use ktrdr_testkit::TestDatabase;
-use ktrdr_trading::market_data::{self, SynthSpec, Timeframe};
+use ktrdr_trading::market_data::{self, BarRange, SynthSpec, Timeframe};
+
+/// EURUSD 1h bars from `start` on.
+fn eurusd_h1(start: Option<chrono::DateTime<chrono::Utc>>) -> BarRange<'static> {
+    BarRange {
+        symbol: "EURUSD",
+        timeframe: Timeframe::H1,
+        start,
+        end: None,
+    }
+}
 
 fn csv_file(name: &str, content: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("ktrdr-{name}-{}.csv", std::process::id()));
@@ -30,7 +40,7 @@ async fn importing_a_csv_twice_stores_it_once() -> anyhow::Result<()> {
     assert_eq!((first.inserted, first.updated), (3, 0));
     let again = market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
     assert_eq!((again.inserted, again.updated), (0, 3));
-    let loaded = market_data::load(pool, "EURUSD", Timeframe::H1, None, None).await?;
+    let loaded = market_data::load(pool, &eurusd_h1(None)).await?;
     assert_eq!(loaded, bars);
     let series = market_data::list(pool).await?;
     assert_eq!(series.len(), 1);
@@ -92,7 +102,7 @@ async fn synthetic_data_loads_and_range_queries_cut_it() -> anyhow::Result<()> {
     let bars = market_data::synthesize(&spec)?;
     market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
     let february = chrono::Utc.with_ymd_and_hms(2023, 2, 1, 0, 0, 0).unwrap();
-    let loaded = market_data::load(pool, "EURUSD", Timeframe::H1, Some(february), None).await?;
+    let loaded = market_data::load(pool, &eurusd_h1(Some(february))).await?;
     assert!(!loaded.is_empty());
     assert!(loaded.iter().all(|bar| bar.ts >= february));
     assert_eq!(

@@ -57,14 +57,7 @@ pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> 
     completed_training(&pool, &params.model)
         .await
         .map_err(|err| anyhow::anyhow!("--model: {err}"))?;
-    require_market_data(
-        &pool,
-        params.symbol(),
-        params.timeframe(),
-        params.start,
-        params.end,
-    )
-    .await?;
+    require_market_data(&pool, params.bars()).await?;
     let op = NewOperation::new(Backtesting::NAME).with_params(value);
     let id = operations::submit(&pool, &kinds::ALL, &op).await?;
     submitted(&pool, &id, args.follow, args.json).await

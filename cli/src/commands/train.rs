@@ -11,7 +11,7 @@ use ktrdr::{
 };
 use ktrdr_trading::{
     kinds::{self, Training, TrainingParams},
-    market_data::{self, Timeframe},
+    market_data::{self, BarRange, Timeframe},
 };
 
 use crate::{follow, output};
@@ -92,14 +92,7 @@ pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
     let value = serde_json::to_value(&params)?;
     Training::parse_params(&value)?;
     let pool = super::connect(migrate_first).await?;
-    require_market_data(
-        &pool,
-        params.symbol(),
-        params.timeframe(),
-        params.start,
-        params.end,
-    )
-    .await?;
+    require_market_data(&pool, params.bars()).await?;
     let op = NewOperation {
         max_attempts: args.max_attempts,
         ..NewOperation::new(Training::NAME).with_params(value)
@@ -143,15 +136,9 @@ pub async fn submitted(
 }
 
 /// Refuses, before submitting, an operation whose symbol, timeframe and range hold no bars.
-pub async fn require_market_data(
-    pool: &sqlx::PgPool,
-    symbol: &str,
-    timeframe: Timeframe,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-) -> anyhow::Result<()> {
-    if !market_data::has_bars(pool, symbol, timeframe, start, end).await? {
-        anyhow::bail!(market_data::no_bars_message(symbol, timeframe));
+pub async fn require_market_data(pool: &sqlx::PgPool, range: BarRange<'_>) -> anyhow::Result<()> {
+    if !market_data::has_bars(pool, &range).await? {
+        anyhow::bail!(market_data::no_bars_message(range.symbol, range.timeframe));
     }
     Ok(())
 }

@@ -27,26 +27,14 @@ pub(super) fn summarize(config: &BacktestConfig, state: BacktestState) -> Backte
     } else {
         0.0
     };
-    let sharpe = if std > 0.0 {
-        returns.mean / std * sqrt_year
-    } else {
-        0.0
-    };
+    let sharpe = ratio_or_zero(returns.mean, std) * sqrt_year;
     let downside = if returns.count > 0 {
         (returns.downside_sq_sum / returns.count as f64).sqrt()
     } else {
         0.0
     };
-    let sortino = if downside > 0.0 {
-        returns.mean / downside * sqrt_year
-    } else {
-        0.0
-    };
-    let calmar = if state.max_drawdown > 0.0 {
-        annualized_return / state.max_drawdown
-    } else {
-        0.0
-    };
+    let sortino = ratio_or_zero(returns.mean, downside) * sqrt_year;
+    let calmar = ratio_or_zero(annualized_return, state.max_drawdown);
 
     let (mut wins, mut win_sum, mut losses, mut loss_sum) = (0usize, 0.0, 0usize, 0.0);
     for trade in &state.trades {
@@ -91,5 +79,14 @@ fn finite(value: f64) -> f64 {
         0.0
     } else {
         value.clamp(f64::MIN, f64::MAX)
+    }
+}
+
+/// `numerator / denominator`, or 0 when the denominator is not positive (no spread, no drawdown).
+fn ratio_or_zero(numerator: f64, denominator: f64) -> f64 {
+    if denominator > 0.0 {
+        numerator / denominator
+    } else {
+        0.0
     }
 }

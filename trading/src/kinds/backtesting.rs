@@ -5,8 +5,13 @@ use ktrdr::job_kinds::JobKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{check_run, deserialize_params, symbol_or_strategys};
-use crate::{Error, Result, backtest::BacktestMetrics, market_data::Timeframe, strategy::Strategy};
+use super::{check_run, deserialize_params};
+use crate::{
+    Error, Result,
+    backtest::BacktestMetrics,
+    market_data::{BarRange, Timeframe},
+    strategy::Strategy,
+};
 
 pub struct Backtesting;
 
@@ -49,13 +54,15 @@ impl BacktestParams {
         }
     }
 
-    pub fn symbol(&self) -> &str {
-        symbol_or_strategys(&self.symbol, &self.strategy)
-    }
-
-    pub fn timeframe(&self) -> Timeframe {
-        self.timeframe
-            .unwrap_or(self.strategy.training_data.timeframe)
+    /// The bars this run reads.
+    pub fn bars(&self) -> BarRange<'_> {
+        let range = (self.start, self.end);
+        BarRange::of(
+            &self.strategy,
+            self.symbol.as_deref(),
+            self.timeframe,
+            range,
+        )
     }
 }
 
@@ -84,8 +91,7 @@ impl JobKind for Backtesting {
             Self::NAME,
             &parsed.strategy,
             parsed.symbol.as_deref(),
-            parsed.start,
-            parsed.end,
+            parsed.bars(),
         )?;
         if let Some(capital) = parsed.initial_capital
             && !(capital.is_finite() && capital > 0.0)

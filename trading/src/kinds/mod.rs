@@ -15,7 +15,7 @@ pub use training::{
     TrainingResult, completed_training,
 };
 
-use crate::{Error, Result, strategy::Strategy};
+use crate::{Error, Result, market_data::BarRange, strategy::Strategy};
 
 /// Every kind ktrdr runs: the queue's built-in `dummy`, `training` and `backtesting`.
 pub const ALL: JobKinds = JobKinds::new(&[
@@ -36,17 +36,16 @@ fn deserialize_params<K: JobKind>(params: &Value) -> Result<K::Params> {
     })
 }
 
-/// What trainings and backtests share: a valid strategy, and a symbol and date range, when given
-/// instead of the strategy's, that make sense.
+/// What trainings and backtests share: a valid strategy, and a symbol (`given_symbol`, when it is
+/// given instead of the strategy's) and date range that make sense.
 fn check_run(
     operation_type: &str,
     strategy: &Strategy,
-    symbol: Option<&str>,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
+    given_symbol: Option<&str>,
+    bars: BarRange<'_>,
 ) -> Result<()> {
-    check_range(start, end)?;
-    check_symbol(operation_type, symbol)?;
+    check_range(bars.start, bars.end)?;
+    check_symbol(operation_type, given_symbol)?;
     check_strategy(operation_type, strategy)
 }
 
@@ -87,9 +86,4 @@ fn check_strategy(operation_type: &str, strategy: &Strategy) -> Result<()> {
             problems.join("; ")
         ))
     })
-}
-
-/// The symbol and timeframe a run uses: those given, else the strategy's.
-fn symbol_or_strategys<'a>(symbol: &'a Option<String>, strategy: &'a Strategy) -> &'a str {
-    symbol.as_deref().unwrap_or(&strategy.training_data.symbol)
 }

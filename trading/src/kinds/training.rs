@@ -14,8 +14,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::{check_run, deserialize_params, symbol_or_strategys};
-use crate::{Error, Result, features::Scaler, market_data::Timeframe, strategy::Strategy};
+use super::{check_run, deserialize_params};
+use crate::{
+    Error, Result,
+    features::Scaler,
+    market_data::{BarRange, Timeframe},
+    strategy::Strategy,
+};
 
 pub struct Training;
 
@@ -47,13 +52,15 @@ impl TrainingParams {
         }
     }
 
-    pub fn symbol(&self) -> &str {
-        symbol_or_strategys(&self.symbol, &self.strategy)
-    }
-
-    pub fn timeframe(&self) -> Timeframe {
-        self.timeframe
-            .unwrap_or(self.strategy.training_data.timeframe)
+    /// The bars this run reads.
+    pub fn bars(&self) -> BarRange<'_> {
+        let range = (self.start, self.end);
+        BarRange::of(
+            &self.strategy,
+            self.symbol.as_deref(),
+            self.timeframe,
+            range,
+        )
     }
 }
 
@@ -137,8 +144,7 @@ impl JobKind for Training {
             Self::NAME,
             &parsed.strategy,
             parsed.symbol.as_deref(),
-            parsed.start,
-            parsed.end,
+            parsed.bars(),
         )?;
         Ok(parsed)
     }

@@ -11,6 +11,8 @@ use serde::Serialize;
 
 pub use csv_file::read_csv;
 pub use store::{SeriesInfo, StoreReport, has_bars, list, load, no_bars_message, store};
+
+use crate::strategy::Strategy;
 pub use synth::{SynthSpec, synthesize};
 pub use timeframe::Timeframe;
 
@@ -25,8 +27,34 @@ pub fn is_valid_symbol(symbol: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
+/// Which bars a run reads: one series, and the range `[start, end)` (either bound may be open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BarRange<'a> {
+    pub symbol: &'a str,
+    pub timeframe: Timeframe,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl<'a> BarRange<'a> {
+    /// The bars of `strategy`'s own series, or of the `symbol` or `timeframe` given instead.
+    pub fn of(
+        strategy: &'a Strategy,
+        symbol: Option<&'a str>,
+        timeframe: Option<Timeframe>,
+        (start, end): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    ) -> Self {
+        Self {
+            symbol: symbol.unwrap_or(&strategy.training_data.symbol),
+            timeframe: timeframe.unwrap_or(strategy.training_data.timeframe),
+            start,
+            end,
+        }
+    }
+}
+
 /// One bar: prices at open, high, low and close of the period starting at `ts`, and its volume.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Bar {
     pub ts: DateTime<Utc>,
     pub open: f64,

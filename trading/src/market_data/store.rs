@@ -7,7 +7,7 @@ use sqlx::{FromRow, PgPool};
 
 use crate::{
     Result,
-    market_data::{Bar, Timeframe},
+    market_data::{Bar, BarRange, Timeframe},
 };
 
 /// Rows per INSERT: keeps each statement's arrays a few megabytes.
@@ -82,25 +82,18 @@ pub async fn list(pool: &PgPool) -> Result<Vec<SeriesInfo>> {
     Ok(rows)
 }
 
-/// Bars of a series in `[start, end)`, oldest first (either bound may be open).
 /// Whether `symbol` `timeframe` has any bar in `[start, end)` (an open end is unbounded): answered
 /// from the (symbol, timeframe, ts) index without reading the bars.
-pub async fn has_bars(
-    pool: &PgPool,
-    symbol: &str,
-    timeframe: Timeframe,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-) -> Result<bool> {
+pub async fn has_bars(pool: &PgPool, range: &BarRange<'_>) -> Result<bool> {
     Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT FROM ktrdr.bars
          WHERE symbol = $1 AND timeframe = $2
            AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4))",
     )
-    .bind(symbol)
-    .bind(timeframe.as_str())
-    .bind(start)
-    .bind(end)
+    .bind(range.symbol)
+    .bind(range.timeframe.as_str())
+    .bind(range.start)
+    .bind(range.end)
     .fetch_one(pool)
     .await?)
 }
@@ -114,34 +107,19 @@ pub fn no_bars_message(symbol: &str, timeframe: Timeframe) -> String {
     )
 }
 
-pub async fn load(
-    pool: &PgPool,
-    symbol: &str,
-    timeframe: Timeframe,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-) -> Result<Vec<Bar>> {
-    let rows: Vec<(DateTime<Utc>, f64, f64, f64, f64, f64)> = sqlx::query_as(
+/// Bars of a series in `[start, end)`, oldest first (either bound may be open).
+pub async fn load(pool: &PgPool, range: &BarRange<'_>) -> Result<Vec<Bar>> {
+    let bars = sqlx::query_as(
         "SELECT ts, open, high, low, close, volume FROM ktrdr.bars
          WHERE symbol = $1 AND timeframe = $2
            AND ($3::timestamptz IS NULL OR ts >= $3) AND ($4::timestamptz IS NULL OR ts < $4)
          ORDER BY ts",
     )
-    .bind(symbol)
-    .bind(timeframe.as_str())
-    .bind(start)
-    .bind(end)
+    .bind(range.symbol)
+    .bind(range.timeframe.as_str())
+    .bind(range.start)
+    .bind(range.end)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(ts, open, high, low, close, volume)| Bar {
-            ts,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        })
-        .collect())
+    Ok(bars)
 }

@@ -152,44 +152,25 @@ pub fn parse(text: &str) -> Result<Strategy, Vec<Problem>> {
         );
     }
 
-    match (
-        name,
-        version,
-        description,
-        training_data,
-        indicators,
-        fuzzy_sets,
-        nn_inputs,
-        model,
-        training,
-        decisions,
-        backtest,
-    ) {
-        (
-            Some(name),
-            Some(version),
-            Some(description),
-            Some(training_data),
-            Some(indicators),
-            Some(fuzzy_sets),
-            Some(nn_inputs),
-            Some(model),
-            Some(training),
-            Some(decisions),
-            Some(backtest),
-        ) if checker.problems.is_empty() => Ok(Strategy {
-            name,
-            version,
-            description,
-            training_data,
-            indicators,
-            fuzzy_sets,
-            nn_inputs,
-            model,
-            training,
-            decisions,
-            backtest,
-        }),
+    // Every section that could not be read left a problem behind, so this is Some exactly when
+    // nothing was missing.
+    let complete = || {
+        Some(Strategy {
+            name: name?,
+            version: version?,
+            description: description?,
+            training_data: training_data?,
+            indicators: indicators?,
+            fuzzy_sets: fuzzy_sets?,
+            nn_inputs: nn_inputs?,
+            model: model?,
+            training: training?,
+            decisions: decisions?,
+            backtest: backtest?,
+        })
+    };
+    match complete() {
+        Some(strategy) if checker.problems.is_empty() => Ok(strategy),
         _ => Err(checker.problems),
     }
 }

@@ -42,8 +42,9 @@ impl Job for Backtesting {
 
 async fn backtest(params: BacktestParams, mut ctx: JobContext) -> JobResult<BacktestResult> {
     let (metadata, weights) = load_model(&ctx, &params).await?;
-    let (symbol, timeframe) = (params.symbol().to_string(), params.timeframe());
-    let bars = super::load_bars(&ctx, &symbol, timeframe, params.start, params.end).await?;
+    let wanted = params.bars();
+    let (symbol, timeframe) = (wanted.symbol.to_string(), wanted.timeframe);
+    let bars = super::load_bars(&ctx, &wanted).await?;
     // Features and the forward pass over every bar: CPU work for a blocking thread, not for the
     // runtime that heartbeats this worker's operations.
     let predicted = tokio::task::spawn_blocking(move || {

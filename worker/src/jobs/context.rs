@@ -1,9 +1,8 @@
 //! What a running job is given: its lease (for fenced writes such as checkpoints), the pool (to read
 //! inputs and write artifacts), a progress channel, and the stop request of a cancel or shutdown.
 
-use chrono::{DateTime, Utc};
 use ktrdr::operations::{Lease, Progress};
-use ktrdr_trading::market_data::{self, Bar, Timeframe};
+use ktrdr_trading::market_data::{self, Bar, BarRange};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -68,16 +67,11 @@ impl JobContext {
 
 /// The bars an operation runs on; none stored in the range fails it for good, a database that
 /// cannot be read retryably.
-pub async fn load_bars(
-    ctx: &JobContext,
-    symbol: &str,
-    timeframe: Timeframe,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-) -> JobResult<Vec<Bar>> {
-    match market_data::load(&ctx.pool, symbol, timeframe, start, end).await {
+pub async fn load_bars(ctx: &JobContext, range: &BarRange<'_>) -> JobResult<Vec<Bar>> {
+    match market_data::load(&ctx.pool, range).await {
         Ok(bars) if bars.is_empty() => Err(JobEnd::fatal(market_data::no_bars_message(
-            symbol, timeframe,
+            range.symbol,
+            range.timeframe,
         ))),
         Ok(bars) => Ok(bars),
         Err(err) => Err(JobEnd::from_error("cannot load market data", err)),

@@ -60,8 +60,9 @@ impl Job for Training {
 }
 
 async fn train(params: TrainingParams, mut ctx: JobContext) -> JobResult<TrainingResult> {
-    let (symbol, timeframe) = (params.symbol().to_string(), params.timeframe());
-    let bars = super::load_bars(&ctx, &symbol, timeframe, params.start, params.end).await?;
+    let wanted = params.bars();
+    let (symbol, timeframe) = (wanted.symbol.to_string(), wanted.timeframe);
+    let bars = super::load_bars(&ctx, &wanted).await?;
 
     let saver = CheckpointSaver::for_job(&ctx);
     let resume = match saver.load().await? {

@@ -442,6 +442,41 @@ mod tests {
         (strategy, bars)
     }
 
+    /// The example with `epochs` epochs, early stopping off, and its prepared data.
+    fn example_without_early_stopping(epochs: usize) -> (Strategy, Vec<Bar>, Prepared) {
+        let (mut strategy, bars) = example();
+        strategy.training.epochs = epochs;
+        strategy.training.early_stopping.patience = 100;
+        let prepared = prepare(&strategy, &bars).unwrap();
+        (strategy, bars, prepared)
+    }
+
+    /// Trains on the CPU without ever being asked to stop.
+    fn train_to_the_end(
+        strategy: &Strategy,
+        prepared: &Prepared,
+        policy: &CheckpointPolicy<'_>,
+        on_epoch: &mut dyn FnMut(&EpochRecord),
+        on_checkpoint: &mut dyn FnMut(TrainingCheckpoint),
+    ) -> Result<TrainEnd, String> {
+        train(
+            strategy,
+            prepared,
+            Device::Cpu,
+            policy,
+            on_epoch,
+            on_checkpoint,
+            &|| false,
+        )
+    }
+
+    /// The two runs ended with the same model: weights, history and test predictions.
+    fn assert_same_model(a: &TrainingRun, b: &TrainingRun) {
+        assert_eq!(a.parameters_sha256, b.parameters_sha256);
+        assert_eq!(a.history(), b.history());
+        assert_eq!(a.confusion_matrix, b.confusion_matrix);
+    }
+
     fn finished(end: Result<TrainEnd, String>) -> TrainingRun {
         match end.unwrap() {
             TrainEnd::Finished(run) => run,
@@ -452,14 +487,12 @@ mod tests {
 
     fn run_once(strategy: &Strategy, bars: &[Bar]) -> TrainingRun {
         let prepared = prepare(strategy, bars).unwrap();
-        finished(train(
+        finished(train_to_the_end(
             strategy,
             &prepared,
-            Device::Cpu,
             &CheckpointPolicy::NONE,
             &mut |_| {},
             &mut |_| {},
-            &|| false,
         ))
     }
 
@@ -469,14 +502,12 @@ mod tests {
         prepared: &Prepared,
         on_epoch: &mut dyn FnMut(&EpochRecord),
     ) -> (String, bool, TrainingCheckpoint) {
-        let end = train(
+        let end = train_to_the_end(
             strategy,
             prepared,
-            Device::Cpu,
             &CheckpointPolicy::NONE,
             on_epoch,
             &mut |_| {},
-            &|| false,
         );
         match end.unwrap() {
             TrainEnd::Failed {
@@ -526,10 +557,7 @@ mod tests {
     #[test]
     fn a_run_stopped_and_resumed_twice_ends_bit_identical() {
         tch::set_num_threads(1);
-        let (mut strategy, bars) = example();
-        strategy.training.epochs = 6;
-        strategy.training.early_stopping.patience = 100;
-        let prepared = prepare(&strategy, &bars).unwrap();
+        let (strategy, bars, prepared) = example_without_early_stopping(6);
         let uninterrupted = run_once(&strategy, &bars);
 
         let TrainEnd::Stopped(first) = run_part(&strategy, &prepared, None, 2) else {
@@ -544,18 +572,13 @@ mod tests {
         else {
             panic!("should finish");
         };
-        assert_eq!(resumed.parameters_sha256, uninterrupted.parameters_sha256);
-        assert_eq!(resumed.history(), uninterrupted.history());
-        assert_eq!(resumed.confusion_matrix, uninterrupted.confusion_matrix);
+        assert_same_model(&resumed, &uninterrupted);
     }
 
     #[test]
     fn a_failed_epoch_leaves_the_state_before_it_and_resuming_ends_bit_identical() {
         tch::set_num_threads(1);
-        let (mut strategy, bars) = example();
-        strategy.training.epochs = 5;
-        strategy.training.early_stopping.patience = 100;
-        let prepared = prepare(&strategy, &bars).unwrap();
+        let (strategy, bars, prepared) = example_without_early_stopping(5);
         let uninterrupted = run_once(&strategy, &bars);
 
         // Epoch 3 panics after its weights were updated (as torch does on a device error).
@@ -597,9 +620,7 @@ mod tests {
     #[test]
     fn resuming_from_the_final_state_only_evaluates() {
         tch::set_num_threads(1);
-        let (mut strategy, bars) = example();
-        strategy.training.early_stopping.patience = 100;
-        let prepared = prepare(&strategy, &bars).unwrap();
+        let (strategy, bars, prepared) = example_without_early_stopping(3);
         let first = run_once(&strategy, &bars);
         assert_eq!(first.final_checkpoint.state.next_epoch, 3);
         let mut epochs_run = 0;
@@ -607,40 +628,31 @@ mod tests {
             resume: Some(&first.final_checkpoint),
             ..CheckpointPolicy::NONE
         };
-        let again = finished(train(
+        let again = finished(train_to_the_end(
             &strategy,
             &prepared,
-            Device::Cpu,
             &policy,
             &mut |_| epochs_run += 1,
             &mut |_| {},
-            &|| false,
         ));
         assert_eq!(epochs_run, 0);
-        assert_eq!(again.parameters_sha256, first.parameters_sha256);
-        assert_eq!(again.history(), first.history());
-        assert_eq!(again.confusion_matrix, first.confusion_matrix);
+        assert_same_model(&again, &first);
     }
 
     #[test]
     fn periodic_checkpoints_follow_the_epoch_interval() {
-        let (mut strategy, bars) = example();
-        strategy.training.epochs = 7;
-        strategy.training.early_stopping.patience = 100;
-        let prepared = prepare(&strategy, &bars).unwrap();
+        let (strategy, _, prepared) = example_without_early_stopping(7);
         let mut at = Vec::new();
         let policy = CheckpointPolicy {
             every_epochs: 3,
             ..CheckpointPolicy::NONE
         };
-        finished(train(
+        finished(train_to_the_end(
             &strategy,
             &prepared,
-            Device::Cpu,
             &policy,
             &mut |_| {},
             &mut |c| at.push(c.state.next_epoch),
-            &|| false,
         ));
         // After 3 and 6 completed epochs; none after the last (the run completes instead).
         assert_eq!(at, vec![3, 6]);
@@ -669,10 +681,7 @@ mod tests {
     #[test]
     fn the_loss_goes_down_and_the_scaler_sees_only_training_rows() {
         tch::set_num_threads(1);
-        let (mut strategy, bars) = example();
-        strategy.training.epochs = 8;
-        strategy.training.early_stopping.patience = 100;
-        let prepared = prepare(&strategy, &bars).unwrap();
+        let (strategy, _, prepared) = example_without_early_stopping(8);
         assert_eq!(prepared.feature_names.len(), strategy.feature_count());
         let train_rows = prepared.train.0.size()[0];
         // The training part, scaled with its own statistics, has mean ~0 in every column.
@@ -687,14 +696,12 @@ mod tests {
             column_means < 1e-4,
             "max |column mean| {column_means} over {train_rows} rows"
         );
-        let run = finished(train(
+        let run = finished(train_to_the_end(
             &strategy,
             &prepared,
-            Device::Cpu,
             &CheckpointPolicy::NONE,
             &mut |_| {},
             &mut |_| {},
-            &|| false,
         ));
         let (first, last) = (&run.history()[0], run.history().last().unwrap());
         assert!(last.train_loss < first.train_loss, "{first:?} → {last:?}");

@@ -18,11 +18,12 @@ demo: build
 	@scripts/ensure-postgres.sh
 	@scripts/demo.sh
 
-## make test: every test against a real PostgreSQL (DATABASE_URL, else the embedded cluster).
+## make test: every test against a real PostgreSQL (DATABASE_URL, else the embedded cluster), and the
+## examples in the crates' docs (nextest does not run those).
 test: libtorch
 	@scripts/ensure-postgres.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --no-fail-fast; \
+		$(CARGO) nextest run --workspace --no-fail-fast && $(CARGO) test --workspace --doc; \
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi

@@ -77,3 +77,78 @@ RETURNS integer LANGUAGE sql STABLE AS $$
     WHERE status = 'running' AND lease_expires_at >= now()
       AND ktrdr.worker_is_late(heartbeat_at, lease_expires_at);
 $$;
+
+-- run_orphan_detection: one pass of the orphan detector (the ticker's `orphans` service,
+-- src/maintenance/orphans.rs; run_maintenance calls it too). Called by one process at a time — the
+-- holder of the ticker's advisory lock — but safe to call concurrently.
+--
+-- 1. Outage check: the database was unavailable if the server restarted since the last pass
+--    (pg_postmaster_start_time changed) or no pass ran for longer than the orphan timeout plus the
+--    check interval (a healthy leader passes at least every min(timeout, interval)). Then, for
+--    a grace period (p_reconcile_grace_seconds, default the orphan timeout), lapsed leases go to
+--    pending_reconciliation instead of failing, because their workers could not heartbeat.
+-- 2. Orphans: detect_orphans. 3. Potential orphans: count_potential_orphans.
+-- Records the pass in ktrdr.maintenance_state and returns it as JSON, including `next_due`: when
+-- the next pass is useful — 20 ms after the earliest future lease expiry (so that lease has surely
+-- lapsed), at the latest min(check interval, orphan timeout) from now (a lease taken after this
+-- pass expires at least one timeout later, so the next pass sees it before it lapses).
+CREATE OR REPLACE FUNCTION ktrdr.run_orphan_detection(
+    p_ticker_id text,
+    p_orphan_timeout_seconds double precision,
+    p_check_interval_seconds double precision,
+    p_reconcile_grace_seconds double precision DEFAULT NULL)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_state ktrdr.maintenance_state;
+    v_grace interval := ktrdr.lease_interval(coalesce(p_reconcile_grace_seconds, p_orphan_timeout_seconds));
+    v_longest_wait interval := ktrdr.lease_interval(least(p_check_interval_seconds, p_orphan_timeout_seconds));
+    v_restarted boolean;
+    v_silent boolean;
+    v_outage_at timestamptz;
+    v_orphans record;
+    v_potential integer;
+    v_next_due timestamptz;
+    v_result jsonb;
+BEGIN
+    PERFORM ktrdr.lease_interval(p_orphan_timeout_seconds);
+    PERFORM ktrdr.lease_interval(p_check_interval_seconds);
+    SELECT * INTO v_state FROM ktrdr.maintenance_state FOR UPDATE;
+
+    v_restarted := v_state.postmaster_started_at IS NOT NULL
+                   AND v_state.postmaster_started_at <> pg_postmaster_start_time();
+    v_silent := v_state.last_check IS NOT NULL
+                AND now() - v_state.last_check
+                    > make_interval(secs => p_orphan_timeout_seconds + p_check_interval_seconds);
+    v_outage_at := CASE WHEN v_restarted OR v_silent THEN now() ELSE v_state.outage_detected_at END;
+
+    SELECT * INTO v_orphans
+    FROM ktrdr.detect_orphans(v_outage_at IS NOT NULL AND now() < v_outage_at + v_grace, now() + v_grace);
+    v_potential := ktrdr.count_potential_orphans();
+    SELECT least(min(lease_expires_at) + interval '20 milliseconds', now() + v_longest_wait)
+    INTO v_next_due
+    FROM ktrdr.operations
+    WHERE status = 'running' AND lease_expires_at >= now();
+
+    v_result := jsonb_build_object(
+        'checked_at', now(),
+        'orphans_failed', v_orphans.failed,
+        'orphans_requeued', v_orphans.requeued,
+        'orphans_cancelled', v_orphans.cancelled,
+        'moved_to_reconciliation', v_orphans.reconciling,
+        'potential_orphans_count', v_potential,
+        'outage_detected', v_restarted OR v_silent,
+        'next_due', v_next_due);
+
+    UPDATE ktrdr.maintenance_state
+    SET leader_id = p_ticker_id,
+        leader_since = CASE WHEN leader_id IS DISTINCT FROM p_ticker_id THEN now() ELSE leader_since END,
+        last_check = now(),
+        last_result = v_result,
+        potential_orphans_count = v_potential,
+        orphan_timeout_seconds = p_orphan_timeout_seconds,
+        check_interval_seconds = p_check_interval_seconds,
+        reconcile_grace_seconds = extract(epoch FROM v_grace),
+        postmaster_started_at = pg_postmaster_start_time(),
+        outage_detected_at = CASE WHEN now() < v_outage_at + v_grace THEN v_outage_at END;
+    RETURN v_result;
+END $$;

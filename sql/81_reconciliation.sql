@@ -16,6 +16,33 @@ BEGIN
         v_message);
 END $$;
 
+-- run_reconciliation_expiry: one pass of the ticker's `reconciliation` service
+-- (src/maintenance/reconciliation.rs; run_maintenance calls it too): expire_reconciliation, in a
+-- transaction of its own — nothing ties it to the orphan pass, which sets deadlines one grace period
+-- ahead and so never expires what it just moved. Returns {checked_at, failed, requeued, cancelled,
+-- next_due}: when the next pass is useful — 20 ms after the earliest future deadline (so it has
+-- surely passed), at the latest p_interval_seconds from now. Keep the interval at most the grace
+-- period, so that a deadline set after this pass is seen before it passes.
+CREATE OR REPLACE FUNCTION ktrdr.run_reconciliation_expiry(p_interval_seconds double precision)
+RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    v_longest_wait interval := ktrdr.lease_interval(p_interval_seconds);
+    v_expired record;
+    v_next_due timestamptz;
+BEGIN
+    SELECT * INTO v_expired FROM ktrdr.expire_reconciliation();
+    SELECT least(min(reconcile_deadline) + interval '20 milliseconds', now() + v_longest_wait)
+    INTO v_next_due
+    FROM ktrdr.operations
+    WHERE status = 'pending_reconciliation' AND reconcile_deadline >= now();
+    RETURN jsonb_build_object(
+        'checked_at', now(),
+        'failed', v_expired.failed,
+        'requeued', v_expired.requeued,
+        'cancelled', v_expired.cancelled,
+        'next_due', v_next_due);
+END $$;
+
 -- reclaim_operations: a worker that reconnects presents the operations it is still running, as
 -- [{"operation_id": …, "attempt": …}]. Each gets a verdict: 'continue' (it is the worker's: a
 -- pending_reconciliation operation is running again and its lease renewed), 'cancel' (same, but a

@@ -4,9 +4,11 @@
 --   psql "$(ktrdr db url)" -f sql/cron.sql
 --
 -- Debian's pg_cron 1.4 schedules with minute granularity, so orphans are detected up to a minute
--- after their lease lapses (the ticker wakes at the earliest lease expiry instead). Run workers with
--- --no-ticker when pg_cron does this job. Arguments: ticker name, ORPHAN_TIMEOUT_SECONDS,
--- check interval (the schedule's period, in seconds).
+-- after their lease lapses (the ticker wakes at the earliest lease expiry instead). run_maintenance
+-- covers the ticker's orphan and reconciliation services; the checkpoint cleanup also deletes from the
+-- artifact store, which may be a directory SQL cannot reach, so schedule `ktrdr checkpoints cleanup`
+-- with the system's cron for it. Run workers with --no-ticker when pg_cron does this job. Arguments:
+-- ticker name, ORPHAN_TIMEOUT_SECONDS, check interval (the schedule's period, in seconds).
 CREATE EXTENSION IF NOT EXISTS pg_cron;
 
 SELECT cron.schedule(

@@ -3,9 +3,15 @@
 //! Every setting is read and validated once at start-up; a bad value stops the process with one line
 //! that names the variable and the accepted range.
 
-use std::{fmt::Display, ops::RangeInclusive, str::FromStr};
+use std::{fmt::Display, ops::RangeInclusive, str::FromStr, time::Duration};
 
-use crate::{Error, Result};
+use crate::{
+    Error, Result,
+    maintenance::{
+        CheckpointCleanerConfig, OrphanDetectorConfig, ReconciliationExpirerConfig,
+        checkpoint_cleanup, orphans,
+    },
+};
 
 /// Loads `.env` from the working directory (or a parent) if there is one. Variables already set win.
 pub fn load_dotenv() {
@@ -29,19 +35,29 @@ pub fn parse_number<T>(name: &str, raw: &str, range: RangeInclusive<T>) -> Resul
 where
     T: FromStr + PartialOrd + Display + Copy,
 {
-    let out_of_range = || {
-        Error::Config(format!(
-            "{name}={raw} is invalid: expected a number from {} to {}",
-            range.start(),
-            range.end()
-        ))
-    };
-    let value: T = raw.parse().map_err(|_| out_of_range())?;
+    let value: T = raw.parse().map_err(|_| out_of_range(name, raw, &range))?;
+    ensure_in_range(name, value, &range)
+}
+
+/// Refuses a setting's value outside `range` with one line naming the setting (as
+/// [`parse_number`] words it), for settings built in code rather than read from the environment.
+pub fn ensure_in_range<T>(name: &str, value: T, range: &RangeInclusive<T>) -> Result<T>
+where
+    T: PartialOrd + Display,
+{
     if range.contains(&value) {
         Ok(value)
     } else {
-        Err(out_of_range())
+        Err(out_of_range(name, &value, range))
     }
+}
+
+fn out_of_range<T: Display>(name: &str, shown: impl Display, range: &RangeInclusive<T>) -> Error {
+    Error::Config(format!(
+        "{name}={shown} is invalid: expected a number from {} to {}",
+        range.start(),
+        range.end()
+    ))
 }
 
 /// Checks a directory setting (`KTRDR_ARTIFACTS_PATH`, `CHECKPOINT_ARTIFACTS_PATH`) when it is set:
@@ -78,7 +94,7 @@ impl LeaseSettings {
         let orphan_timeout_seconds = number_from_env(
             "ORPHAN_TIMEOUT_SECONDS",
             Self::DEFAULT_ORPHAN_TIMEOUT_SECONDS,
-            0.5..=86_400.0,
+            orphans::ORPHAN_TIMEOUT_RANGE_SECONDS,
         )?;
         let heartbeat_interval_seconds = number_from_env(
             "HEARTBEAT_INTERVAL_SECONDS",
@@ -92,43 +108,62 @@ impl LeaseSettings {
     }
 }
 
-/// Settings of the maintenance ticker.
+/// Settings of the maintenance ticker: the lease timing it shares with the workers, and the config of
+/// each maintenance service.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TickerSettings {
     pub lease: LeaseSettings,
-    /// ORPHAN_CHECK_INTERVAL_SECONDS (default 15): the longest the leader sleeps between passes (it
-    /// also wakes at the earliest lease expiry), and how often followers try to take over.
-    pub check_interval_seconds: f64,
-    /// CHECKPOINT_CLEANUP_INTERVAL_HOURS (default 24): how often the leader cleans up checkpoints.
-    pub checkpoint_cleanup_interval_hours: f64,
-    /// CHECKPOINT_MAX_AGE_DAYS (default 30): checkpoints older than this are deleted.
-    pub checkpoint_max_age_days: f64,
+    /// ORPHAN_TIMEOUT_SECONDS (the lease's) and ORPHAN_CHECK_INTERVAL_SECONDS (default 15): the
+    /// longest the leader waits between two orphan passes (it also wakes at the earliest lease
+    /// expiry), and how often followers try to take over.
+    pub orphans: OrphanDetectorConfig,
+    /// Its interval: the smaller of the check interval and the orphan timeout.
+    pub reconciliation: ReconciliationExpirerConfig,
+    /// CHECKPOINT_CLEANUP_INTERVAL_HOURS (default 24) and CHECKPOINT_MAX_AGE_DAYS (default 30).
+    pub checkpoint_cleanup: CheckpointCleanerConfig,
 }
 
 impl TickerSettings {
-    pub const DEFAULT_CHECK_INTERVAL_SECONDS: f64 = 15.0;
-
     pub fn from_env() -> Result<Self> {
+        let lease = LeaseSettings::from_env()?;
+        let orphan_timeout = Duration::from_secs_f64(lease.orphan_timeout_seconds);
+        let check_interval = Duration::from_secs_f64(number_from_env(
+            "ORPHAN_CHECK_INTERVAL_SECONDS",
+            orphans::CHECK_INTERVAL_DEFAULT.as_secs_f64(),
+            orphans::CHECK_INTERVAL_RANGE_SECONDS,
+        )?);
+        let cleanup_interval_hours = number_from_env(
+            "CHECKPOINT_CLEANUP_INTERVAL_HOURS",
+            checkpoint_cleanup::INTERVAL_DEFAULT.as_secs_f64() / 3_600.0,
+            checkpoint_cleanup::INTERVAL_RANGE_HOURS,
+        )?;
         Ok(Self {
-            lease: LeaseSettings::from_env()?,
-            check_interval_seconds: number_from_env(
-                "ORPHAN_CHECK_INTERVAL_SECONDS",
-                Self::DEFAULT_CHECK_INTERVAL_SECONDS,
-                0.1..=3_600.0,
-            )?,
-            checkpoint_cleanup_interval_hours: number_from_env(
-                "CHECKPOINT_CLEANUP_INTERVAL_HOURS",
-                24.0,
-                0.001..=8_760.0,
-            )?,
-            checkpoint_max_age_days: checkpoint_max_age_days()?,
+            lease,
+            orphans: OrphanDetectorConfig {
+                orphan_timeout,
+                check_interval,
+            },
+            // A reconciliation deadline lies one grace period (the orphan timeout) ahead when it is
+            // set; passing at least that often sees every deadline before it passes.
+            reconciliation: ReconciliationExpirerConfig {
+                interval: check_interval.min(orphan_timeout),
+            },
+            checkpoint_cleanup: CheckpointCleanerConfig {
+                interval: Duration::from_secs_f64(cleanup_interval_hours * 3_600.0),
+                max_age: Duration::from_secs_f64(checkpoint_max_age_days()? * 86_400.0),
+                ..CheckpointCleanerConfig::default()
+            },
         })
     }
 }
 
 /// CHECKPOINT_MAX_AGE_DAYS (default 30): checkpoints older than this are cleaned up.
 pub fn checkpoint_max_age_days() -> Result<f64> {
-    number_from_env("CHECKPOINT_MAX_AGE_DAYS", 30.0, 0.0..=36_500.0)
+    number_from_env(
+        "CHECKPOINT_MAX_AGE_DAYS",
+        checkpoint_cleanup::MAX_AGE_DEFAULT.as_secs_f64() / 86_400.0,
+        checkpoint_cleanup::MAX_AGE_RANGE_DAYS,
+    )
 }
 
 /// `DATABASE_URL` when set and non-empty; `None` selects the embedded cluster.

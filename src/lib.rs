@@ -36,6 +36,7 @@ pub mod db;
 mod error;
 pub mod health;
 pub mod job_kinds;
+pub mod leader;
 pub mod maintenance;
 pub mod notify;
 pub mod operations;

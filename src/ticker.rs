@@ -1,143 +1,114 @@
-//! The ticker: runs maintenance passes, one process per database at a time.
+//! The ticker: schedules the [maintenance services](crate::maintenance) while this process leads.
 //!
-//! Every worker runs one (unless `--no-ticker`), and so does `ktrdr ticker`. Leadership is a
-//! PostgreSQL advisory lock held on the ticker's own connection: when the leader dies, or its
-//! connection does, the lock is released and a follower — which tries every check interval — takes
-//! over. The leader sleeps until the earliest lease expiry the last pass reported, so an orphan is
-//! detected moments after its lease lapses rather than on a fixed scan. It never sleeps longer than the
-//! check interval nor the orphan timeout: a lease taken after a pass expires at least one timeout
-//! later, so the next pass always sees it before it lapses.
+//! Every worker runs one (unless `--no-ticker`), and so does `ktrdr ticker`; [leader
+//! election](crate::leader) lets one at a time run the services, and a follower tries to take over
+//! every check interval. The leader keeps a next-due time per service, runs those that are due, and
+//! sleeps until the earliest: the orphan detector just after the earliest lease expiry its last pass
+//! saw (so an orphan is detected moments after its lease lapses, not on a fixed scan), the
+//! reconciliation expiry just after the earliest deadline, the checkpoint cleanup every
+//! CHECKPOINT_CLEANUP_INTERVAL_HOURS. Every service is due when leadership begins. Before each round
+//! the leader checks on its own connection that it still holds the lock, and steps down otherwise.
+//!
+//! The services run on the pool the ticker is given; only the leader lock has a connection of its
+//! own. The ticker decides nothing about operations itself.
 
 use std::time::Duration;
 
-use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
-use tokio::sync::watch;
+use sqlx::{PgPool, postgres::PgConnectOptions};
+use tokio::{sync::watch, time::Instant};
 
-use crate::{Result, artifacts::ArtifactStore, checkpoints, config::TickerSettings, maintenance};
+use crate::{Result, config::TickerSettings, leader::Candidate, maintenance::Service};
 
-/// Advisory lock key of the ticker leader ("ktic"); `ktrdr.orphan_detector` looks for it in pg_locks.
-pub const LEADER_LOCK_KEY: i64 = 0x6b74_6963;
-
-/// Slack after a lease expiry before the pass that detects it, so the lease has surely lapsed.
-const EXPIRY_SLACK: Duration = Duration::from_millis(20);
-
-/// Runs until `shutdown` turns true. Never fails: connection problems are retried.
-pub async fn run(
-    url: String,
+/// A ticker with its services built and validated, ready to [`run`](Ticker::run).
+pub struct Ticker {
     ticker_id: String,
-    settings: TickerSettings,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let interval = Duration::from_secs_f64(settings.check_interval_seconds);
-    let options: PgConnectOptions = match url.parse() {
-        Ok(options) => options,
-        Err(err) => {
-            tracing::error!("ticker: bad database URL: {err}");
-            return;
-        }
-    };
-    let options = options.application_name("ktrdr-ticker");
-    while !*shutdown.borrow() {
-        match PgConnection::connect_with(&options).await {
-            Ok(mut conn) => {
-                if let Err(err) =
-                    follow_or_lead(&mut conn, &url, &ticker_id, &settings, &mut shutdown).await
-                {
-                    tracing::warn!("ticker lost its connection: {err}");
+    leader_options: PgConnectOptions,
+    pool: PgPool,
+    /// How often a follower tries to take over (ORPHAN_CHECK_INTERVAL_SECONDS).
+    takeover_interval: Duration,
+    services: Vec<Service>,
+}
+
+impl Ticker {
+    /// A ticker named `ticker_id` that competes for leadership over its own connection to `url` and
+    /// runs the services on `pool`. Fails on a bad URL or setting.
+    pub fn new(
+        url: &str,
+        pool: PgPool,
+        ticker_id: &str,
+        settings: &TickerSettings,
+    ) -> Result<Self> {
+        Ok(Self {
+            ticker_id: ticker_id.to_string(),
+            leader_options: Candidate::options(url)?,
+            services: Service::all(ticker_id, settings, &pool)?,
+            pool,
+            takeover_interval: settings.orphans.check_interval,
+        })
+    }
+
+    /// Runs until `shutdown` turns true. Never fails: connection problems are retried.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            match Candidate::connect(&self.leader_options).await {
+                Ok(mut candidate) => {
+                    if let Err(err) = self.follow_or_lead(&mut candidate, &mut shutdown).await {
+                        tracing::warn!("ticker lost its connection: {err}");
+                    }
+                    candidate.close().await;
                 }
-                let _ = conn.close().await;
+                Err(err) => tracing::debug!("ticker cannot connect: {err}"),
             }
-            Err(err) => tracing::debug!("ticker cannot connect: {err}"),
+            sleep_or_shutdown(self.takeover_interval, &mut shutdown).await;
         }
-        sleep_or_shutdown(interval, &mut shutdown).await;
     }
-}
 
-/// Tries to become leader every interval; once leader, runs passes until shutdown or an error.
-async fn follow_or_lead(
-    conn: &mut PgConnection,
-    url: &str,
-    ticker_id: &str,
-    settings: &TickerSettings,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Result<()> {
-    let interval = Duration::from_secs_f64(settings.check_interval_seconds);
-    let longest_sleep = Duration::from_secs_f64(
-        settings
-            .check_interval_seconds
-            .min(settings.lease.orphan_timeout_seconds),
-    );
-    loop {
-        let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(LEADER_LOCK_KEY)
-            .fetch_one(&mut *conn)
-            .await?;
-        if leader {
-            break;
+    /// Tries to become leader every takeover interval; once leader, leads until shutdown, an error,
+    /// or the loss of the lock.
+    async fn follow_or_lead(
+        &self,
+        candidate: &mut Candidate,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<()> {
+        while !candidate.try_lead().await? {
+            if sleep_or_shutdown(self.takeover_interval, shutdown).await {
+                return Ok(());
+            }
         }
-        if sleep_or_shutdown(interval, shutdown).await {
-            return Ok(());
+        tracing::info!(ticker_id = %self.ticker_id, "ticker leader: running maintenance");
+        let mut due = vec![Instant::now(); self.services.len()];
+        loop {
+            if !candidate.still_leads().await? {
+                tracing::warn!(ticker_id = %self.ticker_id, "ticker no longer holds the leader lock");
+                return Ok(());
+            }
+            for (service, due) in self.services.iter().zip(due.iter_mut()) {
+                if *due <= Instant::now() {
+                    let wait = service.run_pass(&self.pool).await;
+                    *due = Instant::now() + wait;
+                }
+            }
+            let earliest = due
+                .iter()
+                .min()
+                .copied()
+                .unwrap_or_else(|| Instant::now() + self.takeover_interval);
+            if sleep_until_or_shutdown(earliest, shutdown).await {
+                return Ok(());
+            }
         }
-    }
-    tracing::info!(%ticker_id, "ticker leader: running maintenance");
-    let cleanup_every =
-        Duration::from_secs_f64(settings.checkpoint_cleanup_interval_hours * 3600.0);
-    let mut last_cleanup: Option<tokio::time::Instant> = None;
-    loop {
-        if last_cleanup.is_none_or(|at| at.elapsed() >= cleanup_every) {
-            clean_up_checkpoints(url, settings).await;
-            last_cleanup = Some(tokio::time::Instant::now());
-        }
-        let report = maintenance::run_once(&mut *conn, ticker_id, settings).await?;
-        if report.changed_anything() || report.outage_detected {
-            tracing::info!(
-                failed = report.orphans_failed,
-                requeued = report.orphans_requeued,
-                cancelled = report.orphans_cancelled,
-                reconciling = report.moved_to_reconciliation,
-                outage = report.outage_detected,
-                "maintenance pass"
-            );
-        }
-        let until_due = report
-            .next_due
-            .and_then(|due| (due - report.checked_at).to_std().ok())
-            .map(|left| left + EXPIRY_SLACK);
-        let sleep = until_due.map_or(longest_sleep, |left| left.min(longest_sleep));
-        if sleep_or_shutdown(sleep, shutdown).await {
-            return Ok(());
-        }
-    }
-}
-
-/// One checkpoint cleanup pass (old checkpoints, unreferenced artifacts). Failures are logged: the
-/// next pass tries again.
-async fn clean_up_checkpoints(url: &str, settings: &TickerSettings) {
-    let outcome = async {
-        // The artifact store wants a pool (for its database backend); one connection is plenty for
-        // a pass every few hours.
-        let pool = crate::db::connect_with_size(url, 1).await?;
-        let store = ArtifactStore::for_checkpoints(&pool);
-        let report = checkpoints::cleanup(
-            &pool,
-            &store,
-            settings.checkpoint_max_age_days,
-            checkpoints::SWEEP_MIN_AGE,
-        )
-        .await;
-        pool.close().await;
-        report
-    };
-    match outcome.await {
-        Ok(report) => tracing::info!(?report, "checkpoint cleanup"),
-        Err(err) => tracing::warn!("checkpoint cleanup failed: {err}"),
     }
 }
 
 /// Sleeps for `duration`; true when shutdown was requested instead.
 async fn sleep_or_shutdown(duration: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    sleep_until_or_shutdown(Instant::now() + duration, shutdown).await
+}
+
+/// Sleeps until `deadline`; true when shutdown was requested instead.
+async fn sleep_until_or_shutdown(deadline: Instant, shutdown: &mut watch::Receiver<bool>) -> bool {
     let slept = tokio::select! {
-        _ = tokio::time::sleep(duration) => true,
+        _ = tokio::time::sleep_until(deadline) => true,
         _ = shutdown.wait_for(|stop| *stop) => false,
     };
     !slept || *shutdown.borrow()

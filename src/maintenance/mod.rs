@@ -1,49 +1,136 @@
-//! One maintenance pass (`ktrdr.run_maintenance`, sql/85_maintenance.sql): orphan detection, outage
-//! reconciliation and expiry, potential-orphan count. The ticker only schedules it; tests call
-//! [`run_once`] directly.
+//! Maintenance services: the periodic work that keeps the queue healthy, one service per file.
+//!
+//! - [`orphans`] — outage check; lapsed leases settled (or, after an outage, put in
+//!   reconciliation); late workers counted; the pass recorded for `ktrdr health`. SQL:
+//!   `ktrdr.run_orphan_detection` (sql/80_orphans.sql).
+//! - [`reconciliation`] — operations nobody took back by their reconciliation deadline settled.
+//!   SQL: `ktrdr.run_reconciliation_expiry` (sql/81_reconciliation.sql).
+//! - [`checkpoint_cleanup`] — old checkpoints and their artifacts deleted, unreferenced artifacts
+//!   swept. SQL: `ktrdr.cleanup_checkpoints` (sql/55_checkpoints.sql), then the artifact store.
+//!
+//! Each service is a config struct with named defaults, validated once by the service's constructor
+//! (a bad value is an [`Error::Config`](crate::Error::Config) naming its environment variable), and a
+//! `run_once` that does one pass and returns a small report: what the pass changed and when the
+//! service is next due. Services keep nothing between passes — the state is in the database — so
+//! whichever process leads next simply runs the next pass. The [`ticker`](crate::ticker) runs
+//! [`Service::all`] while it leads (see [`leader`](crate::leader)); tests call `run_once` directly;
+//! pg_cron can call the SQL instead (`ktrdr.run_maintenance` runs orphan detection and
+//! reconciliation expiry in one call, sql/cron.sql).
+//!
+//! Services change operations only through their SQL functions, and artifacts only under the
+//! checkpoint store's `checkpoints/` prefix.
+
+pub mod checkpoint_cleanup;
+pub mod orphans;
+pub mod reconciliation;
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sqlx::PgExecutor;
+use sqlx::PgPool;
 
-use crate::{Result, config::TickerSettings};
+use crate::{Result, artifacts::ArtifactStore, config::TickerSettings};
 
-/// What one pass did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MaintenanceReport {
-    pub checked_at: DateTime<Utc>,
-    pub orphans_failed: i64,
-    pub orphans_requeued: i64,
-    pub orphans_cancelled: i64,
-    pub moved_to_reconciliation: i64,
-    pub potential_orphans_count: i64,
-    pub outage_detected: bool,
-    /// The earliest future lease expiry or reconciliation deadline: when the next pass is useful.
-    pub next_due: Option<DateTime<Utc>>,
+pub use checkpoint_cleanup::{CheckpointCleaner, CheckpointCleanerConfig, CheckpointCleanupReport};
+pub use orphans::{OrphanDetector, OrphanDetectorConfig, OrphanReport};
+pub use reconciliation::{
+    ReconciliationExpirer, ReconciliationExpirerConfig, ReconciliationReport,
+};
+
+/// One maintenance service, as the ticker schedules it.
+#[derive(Debug, Clone)]
+pub enum Service {
+    Orphans(OrphanDetector),
+    Reconciliation(ReconciliationExpirer),
+    CheckpointCleanup(CheckpointCleaner),
 }
 
-impl MaintenanceReport {
-    /// Whether the pass changed any operation.
-    pub fn changed_anything(&self) -> bool {
-        self.orphans_failed
-            + self.orphans_requeued
-            + self.orphans_cancelled
-            + self.moved_to_reconciliation
-            > 0
+impl Service {
+    /// Every service a ticker runs, validated, in the order it runs those due at the same time:
+    /// orphan detection first, as the one whose delay workers and users notice. The cleanup deletes
+    /// from the store checkpoints are written to (`CHECKPOINT_ARTIFACTS_PATH`, else the default
+    /// store), over `pool`.
+    pub fn all(ticker_id: &str, settings: &TickerSettings, pool: &PgPool) -> Result<Vec<Self>> {
+        Ok(vec![
+            Service::Orphans(OrphanDetector::new(ticker_id, settings.orphans)?),
+            Service::Reconciliation(ReconciliationExpirer::new(settings.reconciliation)?),
+            Service::CheckpointCleanup(CheckpointCleaner::new(
+                settings.checkpoint_cleanup,
+                ArtifactStore::for_checkpoints(pool),
+            )?),
+        ])
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Service::Orphans(_) => "orphans",
+            Service::Reconciliation(_) => "reconciliation",
+            Service::CheckpointCleanup(_) => "checkpoint_cleanup",
+        }
+    }
+
+    /// Runs one pass (the service's `run_once`) and logs what it changed; returns how long until the
+    /// service is due again. A pass that fails (the database is away, say) is logged and retried
+    /// after the service's longest wait.
+    pub async fn run_pass(&self, pool: &PgPool) -> Duration {
+        let outcome = match self {
+            Service::Orphans(detector) => detector.run_once(pool).await.map(|report| {
+                if report.changed_anything() || report.outage_detected {
+                    tracing::info!(
+                        service = self.name(),
+                        failed = report.orphans_failed,
+                        requeued = report.orphans_requeued,
+                        cancelled = report.orphans_cancelled,
+                        reconciling = report.moved_to_reconciliation,
+                        outage = report.outage_detected,
+                        "maintenance pass"
+                    );
+                }
+                wait(report.checked_at, report.next_due)
+            }),
+            Service::Reconciliation(expirer) => expirer.run_once(pool).await.map(|report| {
+                if report.expired() > 0 {
+                    tracing::info!(
+                        service = self.name(),
+                        failed = report.failed,
+                        requeued = report.requeued,
+                        cancelled = report.cancelled,
+                        "maintenance pass: reconciliations expired"
+                    );
+                }
+                wait(report.checked_at, report.next_due)
+            }),
+            Service::CheckpointCleanup(cleaner) => cleaner.run_once(pool).await.map(|report| {
+                tracing::info!(?report, "checkpoint cleanup");
+                wait(report.checked_at, report.next_due)
+            }),
+        };
+        outcome.unwrap_or_else(|err: crate::Error| {
+            let retry = self.longest_wait();
+            match self {
+                Service::CheckpointCleanup(_) => {
+                    tracing::warn!(?retry, "checkpoint cleanup failed: {err}")
+                }
+                _ => tracing::warn!(
+                    service = self.name(),
+                    ?retry,
+                    "maintenance pass failed: {err}"
+                ),
+            }
+            retry
+        })
+    }
+
+    fn longest_wait(&self) -> Duration {
+        match self {
+            Service::Orphans(detector) => detector.longest_wait(),
+            Service::Reconciliation(expirer) => expirer.longest_wait(),
+            Service::CheckpointCleanup(cleaner) => cleaner.longest_wait(),
+        }
     }
 }
 
-pub async fn run_once(
-    executor: impl PgExecutor<'_>,
-    ticker_id: &str,
-    settings: &TickerSettings,
-) -> Result<MaintenanceReport> {
-    let report: sqlx::types::Json<MaintenanceReport> =
-        sqlx::query_scalar("SELECT ktrdr.run_maintenance($1, $2, $3)")
-            .bind(ticker_id)
-            .bind(settings.lease.orphan_timeout_seconds)
-            .bind(settings.check_interval_seconds)
-            .fetch_one(executor)
-            .await?;
-    Ok(report.0)
+/// From a report's clock reading at the pass to its next due time; nothing when that has passed.
+fn wait(checked_at: DateTime<Utc>, next_due: DateTime<Utc>) -> Duration {
+    (next_due - checked_at).to_std().unwrap_or(Duration::ZERO)
 }

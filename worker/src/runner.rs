@@ -7,7 +7,9 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use ktrdr::{
     notify::{self, Wakeup},
-    operations, ticker, workers,
+    operations,
+    ticker::Ticker,
+    workers,
 };
 use sqlx::PgPool;
 use tokio::{
@@ -41,14 +43,15 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
     settings.outbox.flush(&pool, |_| false).await;
 
     let shutdown = ktrdr::shutdown::install()?;
-    let ticker = settings.ticker.map(|ticker_settings| {
-        tokio::spawn(ticker::run(
-            url,
-            settings.worker_id.clone(),
-            ticker_settings,
-            shutdown.clone(),
-        ))
-    });
+    // The ticker's services share the worker's pool; only its leader lock has a connection of its
+    // own.
+    let ticker = settings
+        .ticker
+        .map(|ticker_settings| {
+            Ticker::new(&url, pool.clone(), &settings.worker_id, &ticker_settings)
+        })
+        .transpose()?
+        .map(|ticker| tokio::spawn(ticker.run(shutdown.clone())));
     let (mut wakeups, listener) = notify::spawn_listener(
         pool.clone(),
         &[notify::OPERATION_PENDING, notify::CANCEL_REQUESTED],

@@ -2,7 +2,7 @@
 //! the library's `ticker` module). Runs until SIGINT or SIGTERM.
 
 use clap::Args;
-use ktrdr::config::TickerSettings;
+use ktrdr::{config::TickerSettings, ticker::Ticker};
 
 #[derive(Debug, Args)]
 pub struct TickerArgs {
@@ -14,19 +14,24 @@ pub struct TickerArgs {
 pub async fn run(args: TickerArgs, migrate_first: bool) -> anyhow::Result<()> {
     let settings = TickerSettings::from_env()?;
     let url = ktrdr::db::resolve_database_url()?;
+    // The services run one pass at a time, so a small pool will do; the leader lock has a
+    // connection of its own.
+    let pool = ktrdr::db::connect_with_size(&url, 2).await?;
     if migrate_first {
-        let pool = ktrdr::db::connect_with_size(&url, 1).await?;
         ktrdr::db::migrate(&pool).await?;
-        pool.close().await;
     }
     let id = args
         .id
         .unwrap_or_else(|| format!("ticker-{}", std::process::id()));
+    let ticker = Ticker::new(&url, pool.clone(), &id, &settings)?;
     let stop = ktrdr::shutdown::install()?;
     eprintln!(
-        "ticker {id}: orphan timeout {} s, check interval {} s (Ctrl-C stops)",
-        settings.lease.orphan_timeout_seconds, settings.check_interval_seconds
+        "ticker {id}: orphan timeout {} s, check interval {} s, cleanup every {} h (Ctrl-C stops)",
+        settings.orphans.orphan_timeout.as_secs_f64(),
+        settings.orphans.check_interval.as_secs_f64(),
+        settings.checkpoint_cleanup.interval.as_secs_f64() / 3_600.0
     );
-    ktrdr::ticker::run(url, id, settings, stop).await;
+    ticker.run(stop).await;
+    pool.close().await;
     Ok(())
 }

@@ -1,0 +1,173 @@
+//! Checkpoint cleanup: deletes checkpoints older than CHECKPOINT_MAX_AGE_DAYS (of operations not
+//! running) with their artifacts, then sweeps checkpoint artifacts that no checkpoint references.
+//!
+//! One pass is [`checkpoints::cleanup`]: `ktrdr.cleanup_checkpoints` (sql/55_checkpoints.sql) deletes
+//! the rows in one transaction, and the artifacts are deleted from the checkpoint store afterwards
+//! (an artifact whose deletion fails is swept by a later pass). Unreferenced artifacts younger than
+//! the sweep age are left alone: a worker may be between writing a new checkpoint's artifact and
+//! pointing the row at it. The pass is due again every CHECKPOINT_CLEANUP_INTERVAL_HOURS. This
+//! module touches the checkpoints and the store's `checkpoints/` prefix, nothing else.
+
+use std::{ops::RangeInclusive, time::Duration};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::{
+    Error, Result,
+    artifacts::ArtifactStore,
+    checkpoints::{self, CleanupReport},
+    config::ensure_in_range,
+};
+
+/// CHECKPOINT_CLEANUP_INTERVAL_HOURS by default.
+pub const INTERVAL_DEFAULT: Duration = Duration::from_secs(24 * 3600);
+/// Accepted CHECKPOINT_CLEANUP_INTERVAL_HOURS, in hours.
+pub const INTERVAL_RANGE_HOURS: RangeInclusive<f64> = 0.001..=8_760.0;
+/// CHECKPOINT_MAX_AGE_DAYS by default.
+pub const MAX_AGE_DEFAULT: Duration = Duration::from_secs(30 * 86_400);
+/// Accepted CHECKPOINT_MAX_AGE_DAYS, in days.
+pub const MAX_AGE_RANGE_DAYS: RangeInclusive<f64> = 0.0..=36_500.0;
+/// How old an unreferenced artifact must be before it is swept, by default.
+pub const SWEEP_MIN_AGE_DEFAULT: Duration = checkpoints::SWEEP_MIN_AGE;
+
+const HOUR_SECONDS: f64 = 3_600.0;
+const DAY_SECONDS: f64 = 86_400.0;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckpointCleanerConfig {
+    /// CHECKPOINT_CLEANUP_INTERVAL_HOURS: the wait between two passes.
+    pub interval: Duration,
+    /// CHECKPOINT_MAX_AGE_DAYS: checkpoints older than this are deleted.
+    pub max_age: Duration,
+    /// Unreferenced artifacts younger than this are not swept.
+    pub sweep_min_age: Duration,
+}
+
+impl Default for CheckpointCleanerConfig {
+    fn default() -> Self {
+        Self {
+            interval: INTERVAL_DEFAULT,
+            max_age: MAX_AGE_DEFAULT,
+            sweep_min_age: SWEEP_MIN_AGE_DEFAULT,
+        }
+    }
+}
+
+/// What one pass removed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckpointCleanupReport {
+    /// This process's clock when the pass began.
+    pub checked_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub removed: CleanupReport,
+    /// When the next pass is due.
+    pub next_due: DateTime<Utc>,
+}
+
+/// The checkpoint cleanup service, over the store checkpoints are written to.
+#[derive(Debug, Clone)]
+pub struct CheckpointCleaner {
+    config: CheckpointCleanerConfig,
+    store: ArtifactStore,
+    every: TimeDelta,
+}
+
+impl CheckpointCleaner {
+    /// Refuses an interval or maximum age outside the ranges the environment accepts.
+    pub fn new(config: CheckpointCleanerConfig, store: ArtifactStore) -> Result<Self> {
+        let hours = ensure_in_range(
+            "CHECKPOINT_CLEANUP_INTERVAL_HOURS",
+            config.interval.as_secs_f64() / HOUR_SECONDS,
+            &INTERVAL_RANGE_HOURS,
+        )?;
+        ensure_in_range(
+            "CHECKPOINT_MAX_AGE_DAYS",
+            config.max_age.as_secs_f64() / DAY_SECONDS,
+            &MAX_AGE_RANGE_DAYS,
+        )?;
+        let every = TimeDelta::from_std(config.interval).map_err(|_| {
+            Error::Config(format!(
+                "CHECKPOINT_CLEANUP_INTERVAL_HOURS={hours} is too long"
+            ))
+        })?;
+        Ok(Self {
+            config,
+            store,
+            every,
+        })
+    }
+
+    /// The wait between two passes, also after a pass that failed.
+    pub fn longest_wait(&self) -> Duration {
+        self.config.interval
+    }
+
+    /// One pass (see the module documentation).
+    pub async fn run_once(&self, pool: &PgPool) -> Result<CheckpointCleanupReport> {
+        let checked_at = Utc::now();
+        let removed = checkpoints::cleanup(
+            pool,
+            &self.store,
+            self.config.max_age.as_secs_f64() / DAY_SECONDS,
+            self.config.sweep_min_age,
+        )
+        .await?;
+        Ok(CheckpointCleanupReport {
+            checked_at,
+            removed,
+            next_due: checked_at + self.every,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> ArtifactStore {
+        ArtifactStore::Directory(std::env::temp_dir().join("ktrdr-unused-store"))
+    }
+
+    #[test]
+    fn an_interval_or_age_outside_its_range_is_refused_naming_the_setting() {
+        let config = CheckpointCleanerConfig {
+            interval: Duration::from_secs(1),
+            ..Default::default()
+        };
+        let err = CheckpointCleaner::new(config, store()).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("CHECKPOINT_CLEANUP_INTERVAL_HOURS="),
+            "{err}"
+        );
+        let config = CheckpointCleanerConfig {
+            max_age: Duration::from_secs(40_000 * 86_400),
+            ..Default::default()
+        };
+        let err = CheckpointCleaner::new(config, store()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "CHECKPOINT_MAX_AGE_DAYS=40000 is invalid: expected a number from 0 to 36500"
+        );
+    }
+
+    #[test]
+    fn the_range_ends_and_the_defaults_are_accepted() {
+        for (hours, days) in [(0.001, 0.0), (8_760.0, 36_500.0)] {
+            let config = CheckpointCleanerConfig {
+                interval: Duration::from_secs_f64(hours * HOUR_SECONDS),
+                max_age: Duration::from_secs_f64(days * DAY_SECONDS),
+                ..Default::default()
+            };
+            assert!(
+                CheckpointCleaner::new(config, store()).is_ok(),
+                "{config:?}"
+            );
+        }
+        let cleaner = CheckpointCleaner::new(CheckpointCleanerConfig::default(), store()).unwrap();
+        assert_eq!(cleaner.longest_wait(), INTERVAL_DEFAULT);
+    }
+}

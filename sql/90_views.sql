@@ -33,7 +33,7 @@ WHERE at > now() - interval '1 hour' AND to_status IN ('completed', 'failed', 'c
 GROUP BY 1, 2;
 
 -- The orphan detector as `ktrdr health` shows it. `running`: some process holds the ticker's advisory
--- lock (key 1802791267, see src/ticker.rs) in this database.
+-- lock (key 1802791267, see src/leader.rs) in this database.
 CREATE OR REPLACE VIEW ktrdr.orphan_detector AS
 SELECT EXISTS (SELECT 1 FROM pg_locks l
                WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 1802791267

@@ -37,6 +37,7 @@ mod error;
 pub mod health;
 pub mod job_kinds;
 pub mod leader;
+pub mod logging;
 pub mod maintenance;
 pub mod notify;
 pub mod operations;

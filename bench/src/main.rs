@@ -38,11 +38,5 @@ async fn main() -> ExitCode {
         Command::Queue(args) => queue::run(args).await,
         Command::Training(args) => training::run(args).await,
     };
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    ktrdr::logging::exit_code(outcome)
 }

@@ -7,7 +7,7 @@ mod commands;
 mod follow;
 mod output;
 
-use std::{io::IsTerminal, process::ExitCode};
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -72,21 +72,8 @@ async fn main() -> ExitCode {
     restore_default_sigpipe();
     ktrdr::config::load_dotenv();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KTRDR_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    ktrdr::logging::init("warn");
+    ktrdr::logging::exit_code(run(cli).await)
 }
 
 /// `ktrdr ops list | head` should end quietly when `head` exits, like other Unix tools, instead of

@@ -1,7 +1,7 @@
 //! `ktrdr-worker`: claims operations of its types from PostgreSQL, runs them, heartbeats, reports.
 //! Thin over the `ktrdr_worker` library (see its `runner` and `jobs`).
 
-use std::{io::IsTerminal, process::ExitCode};
+use std::process::ExitCode;
 
 use clap::Parser;
 
@@ -14,21 +14,8 @@ use ktrdr_worker::{
 async fn main() -> ExitCode {
     ktrdr::config::load_dotenv();
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KTRDR_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn,refinery_core=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    match run(args).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
-        }
-    }
+    ktrdr::logging::init("info,sqlx=warn,refinery_core=warn");
+    ktrdr::logging::exit_code(run(args).await)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

@@ -56,13 +56,8 @@ impl BacktestParams {
 
     /// The bars this run reads.
     pub fn bars(&self) -> BarRange<'_> {
-        let range = (self.start, self.end);
-        BarRange::of(
-            &self.strategy,
-            self.symbol.as_deref(),
-            self.timeframe,
-            range,
-        )
+        let given = (self.symbol.as_deref(), self.timeframe);
+        BarRange::of(&self.strategy, given, (self.start, self.end))
     }
 }
 

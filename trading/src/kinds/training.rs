@@ -54,13 +54,8 @@ impl TrainingParams {
 
     /// The bars this run reads.
     pub fn bars(&self) -> BarRange<'_> {
-        let range = (self.start, self.end);
-        BarRange::of(
-            &self.strategy,
-            self.symbol.as_deref(),
-            self.timeframe,
-            range,
-        )
+        let given = (self.symbol.as_deref(), self.timeframe);
+        BarRange::of(&self.strategy, given, (self.start, self.end))
     }
 }
 

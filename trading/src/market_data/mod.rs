@@ -40,8 +40,7 @@ impl<'a> BarRange<'a> {
     /// The bars of `strategy`'s own series, or of the `symbol` or `timeframe` given instead.
     pub fn of(
         strategy: &'a Strategy,
-        symbol: Option<&'a str>,
-        timeframe: Option<Timeframe>,
+        (symbol, timeframe): (Option<&'a str>, Option<Timeframe>),
         (start, end): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     ) -> Self {
         Self {

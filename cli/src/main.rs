@@ -46,7 +46,7 @@ enum Command {
     /// Resume an operation from its checkpoint (same as `ops resume`).
     Resume(ops::ResumeArgs),
     /// List registered workers.
-    Workers(workers::WorkersArgs),
+    Workers(output::JsonArgs),
     /// Market data: import a CSV, generate synthetic bars, list what is loaded.
     #[command(subcommand)]
     Data(data::DataCommand),
@@ -62,7 +62,7 @@ enum Command {
     /// Check a strategy file: every problem with its key path and line.
     Validate(validate::ValidateArgs),
     /// Orphan detector, workers and queue depth.
-    Health(health::HealthArgs),
+    Health(output::JsonArgs),
     /// Run the maintenance ticker (orphan detection, reconciliation) without a worker.
     Ticker(ticker::TickerArgs),
 }

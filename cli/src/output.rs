@@ -4,6 +4,13 @@ use chrono::{DateTime, Utc};
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
+/// The arguments of a command that only prints: `--json` for scripts, tables otherwise.
+#[derive(Debug, clap::Args)]
+pub struct JsonArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

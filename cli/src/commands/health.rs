@@ -1,16 +1,8 @@
 //! `ktrdr health`: orphan detector, workers, queue depth.
 
-use clap::Args;
+use crate::output::{self, JsonArgs};
 
-use crate::output;
-
-#[derive(Debug, Args)]
-pub struct HealthArgs {
-    #[arg(long)]
-    json: bool,
-}
-
-pub async fn run(args: HealthArgs, migrate_first: bool) -> anyhow::Result<()> {
+pub async fn run(args: JsonArgs, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
     let health = ktrdr::health::read(&pool).await?;
     if args.json {

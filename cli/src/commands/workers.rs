@@ -1,17 +1,10 @@
 //! `ktrdr workers`.
 
-use clap::Args;
 use ktrdr::workers::WorkerStatus;
 
-use crate::output;
+use crate::output::{self, JsonArgs};
 
-#[derive(Debug, Args)]
-pub struct WorkersArgs {
-    #[arg(long)]
-    json: bool,
-}
-
-pub async fn run(args: WorkersArgs, migrate_first: bool) -> anyhow::Result<()> {
+pub async fn run(args: JsonArgs, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
     let workers = ktrdr::workers::list(&pool).await?;
     if args.json {

@@ -1,22 +1,17 @@
 //! Cancelling pending, running and finished operations.
 
-use std::time::Duration;
-
 use ktrdr::{
     Error,
-    job_kinds::JobKinds,
     notify::{self, Wakeup},
-    operations::{
-        self, CancelOutcome, FenceVerdict, HeartbeatVerdict, NewOperation, Progress, Status,
-    },
+    operations::{self, CancelOutcome, FenceVerdict, HeartbeatVerdict, Progress, Status},
 };
-use ktrdr_testkit::{self, TestDatabase, wait_for};
+use ktrdr_testkit::{self, TestDatabase};
 
 #[tokio::test]
 async fn cancelling_a_pending_operation_cancels_it_at_once() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let id = operations::submit(pool, &JobKinds::BUILT_IN, &NewOperation::new("dummy")).await?;
+    let id = ktrdr_testkit::pending_dummy(pool).await?;
     assert_eq!(
         operations::request_cancel(pool, &id, Some("not needed")).await?,
         CancelOutcome::Cancelled
@@ -24,11 +19,7 @@ async fn cancelling_a_pending_operation_cancels_it_at_once() -> anyhow::Result<(
     let op = operations::get(pool, &id).await?;
     assert_eq!(op.status, Status::Cancelled);
     assert_eq!(op.cancel_reason.as_deref(), Some("not needed"));
-    assert!(
-        operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
-            .await?
-            .is_empty()
-    );
+    ktrdr_testkit::assert_no_dummy_to_claim(pool).await?;
     Ok(())
 }
 
@@ -38,12 +29,11 @@ async fn cancelling_a_running_operation_flags_it_and_notifies_its_worker() -> an
     let pool = &test_db.pool;
     let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
-    let (mut wakeups, listener) = notify::spawn_listener(pool.clone(), &[notify::CANCEL_REQUESTED]);
-    assert_eq!(wakeups.recv().await, Some(Wakeup::Reconnected));
+    let (mut wakeups, listener) = ktrdr_testkit::listening(pool, &[notify::CANCEL_REQUESTED]).await;
 
     let outcome = operations::request_cancel(pool, &id, None).await?;
     assert_eq!(outcome, CancelOutcome::Requested(Status::Running));
-    let heard = tokio::time::timeout(Duration::from_secs(30), wakeups.recv()).await?;
+    let heard = ktrdr_testkit::next_wakeup(&mut wakeups).await;
     assert_eq!(heard, Some(Wakeup::CancelRequested(id.clone())));
     listener.abort();
 
@@ -86,15 +76,10 @@ async fn a_submission_notifies_listeners_with_the_id() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let (mut wakeups, listener) =
-        notify::spawn_listener(pool.clone(), &[notify::OPERATION_PENDING]);
-    assert_eq!(wakeups.recv().await, Some(Wakeup::Reconnected));
-    let id = operations::submit(pool, &JobKinds::BUILT_IN, &NewOperation::new("dummy")).await?;
-    let heard = wait_for("the pending notification", Duration::from_secs(30), || {
-        let next = wakeups.try_recv().ok();
-        async move { next }
-    })
-    .await;
-    assert_eq!(heard, Wakeup::OperationPending(id));
+        ktrdr_testkit::listening(pool, &[notify::OPERATION_PENDING]).await;
+    let id = ktrdr_testkit::pending_dummy(pool).await?;
+    let heard = ktrdr_testkit::next_wakeup(&mut wakeups).await;
+    assert_eq!(heard, Some(Wakeup::OperationPending(id)));
     listener.abort();
     Ok(())
 }

@@ -5,8 +5,7 @@ use ktrdr::{
     Error,
     artifacts::{ArtifactRef, ArtifactStore},
     checkpoints::{self, CheckpointKind, NewCheckpoint, SaveVerdict},
-    job_kinds::JobKinds,
-    operations::{self, FailOutcome, NewOperation, Status},
+    operations::{self, FailOutcome, Status},
 };
 use ktrdr_testkit::{self, TestDatabase};
 use serde_json::json;
@@ -30,14 +29,9 @@ async fn saves_are_fenced_replace_the_previous_one_and_vanish_on_completion() ->
 {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let op = NewOperation {
-        max_attempts: 2,
-        ..NewOperation::new("dummy")
-    };
-    let id = operations::submit(pool, &JobKinds::BUILT_IN, &op).await?;
-    let first = operations::claim(pool, "a", &["dummy".into()], 1, 30.0)
-        .await?
-        .remove(0);
+    let retried = ktrdr_testkit::dummy_with_attempts(2);
+    let first = ktrdr_testkit::submit_and_claim(pool, &retried, "a", 30.0).await?;
+    let id = first.lease.operation_id.clone();
 
     let saved = checkpoints::save(pool, &first.lease, &checkpoint(0, "db:ckpt/0")).await?;
     assert_eq!(
@@ -66,9 +60,9 @@ async fn saves_are_fenced_replace_the_previous_one_and_vanish_on_completion() ->
         first.lease.fail(pool, "transient", true).await?,
         FailOutcome::Retrying
     );
-    let second = operations::claim(pool, "b", &["dummy".into()], 1, 30.0)
+    let second = ktrdr_testkit::claim_next(pool, "b", "dummy")
         .await?
-        .remove(0);
+        .expect("the retry");
     assert_eq!(
         checkpoints::save(pool, &first.lease, &checkpoint(9, "db:ckpt/9")).await?,
         SaveVerdict::Stop
@@ -95,7 +89,7 @@ async fn resume_refuses_with_precise_errors() -> anyhow::Result<()> {
         "OPERATION_NOT_FOUND: operation not found: op_nope"
     );
 
-    let id = operations::submit(pool, &JobKinds::BUILT_IN, &NewOperation::new("dummy")).await?;
+    let id = ktrdr_testkit::pending_dummy(pool).await?;
     let err = operations::resume(pool, &id).await.unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -151,9 +145,9 @@ async fn of_ten_concurrent_resumes_exactly_one_wins() -> anyhow::Result<()> {
     let op = operations::get(pool, &id).await?;
     assert_eq!(op.status, Status::Pending);
     assert_eq!(op.max_attempts, 2, "room for the next attempt");
-    let again = operations::claim(pool, "b", &["dummy".into()], 1, 30.0)
+    let again = ktrdr_testkit::claim_next(pool, "b", "dummy")
         .await?
-        .remove(0);
+        .expect("the resumed operation");
     assert_eq!(again.lease.attempt, 2);
     assert_eq!(checkpoints::get(pool, &id).await?.unwrap().unit_value, 3);
     Ok(())

@@ -2,11 +2,8 @@
 
 use std::collections::HashMap;
 
-use ktrdr::{
-    job_kinds::JobKinds,
-    operations::{self, NewOperation},
-};
-use ktrdr_testkit::TestDatabase;
+use ktrdr::operations::{self, NewOperation};
+use ktrdr_testkit::{self, TestDatabase};
 use serde_json::json;
 
 #[tokio::test]
@@ -14,13 +11,7 @@ async fn eight_concurrent_claimers_complete_every_operation_exactly_once() -> an
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let total = 2000;
-    operations::submit_many(
-        pool,
-        &JobKinds::BUILT_IN,
-        &NewOperation::new("dummy"),
-        total,
-    )
-    .await?;
+    ktrdr_testkit::submit_dummies(pool, total).await?;
 
     let claimers = (0..8).map(|n| {
         let pool = pool.clone();
@@ -68,17 +59,17 @@ async fn eight_concurrent_claimers_complete_every_operation_exactly_once() -> an
     assert_eq!(transitions.get("running->completed"), Some(&(total as i64)));
     assert_eq!(transitions.len(), 2, "{transitions:?}");
 
-    let completed_twice: i64 = sqlx::query_scalar(
+    let completed_twice = ktrdr_testkit::count_rows(
+        pool,
         "SELECT count(*) FROM (SELECT operation_id FROM ktrdr.operation_events
          WHERE to_status = 'completed' GROUP BY operation_id HAVING count(*) <> 1) x",
     )
-    .fetch_one(pool)
     .await?;
     assert_eq!(completed_twice, 0);
-    let not_completed: i64 = sqlx::query_scalar(
+    let not_completed = ktrdr_testkit::count_rows(
+        pool,
         "SELECT count(*) FROM ktrdr.operations WHERE status <> 'completed' OR attempt <> 1",
     )
-    .fetch_one(pool)
     .await?;
     assert_eq!(not_completed, 0);
     Ok(())
@@ -93,22 +84,18 @@ async fn claims_follow_priority_then_submission_order() -> anyhow::Result<()> {
             priority,
             ..NewOperation::new("dummy")
         };
-        async move { operations::submit(pool, &JobKinds::BUILT_IN, &op).await }
+        async move { ktrdr_testkit::submit_dummy(pool, &op).await }
     };
     let low_first = submit(0).await?;
     let high = submit(5).await?;
     let low_second = submit(0).await?;
     let mut order = Vec::new();
     for _ in 0..3 {
-        let claimed = operations::claim(pool, "w", &["dummy".into()], 1, 30.0).await?;
-        order.push(claimed[0].lease.operation_id.clone());
+        let claimed = ktrdr_testkit::claim_next(pool, "w", "dummy").await?;
+        order.push(claimed.expect("a pending dummy").lease.operation_id);
     }
     assert_eq!(order, vec![high, low_first, low_second]);
-    assert!(
-        operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
-            .await?
-            .is_empty()
-    );
+    ktrdr_testkit::assert_no_dummy_to_claim(pool).await?;
     Ok(())
 }
 
@@ -117,9 +104,7 @@ async fn claims_only_hand_out_the_requested_types() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     // Straight through SQL: a real training submission needs a whole strategy, irrelevant here.
-    sqlx::query("SELECT ktrdr.submit_operation('training')")
-        .execute(pool)
-        .await?;
+    ktrdr_testkit::submit_through_sql(pool, "training", json!({})).await?;
     assert!(
         operations::claim(pool, "w", &["dummy".into()], 10, 30.0)
             .await?
@@ -137,13 +122,7 @@ async fn claims_only_hand_out_the_requested_types() -> anyhow::Result<()> {
 #[tokio::test]
 async fn bulk_submitted_ids_are_unique_and_well_formed() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
-    let ids = operations::submit_many(
-        &test_db.pool,
-        &JobKinds::BUILT_IN,
-        &NewOperation::new("dummy"),
-        5000,
-    )
-    .await?;
+    let ids = ktrdr_testkit::submit_dummies(&test_db.pool, 5000).await?;
     let unique: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(unique.len(), ids.len());
     assert!(

@@ -1,10 +1,7 @@
 //! Fencing: once an operation moved on to a newer attempt, every call of the older attempt is refused
 //! and changes nothing.
 
-use ktrdr::{
-    job_kinds::JobKinds,
-    operations::{self, FailOutcome, FenceVerdict, HeartbeatVerdict, NewOperation, Progress},
-};
+use ktrdr::operations::{self, FailOutcome, FenceVerdict, HeartbeatVerdict, Progress};
 use ktrdr_testkit::{self, TestDatabase};
 use serde_json::json;
 
@@ -12,24 +9,18 @@ use serde_json::json;
 async fn stale_attempt_cannot_complete_fail_heartbeat_or_cancel() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let op = NewOperation {
-        max_attempts: 2,
-        ..NewOperation::new("dummy")
-    };
-    let id = operations::submit(pool, &JobKinds::BUILT_IN, &op).await?;
-
-    let first = operations::claim(pool, "worker-a", &["dummy".into()], 1, 30.0)
-        .await?
-        .remove(0);
+    let retried = ktrdr_testkit::dummy_with_attempts(2);
+    let first = ktrdr_testkit::submit_and_claim(pool, &retried, "worker-a", 30.0).await?;
+    let id = first.lease.operation_id.clone();
     assert_eq!(first.lease.attempt, 1);
     // The first attempt fails with attempts left, so another worker takes the operation over.
     assert_eq!(
         first.lease.fail(pool, "transient", true).await?,
         FailOutcome::Retrying
     );
-    let second = operations::claim(pool, "worker-b", &["dummy".into()], 1, 30.0)
+    let second = ktrdr_testkit::claim_next(pool, "worker-b", "dummy")
         .await?
-        .remove(0);
+        .expect("the retry");
     assert_eq!(second.lease.attempt, 2);
 
     let stale = &first.lease;
@@ -98,11 +89,7 @@ async fn failure_without_attempts_left_is_final() -> anyhow::Result<()> {
     let failed = operations::get(pool, &id).await?;
     assert_eq!(failed.status, operations::Status::Failed);
     assert_eq!(failed.error_message.as_deref(), Some("boom"));
-    assert!(
-        operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
-            .await?
-            .is_empty()
-    );
+    ktrdr_testkit::assert_no_dummy_to_claim(pool).await?;
     Ok(())
 }
 
@@ -135,16 +122,12 @@ async fn heartbeat_stores_progress_and_extends_the_lease() -> anyhow::Result<()>
 async fn a_released_attempt_leaves_the_retry_budget_whole() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let op = NewOperation {
-        max_attempts: 2,
-        ..NewOperation::new("dummy")
-    };
-    let id = operations::submit(pool, &JobKinds::BUILT_IN, &op).await?;
+    let id = ktrdr_testkit::submit_dummy(pool, &ktrdr_testkit::dummy_with_attempts(2)).await?;
     let claim = || async {
-        operations::claim(pool, "w", &["dummy".into()], 1, 30.0)
+        ktrdr_testkit::claim_next(pool, "w", "dummy")
             .await
             .unwrap()
-            .remove(0)
+            .expect("a pending attempt")
     };
 
     // A graceful shutdown hands attempt 1 back; only the current attempt may do so.

@@ -1,8 +1,6 @@
 //! What LISTEN/NOTIFY announces about operations (notifications only speed things up: every
 //! listener also polls).
 
-use std::time::Duration;
-
 use ktrdr::notify::{self, Wakeup};
 use ktrdr_testkit::{self, TestDatabase};
 
@@ -10,14 +8,13 @@ use ktrdr_testkit::{self, TestDatabase};
 async fn the_end_of_an_operation_is_announced_with_its_progress() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let (mut wakeups, listener) = notify::spawn_listener(pool.clone(), &[notify::PROGRESS]);
-    assert_eq!(wakeups.recv().await, Some(Wakeup::Reconnected));
+    let (mut wakeups, listener) = ktrdr_testkit::listening(pool, &[notify::PROGRESS]).await;
     let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
 
     // Followers (`--follow`) hear that it ended without waiting for their poll timer.
     claimed.lease.complete(pool, serde_json::json!({})).await?;
-    let heard = tokio::time::timeout(Duration::from_secs(30), wakeups.recv()).await?;
+    let heard = ktrdr_testkit::next_wakeup(&mut wakeups).await;
     assert_eq!(heard, Some(Wakeup::Progress(id)));
     listener.abort();
     Ok(())

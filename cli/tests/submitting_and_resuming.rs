@@ -22,13 +22,6 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).trim().to_string()
 }
 
-async fn operations(test_db: &TestDatabase) -> Vec<serde_json::Value> {
-    sqlx::query_scalar("SELECT params FROM ktrdr.operations")
-        .fetch_all(&test_db.pool)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn intervals_and_market_data_are_checked_before_submitting() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
@@ -68,10 +61,7 @@ async fn intervals_and_market_data_are_checked_before_submitting() -> anyhow::Re
             format!("error: --checkpoint-interval-bars must be at least 1, got {bad}")
         );
     }
-    assert!(
-        operations(&test_db).await.is_empty(),
-        "a bad interval was submitted"
-    );
+    ktrdr_testkit::assert_nothing_submitted(&test_db.pool, "a bad interval").await?;
 
     // An empty range is named as such (not as missing data), before the database is asked.
     let output = ktrdr(
@@ -102,17 +92,14 @@ async fn intervals_and_market_data_are_checked_before_submitting() -> anyhow::Re
             market_data::no_bars_message("EURUSD", spec.timeframe)
         )
     );
-    assert!(
-        operations(&test_db).await.is_empty(),
-        "submitted without data"
-    );
+    ktrdr_testkit::assert_nothing_submitted(&test_db.pool, "a training without data").await?;
 
     let output = ktrdr(
         url,
         &["train", strategy, "--checkpoint-interval", "3", "--json"],
     );
     assert!(output.status.success(), "{}", stderr(&output));
-    let params = operations(&test_db).await;
+    let params = ktrdr_testkit::submitted_params(&test_db.pool).await?;
     assert_eq!(params.len(), 1);
     assert_eq!(params[0]["strategy"]["training"]["checkpoint_interval"], 3);
     Ok(())

@@ -4,15 +4,8 @@ use ktrdr::{
     Error,
     operations::{self, NewOperation},
 };
-use ktrdr_testkit::TestDatabase;
+use ktrdr_testkit::{self, TestDatabase};
 use serde_json::json;
-
-async fn operation_count(test_db: &TestDatabase) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM ktrdr.operations")
-        .fetch_one(&test_db.pool)
-        .await
-        .unwrap()
-}
 
 #[tokio::test]
 async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
@@ -93,7 +86,7 @@ async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
     .await
     .unwrap_err();
     assert_eq!(err.to_string(), "count must be in [1, 1000000], got 0");
-    assert_eq!(operation_count(&test_db).await, 0);
+    ktrdr_testkit::assert_nothing_submitted(pool, "a refused operation").await?;
     Ok(())
 }
 

@@ -33,7 +33,11 @@ async fn a_submit_runs_the_kinds_params_check() -> anyhow::Result<()> {
     for (kind, params, expected) in [
         (Dummy::NAME, json!({"steps": 0}), "steps must be at least 1"),
         (Training::NAME, json!({}), "missing field `strategy`"),
-        (Backtesting::NAME, json!({"model": "x"}), "missing field `strategy`"),
+        (
+            Backtesting::NAME,
+            json!({"model": "x"}),
+            "missing field `strategy`",
+        ),
     ] {
         let op = NewOperation::new(kind).with_params(params);
         match operations::submit(&test_db.pool, &kinds::ALL, &op).await {

@@ -8,35 +8,23 @@ use std::time::Duration;
 
 use ktrdr::{
     checkpoints::CheckpointKind,
-    operations::{self, NewOperation, Status},
+    operations::{self, Status},
 };
-use ktrdr_testkit::{TestDatabase, wait_for};
+use ktrdr_testkit::TestDatabase;
 use ktrdr_trading::{
     kinds::{BacktestParams, TrainingParams},
     strategy::Strategy,
 };
 use sqlx::PgPool;
 use support::{
-    WorkerProcess, checkpoint_writes, example_strategy, finished, record_checkpoint_writes,
-    spawn_worker, store_synthetic_bars,
+    checkpoint_of_kind, checkpoint_writes, completed, example_strategy, finished,
+    record_checkpoint_writes, spawn_worker, store_synthetic_bars, submit, wait_for_op_within,
 };
 
-async fn submit(pool: &PgPool, operation_type: &str, params: impl serde::Serialize) -> String {
-    let op = NewOperation::new(operation_type).with_params(serde_json::to_value(params).unwrap());
-    operations::submit(pool, &ktrdr_trading::kinds::ALL, &op)
-        .await
-        .unwrap()
-}
-
-/// Trains `strategy` on `worker` and returns the completed training's id.
-async fn train(pool: &PgPool, strategy: &Strategy, worker: &WorkerProcess) -> String {
+/// Trains `strategy` (on a running worker) and returns the completed training's id.
+async fn train(pool: &PgPool, strategy: &Strategy) -> String {
     let training = submit(pool, "training", TrainingParams::new(strategy.clone())).await;
-    assert_eq!(
-        finished(pool, &training).await.status,
-        Status::Completed,
-        "{}",
-        worker.log()
-    );
+    completed(pool, &training).await;
     training
 }
 
@@ -48,7 +36,7 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
     let mut worker = spawn_worker(test_db.url(), &["--types", "training,backtesting"], &[]);
 
     let strategy = example_strategy("rsi_macd_trend.yaml", 2);
-    let training = train(pool, &strategy, &worker).await;
+    let training = train(pool, &strategy).await;
 
     let backtest = |strategy: Strategy, model: String| BacktestParams {
         initial_capital: Some(50_000.0),
@@ -60,14 +48,7 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
         backtest(strategy.clone(), training.clone()),
     )
     .await;
-    let op = finished(pool, &id).await;
-    assert_eq!(
-        op.status,
-        Status::Completed,
-        "{:?}\n{}",
-        op.error_message,
-        worker.log()
-    );
+    let op = completed(pool, &id).await;
     let metrics = &op.result.unwrap()["metrics"];
     assert_eq!(metrics["bars"].as_u64().unwrap() as usize, bars.len());
     assert_eq!(metrics["initial_capital"].as_f64().unwrap(), 50_000.0);
@@ -132,13 +113,13 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
     record_checkpoint_writes(pool).await;
     let worker = spawn_worker(test_db.url(), &["--types", "training,backtesting"], &[]);
     let strategy = example_strategy("rsi_macd_trend.yaml", 1);
-    let training = train(pool, &strategy, &worker).await;
+    let training = train(pool, &strategy).await;
     let params = BacktestParams {
         checkpoint_interval_bars: Some(5_000),
         ..BacktestParams::new(strategy, training)
     };
     let reference_id = submit(pool, "backtesting", &params).await;
-    let reference = finished(pool, &reference_id)
+    let reference = completed(pool, &reference_id)
         .await
         .result
         .expect("a result");
@@ -160,11 +141,8 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
     let mut cancelled = None;
     for _ in 0..5 {
         let id = submit(pool, "backtesting", &params).await;
-        wait_for("the backtest to start", Duration::from_secs(60), || async {
-            operations::get(pool, &id)
-                .await
-                .ok()
-                .filter(|op| op.status != Status::Pending)
+        wait_for_op_within(pool, &id, "to start", Duration::from_secs(60), |op| {
+            op.status != Status::Pending
         })
         .await;
         operations::request_cancel(pool, &id, Some("M5")).await?;
@@ -174,10 +152,7 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
         }
     }
     let cancelled = cancelled.expect("no cancel arrived before its backtest finished");
-    let checkpoint = ktrdr::checkpoints::get(pool, &cancelled)
-        .await?
-        .expect("a cancellation checkpoint");
-    assert_eq!(checkpoint.kind, CheckpointKind::Cancellation);
+    let checkpoint = checkpoint_of_kind(pool, &cancelled, CheckpointKind::Cancellation).await;
     assert!(checkpoint.unit_value < bars.len() as i64);
     let cancelled_at = checkpoint.unit_value;
     eprintln!("cancelled at bar {cancelled_at} of {}", bars.len());
@@ -191,9 +166,9 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
     .fetch_one(pool)
     .await?;
     let handed = submit(pool, "backtesting", &params).await;
-    let claimed = operations::claim(pool, "seed", &["backtesting".into()], 1, 60.0)
+    let claimed = ktrdr_testkit::claim_next(pool, "seed", "backtesting")
         .await?
-        .remove(0);
+        .expect("the submitted backtest");
     let checkpoint = ktrdr::checkpoints::NewCheckpoint {
         kind: CheckpointKind::Cancellation,
         unit: "bar",
@@ -208,14 +183,7 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
     operations::resume(pool, &handed).await?;
     let _other = spawn_worker(test_db.url(), &["--types", "backtesting"], &[]);
     for (id, from) in [(&cancelled, cancelled_at), (&handed, handed_at)] {
-        let resumed = finished(pool, id).await;
-        assert_eq!(
-            resumed.status,
-            Status::Completed,
-            "{:?}",
-            resumed.error_message
-        );
-        let resumed = resumed.result.unwrap();
+        let resumed = completed(pool, id).await.result.unwrap();
         assert_eq!(resumed["resumed_from_bar"].as_i64(), Some(from));
         for metric in ["trade_list", "equity_curve", "final_equity"] {
             assert_eq!(

@@ -8,32 +8,30 @@ use std::time::{Duration, Instant};
 
 use ktrdr::operations::Status;
 use ktrdr_testkit::TempCluster;
-use support::e2e::*;
-use support::spawn_worker;
+use support::{e2e::*, long_operation_running_on, spawn_named_worker};
 
 #[tokio::test]
 async fn operation_is_reconciled_to_its_worker_after_an_outage() -> anyhow::Result<()> {
     let server = TempCluster::start()?;
-    let pool = ktrdr::db::connect_with_size(&server.url, 2).await?;
-    ktrdr::db::migrate(&pool).await?;
-    let worker = spawn_worker(
+    let pool = server.migrated_pool().await?;
+    let worker = spawn_named_worker(
         &server.url,
-        &["--worker-id", "steady", "--poll-interval-ms", "200"],
+        "steady",
+        &["--poll-interval-ms", "200"],
         SHORT_TIMEOUTS,
     );
-    let id = submit_long(&pool, 120, 1).await;
-    wait_for_op(&pool, &id, "running on steady", running_on("steady")).await;
+    let id = long_operation_running_on(&pool, "steady", 120, 1)
+        .await
+        .operation_id;
     pool.close().await;
 
     // Down for longer than the 3 s lease: every lease lapses while nobody can heartbeat.
-    let cluster = server.cluster.clone();
-    tokio::task::spawn_blocking(move || cluster.stop()).await??;
+    server.stop_server().await?;
     tokio::time::sleep(Duration::from_secs_f64(ORPHAN_TIMEOUT_SECONDS + 1.0)).await;
-    let cluster = server.cluster.clone();
-    tokio::task::spawn_blocking(move || cluster.ensure_running()).await??;
+    server.start_server().await?;
     let back_at = Instant::now();
 
-    let pool = ktrdr::db::wait_until_reachable(&server.url, Duration::from_secs(30)).await?;
+    let pool = server.reachable_pool().await?;
     wait_for_op(
         &pool,
         &id,
@@ -51,7 +49,7 @@ async fn operation_is_reconciled_to_its_worker_after_an_outage() -> anyhow::Resu
     let op = wait_for_op(&pool, &id, "completed", |op| op.status.is_terminal()).await;
     assert_eq!(op.status, Status::Completed, "{}", worker.log());
     assert_eq!(op.attempt, 1);
-    let events = history(&pool, &id).await;
+    let events = ktrdr_testkit::event_history(&pool, &id).await?;
     assert!(
         events
             .iter()
@@ -73,22 +71,17 @@ async fn operation_is_reconciled_to_its_worker_after_an_outage() -> anyhow::Resu
 async fn result_finished_during_the_outage_is_delivered_from_the_outbox() -> anyhow::Result<()> {
     let server = TempCluster::start()?;
     let outbox = server.home().join("outbox");
-    let pool = ktrdr::db::connect_with_size(&server.url, 2).await?;
-    ktrdr::db::migrate(&pool).await?;
+    let pool = server.migrated_pool().await?;
     let mut env = SHORT_TIMEOUTS.to_vec();
     let outbox_dir = outbox.to_string_lossy().into_owned();
     env.push(("KTRDR_OUTBOX_DIR", &outbox_dir));
-    let worker = spawn_worker(
-        &server.url,
-        &["--worker-id", "boxer", "--poll-interval-ms", "200"],
-        &env,
-    );
-    let id = submit_long(&pool, 15, 1).await;
-    wait_for_op(&pool, &id, "running on boxer", running_on("boxer")).await;
+    let worker = spawn_named_worker(&server.url, "boxer", &["--poll-interval-ms", "200"], &env);
+    let id = long_operation_running_on(&pool, "boxer", 15, 1)
+        .await
+        .operation_id;
     pool.close().await;
 
-    let cluster = server.cluster.clone();
-    tokio::task::spawn_blocking(move || cluster.stop()).await??;
+    server.stop_server().await?;
     // The operation (1.5 s) finishes while the database is down: its outcome goes to the outbox.
     ktrdr_testkit::wait_for("the outcome in the outbox", LIMIT, || async {
         std::fs::read_dir(&outbox)
@@ -98,10 +91,9 @@ async fn result_finished_during_the_outage_is_delivered_from_the_outbox() -> any
             .map(|_| ())
     })
     .await;
-    let cluster = server.cluster.clone();
-    tokio::task::spawn_blocking(move || cluster.ensure_running()).await??;
+    server.start_server().await?;
 
-    let pool = ktrdr::db::wait_until_reachable(&server.url, Duration::from_secs(30)).await?;
+    let pool = server.reachable_pool().await?;
     let op = wait_for_op(&pool, &id, "completed", |op| op.status.is_terminal()).await;
     assert_eq!(op.status, Status::Completed, "{}", worker.log());
     assert_eq!(

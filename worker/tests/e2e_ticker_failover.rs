@@ -5,52 +5,40 @@ mod support;
 
 use std::time::Instant;
 
-use ktrdr::operations::Status;
-use ktrdr_testkit::{TestDatabase, wait_for};
-use support::e2e::*;
-use support::spawn_worker;
-
-async fn leader(pool: &sqlx::PgPool) -> Option<String> {
-    sqlx::query_scalar("SELECT leader_id FROM ktrdr.orphan_detector WHERE running")
-        .fetch_optional(pool)
-        .await
-        .ok()
-        .flatten()
-        .flatten()
-}
+use ktrdr_testkit::{TestDatabase, ticker_leader, wait_for};
+use support::{e2e::*, long_operation_running_on, spawn_named_worker};
 
 #[tokio::test]
 async fn another_process_takes_over_and_detects_orphans() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let first = spawn_worker(test_db.url(), &["--worker-id", "first"], SHORT_TIMEOUTS);
-    let id = submit_long(pool, 600, 1).await;
-    wait_for_op(pool, &id, "running on first", running_on("first")).await;
+    let first = spawn_named_worker(test_db.url(), "first", &[], SHORT_TIMEOUTS);
+    let id = long_operation_running_on(pool, "first", 600, 1)
+        .await
+        .operation_id;
     wait_for("first to lead", LIMIT, || async {
-        leader(pool).await.filter(|l| l == "first")
+        ticker_leader(pool).await.filter(|l| l == "first")
     })
     .await;
-    let _second = spawn_worker(test_db.url(), &["--worker-id", "second"], SHORT_TIMEOUTS);
+    let _second = spawn_named_worker(test_db.url(), "second", &[], SHORT_TIMEOUTS);
     wait_for("second to register", LIMIT, || async {
-        let active: i64 = sqlx::query_scalar("SELECT count(*) FROM ktrdr.workers_overview WHERE worker_id = 'second' AND status = 'active'")
-            .fetch_one(pool).await.ok()?;
-        (active == 1).then_some(())
+        let active = ktrdr_testkit::count_rows(
+            pool,
+            "SELECT count(*) FROM ktrdr.workers_overview
+             WHERE worker_id = 'second' AND status = 'active'",
+        );
+        (active.await.ok()? == 1).then_some(())
     })
     .await;
 
     first.signal(libc::SIGKILL);
     let killed_at = Instant::now();
     wait_for("second to lead", LIMIT, || async {
-        leader(pool).await.filter(|l| l == "second")
+        ticker_leader(pool).await.filter(|l| l == "second")
     })
     .await;
     let takeover = killed_at.elapsed();
-    let op = wait_for_op(pool, &id, "failed", |op| op.status.is_terminal()).await;
-    assert_eq!(op.status, Status::Failed);
-    assert_eq!(
-        op.error_message.as_deref(),
-        Some("Operation was RUNNING but no worker claimed it")
-    );
+    assert_failed_as_orphan(pool, &id).await;
     eprintln!(
         "ticker takeover: {:.3} s after kill -9 of the leader (check interval 1 s)",
         takeover.as_secs_f64()

@@ -3,31 +3,16 @@
 
 mod support;
 
-use ktrdr::operations::Status;
 use ktrdr_testkit::TestDatabase;
 use support::e2e::*;
-use support::spawn_worker;
 
 #[tokio::test]
 async fn killed_worker_operation_fails_as_orphan_within_the_timeout() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let victim = spawn_worker(
-        test_db.url(),
-        &["--worker-id", "victim", "--no-ticker"],
-        SHORT_TIMEOUTS,
-    );
-    let id = submit_long(pool, 600, 1).await;
-    wait_for_op(pool, &id, "running on victim", running_on("victim")).await;
-    let _keeper = spawn_worker(test_db.url(), &["--worker-id", "keeper"], SHORT_TIMEOUTS);
-
-    victim.signal(libc::SIGKILL);
-    let op = wait_for_op(pool, &id, "failed", |op| op.status.is_terminal()).await;
-    assert_eq!(op.status, Status::Failed);
-    assert_eq!(
-        op.error_message.as_deref(),
-        Some("Operation was RUNNING but no worker claimed it")
-    );
+    let (_victim, _keeper, id) =
+        signal_a_busy_worker(&test_db, ("victim", "keeper"), 600, 1, libc::SIGKILL).await;
+    assert_failed_as_orphan(pool, &id).await;
 
     // On the server's clock: from the last heartbeat to the failure.
     let silent_seconds: f64 = sqlx::query_scalar(

@@ -6,30 +6,18 @@ mod support;
 
 use ktrdr_testkit::{TestDatabase, wait_for};
 use support::e2e::*;
-use support::spawn_worker;
 
 #[tokio::test]
 async fn resumed_zombie_cannot_write_and_the_operation_completes_once() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let zombie = spawn_worker(
-        test_db.url(),
-        &["--worker-id", "zombie", "--no-ticker"],
-        SHORT_TIMEOUTS,
-    );
-    let id = submit_long(pool, 30, 2).await;
-    wait_for_op(pool, &id, "running on zombie", running_on("zombie")).await;
-    let _rescuer = spawn_worker(test_db.url(), &["--worker-id", "rescuer"], SHORT_TIMEOUTS);
-
-    zombie.signal(libc::SIGSTOP);
+    let (zombie, _rescuer, id) =
+        signal_a_busy_worker(&test_db, ("zombie", "rescuer"), 30, 2, libc::SIGSTOP).await;
     let op = wait_for_op(pool, &id, "taken over by rescuer", |op| {
         op.attempt == 2 && op.worker_id.as_deref() == Some("rescuer")
     })
     .await;
-    assert_eq!(
-        op.error_message.as_deref(),
-        Some("Operation was RUNNING but no worker claimed it")
-    );
+    assert_eq!(op.error_message.as_deref(), Some(ORPHAN_MESSAGE));
     zombie.signal(libc::SIGCONT);
 
     wait_for("the zombie to notice it is stale", LIMIT, || async {
@@ -38,8 +26,8 @@ async fn resumed_zombie_cannot_write_and_the_operation_completes_once() -> anyho
     .await;
     let op = wait_for_op(pool, &id, "completed", |op| op.status.is_terminal()).await;
     assert_eq!(op.worker_id.as_deref(), Some("rescuer"));
-    let completions: Vec<_> = history(pool, &id)
-        .await
+    let completions: Vec<_> = ktrdr_testkit::event_history(pool, &id)
+        .await?
         .into_iter()
         .filter(|(status, _, _)| status == "completed")
         .collect();

@@ -13,8 +13,8 @@ use ktrdr::{
 };
 use ktrdr_testkit::TestDatabase;
 use support::{
-    checkpoint_writes, finished, record_checkpoint_writes, spawn_worker, store_synthetic_bars,
-    training_params,
+    checkpoint_writes, completed, finished, record_checkpoint_writes, spawn_worker,
+    store_synthetic_bars, submit_operation, training_params,
 };
 
 const EPOCHS: usize = 6;
@@ -75,7 +75,7 @@ async fn an_unstorable_model_is_retried_and_resumed_without_training_again() -> 
 
     // Storing fails; the retry (attempt 2) continues from the failure checkpoint, trains no epoch,
     // and fails to store again.
-    let id = operations::submit(pool, &ktrdr_trading::kinds::ALL, &training(2)).await?;
+    let id = submit_operation(pool, &training(2)).await;
     let op = finished(pool, &id).await;
     assert_eq!((op.status, op.attempt), (Status::Failed, 2));
     // It shows how far it got: the last epoch, written before the failure.
@@ -108,9 +108,7 @@ async fn an_unstorable_model_is_retried_and_resumed_without_training_again() -> 
     // The disk is fixed; resuming stores the model and trains no further epoch.
     std::fs::remove_file(&models)?;
     operations::resume(pool, &id).await?;
-    let op = finished(pool, &id).await;
-    assert_eq!(op.status, Status::Completed, "{:?}", op.error_message);
-    let resumed = op.result.unwrap();
+    let resumed = completed(pool, &id).await.result.unwrap();
     assert_eq!(resumed["resumed_from_epoch"], EPOCHS);
     assert_eq!(resumed["history"].as_array().unwrap().len(), EPOCHS);
     assert!(checkpoints::get(pool, &id).await?.is_none());
@@ -133,10 +131,8 @@ async fn an_unstorable_model_is_retried_and_resumed_without_training_again() -> 
             ("CHECKPOINT_ARTIFACTS_PATH", checkpoints_path),
         ],
     );
-    let reference = operations::submit(pool, &ktrdr_trading::kinds::ALL, &training(1)).await?;
-    let op = finished(pool, &reference).await;
-    assert_eq!(op.status, Status::Completed, "{:?}", op.error_message);
-    let uninterrupted = op.result.unwrap();
+    let reference = submit_operation(pool, &training(1)).await;
+    let uninterrupted = completed(pool, &reference).await.result.unwrap();
     assert_eq!(uninterrupted["checkpoint_save_failures"], 2);
     assert_eq!(uninterrupted["checkpoints_saved"], 0);
     assert_eq!(

@@ -5,35 +5,22 @@ mod support;
 
 use ktrdr::{
     artifacts::{ArtifactRef, ArtifactStore},
-    operations::{self, NewOperation, Status},
+    operations::Status,
 };
 use ktrdr_testkit::TestDatabase;
 use ktrdr_trading::kinds::TrainingParams;
 use serde_json::{Value, json};
-use support::{example_strategy, finished, spawn_worker, store_synthetic_bars};
+use support::{completed, example_strategy, finished, spawn_worker, store_synthetic_bars, submit};
 
 #[tokio::test]
 async fn training_runs_end_to_end_and_stores_its_model() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     store_synthetic_bars(pool, (2022, 1), (2022, 4), 3).await;
-    let worker = spawn_worker(test_db.url(), &["--types", "training"], &[]);
+    let _worker = spawn_worker(test_db.url(), &["--types", "training"], &[]);
     let params = TrainingParams::new(example_strategy("rsi_macd_trend.yaml", 3));
-    let id = operations::submit(
-        pool,
-        &ktrdr_trading::kinds::ALL,
-        &NewOperation::new("training").with_params(serde_json::to_value(&params)?),
-    )
-    .await?;
-    let op = finished(pool, &id).await;
-    assert_eq!(
-        op.status,
-        Status::Completed,
-        "{:?}\n{}",
-        op.error_message,
-        worker.log()
-    );
-    let result = op.result.expect("a result");
+    let id = submit(pool, "training", params).await;
+    let result = completed(pool, &id).await.result.expect("a result");
     assert_eq!(result["history"].as_array().unwrap().len(), 3);
     let accuracy = result["test_accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&accuracy));
@@ -65,10 +52,7 @@ async fn bad_training_inputs_fail_the_operation_and_the_worker_keeps_running() -
     let pool = &test_db.pool;
     let mut worker = spawn_worker(test_db.url(), &["--types", "training,dummy"], &[]);
     let submit_raw = |params: Value| async move {
-        // Straight through SQL, as a script bypassing the CLI's checks would.
-        sqlx::query_scalar::<_, String>("SELECT ktrdr.submit_operation('training', $1)")
-            .bind(params)
-            .fetch_one(pool)
+        ktrdr_testkit::submit_through_sql(pool, "training", params)
             .await
             .unwrap()
     };
@@ -110,13 +94,7 @@ async fn bad_training_inputs_fail_the_operation_and_the_worker_keeps_running() -
         let message = op.error_message.unwrap_or_default();
         assert!(message.starts_with(expected), "{id}: {message}");
     }
-    let dummy = operations::submit(
-        pool,
-        &ktrdr_trading::kinds::ALL,
-        &NewOperation::new("dummy").with_params(json!({"steps": 1, "step_ms": 1})),
-    )
-    .await?;
-    assert_eq!(finished(pool, &dummy).await.status, Status::Completed);
+    support::assert_new_work_completes(pool).await;
     assert!(worker.is_running());
     Ok(())
 }

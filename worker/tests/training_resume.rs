@@ -11,8 +11,10 @@ use ktrdr::{
     operations::{self, NewOperation, Operation, Status},
 };
 use ktrdr_testkit::{TestDatabase, wait_for};
-use sqlx::PgPool;
-use support::{spawn_worker, store_synthetic_bars, training_params};
+use support::{
+    WorkerProcess, checkpoint_of_kind, completed, finished, spawn_worker, store_synthetic_bars,
+    submit, submit_operation, training_params, wait_until,
+};
 
 const EPOCHS: usize = 150;
 
@@ -20,23 +22,14 @@ fn params() -> serde_json::Value {
     training_params(EPOCHS, 5)
 }
 
-async fn wait_until(
-    pool: &PgPool,
-    id: &str,
-    what: &str,
-    condition: impl Fn(&Operation) -> bool,
-) -> Operation {
-    wait_for(
-        &format!("{id}: {what}"),
-        Duration::from_secs(300),
-        || async {
-            operations::get(pool, id)
-                .await
-                .ok()
-                .filter(|op| condition(op))
-        },
-    )
-    .await
+/// Starts a worker that runs trainings only, with `args` and environment `env`.
+fn spawn_trainer(database_url: &str, args: &[&str], env: &[(&str, &str)]) -> WorkerProcess {
+    let args: Vec<&str> = ["--types", "training"]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    spawn_worker(database_url, &args, env)
 }
 
 fn epoch_reached(op: &Operation) -> usize {
@@ -52,21 +45,9 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
     let pool = &test_db.pool;
     store_synthetic_bars(pool, (2022, 1), (2022, 3), 5).await;
     let env = [("KTRDR_TORCH_THREADS", "1")];
-    let mut first = spawn_worker(
-        test_db.url(),
-        &["--types", "training", "--concurrency", "3"],
-        &env,
-    );
-    let submit = || async {
-        operations::submit(
-            pool,
-            &ktrdr_trading::kinds::ALL,
-            &NewOperation::new("training").with_params(params()),
-        )
-        .await
-        .unwrap()
-    };
-    let (reference, cancelled, shut_down) = (submit().await, submit().await, submit().await);
+    let mut first = spawn_trainer(test_db.url(), &["--concurrency", "3"], &env);
+    let training = || submit(pool, "training", params());
+    let (reference, cancelled, shut_down) = (training().await, training().await, training().await);
 
     // M3: a periodic checkpoint exists once the interval passed, while the operation runs.
     let periodic = wait_for(
@@ -89,12 +70,8 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
     })
     .await;
     operations::request_cancel(pool, &cancelled, Some("pause")).await?;
-    let op = wait_until(pool, &cancelled, "cancelled", |op| op.status.is_terminal()).await;
-    assert_eq!(op.status, Status::Cancelled);
-    let checkpoint = checkpoints::get(pool, &cancelled)
-        .await?
-        .expect("a cancellation checkpoint");
-    assert_eq!(checkpoint.kind, CheckpointKind::Cancellation);
+    assert_eq!(finished(pool, &cancelled).await.status, Status::Cancelled);
+    let checkpoint = checkpoint_of_kind(pool, &cancelled, CheckpointKind::Cancellation).await;
     assert!(
         checkpoint.unit_value as usize > EPOCHS / 2,
         "{}",
@@ -115,20 +92,10 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
         op.error_message.as_deref(),
         Some("Graceful shutdown - checkpoint saved")
     );
-    assert_eq!(
-        checkpoints::get(pool, &shut_down)
-            .await?
-            .expect("a shutdown checkpoint")
-            .kind,
-        CheckpointKind::Shutdown
-    );
+    checkpoint_of_kind(pool, &shut_down, CheckpointKind::Shutdown).await;
 
     // Another worker finishes the reference run and both resumed ones.
-    let _second = spawn_worker(
-        test_db.url(),
-        &["--types", "training", "--concurrency", "3"],
-        &env,
-    );
+    let _second = spawn_trainer(test_db.url(), &["--concurrency", "3"], &env);
     if operations::get(pool, &reference).await?.status == Status::Cancelled {
         operations::resume(pool, &reference).await?;
     }
@@ -146,9 +113,7 @@ async fn cancelled_and_shut_down_trainings_resume_to_the_same_weights() -> anyho
     );
     let mut fingerprints = Vec::new();
     for id in [&reference, &cancelled, &shut_down] {
-        let op = wait_until(pool, id, "completed", |op| op.status.is_terminal()).await;
-        assert_eq!(op.status, Status::Completed, "{:?}", op.error_message);
-        let result = op.result.unwrap();
+        let result = completed(pool, id).await.result.unwrap();
         fingerprints.push(result["parameters_sha256"].as_str().unwrap().to_string());
         assert!(
             checkpoints::get(pool, id).await?.is_none(),
@@ -190,11 +155,9 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
     };
 
     // `requeue` stops gracefully and hands its operation back; `doomed` is killed with -9.
-    let requeue = spawn_worker(
+    let requeue = spawn_trainer(
         test_db.url(),
         &[
-            "--types",
-            "training",
             "--worker-id",
             "requeue",
             "--concurrency",
@@ -204,25 +167,17 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
         ],
         &env,
     );
-    let handed_back = operations::submit(pool, &ktrdr_trading::kinds::ALL, &training(1)).await?;
+    let handed_back = submit_operation(pool, &training(1)).await;
     wait_until(pool, &handed_back, "under way on requeue", |op| {
         op.worker_id.as_deref() == Some("requeue") && epoch_reached(op) > 12
     })
     .await;
-    let doomed = spawn_worker(
+    let doomed = spawn_trainer(
         test_db.url(),
-        &[
-            "--types",
-            "training",
-            "--worker-id",
-            "doomed",
-            "--concurrency",
-            "1",
-            "--no-ticker",
-        ],
+        &["--worker-id", "doomed", "--concurrency", "1", "--no-ticker"],
         &env,
     );
-    let orphaned = operations::submit(pool, &ktrdr_trading::kinds::ALL, &training(2)).await?;
+    let orphaned = submit_operation(pool, &training(2)).await;
     wait_until(pool, &orphaned, "under way on doomed", |op| {
         op.worker_id.as_deref() == Some("doomed") && epoch_reached(op) > 12
     })
@@ -235,25 +190,13 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
     })
     .await;
     assert_eq!(op.attempt, 1);
-    assert_eq!(
-        checkpoints::get(pool, &handed_back)
-            .await?
-            .expect("a shutdown checkpoint")
-            .kind,
-        CheckpointKind::Shutdown
-    );
+    checkpoint_of_kind(pool, &handed_back, CheckpointKind::Shutdown).await;
 
     // A new worker (with the ticker) finds the orphan once its lease lapses, and continues both.
-    let _rescuer = spawn_worker(
-        test_db.url(),
-        &["--types", "training", "--concurrency", "2"],
-        &env,
-    );
+    let _rescuer = spawn_trainer(test_db.url(), &["--concurrency", "2"], &env);
     let mut fingerprints = Vec::new();
     for id in [&handed_back, &orphaned] {
-        let op = wait_until(pool, id, "completed", |op| op.status.is_terminal()).await;
-        assert_eq!(op.status, Status::Completed, "{:?}", op.error_message);
-        let result = op.result.unwrap();
+        let result = completed(pool, id).await.result.unwrap();
         let resumed_from = result["resumed_from_epoch"]
             .as_u64()
             .expect("resumed, not restarted");
@@ -272,15 +215,10 @@ async fn a_corrupt_checkpoint_fails_the_resumed_operation_by_name() -> anyhow::R
     let pool = &test_db.pool;
     store_synthetic_bars(pool, (2022, 1), (2022, 3), 5).await;
     let mut worker = spawn_worker(test_db.url(), &["--types", "training,dummy"], &[]);
-    let id = operations::submit(
-        pool,
-        &ktrdr_trading::kinds::ALL,
-        &NewOperation::new("training").with_params(params()),
-    )
-    .await?;
+    let id = submit(pool, "training", params()).await;
     wait_until(pool, &id, "under way", |op| epoch_reached(op) > 6).await;
     operations::request_cancel(pool, &id, None).await?;
-    wait_until(pool, &id, "cancelled", |op| op.status.is_terminal()).await;
+    finished(pool, &id).await;
     let checkpoint = checkpoints::get(pool, &id).await?.expect("a checkpoint");
     let location = checkpoint.artifact_location.unwrap();
     sqlx::query("UPDATE ktrdr.artifacts SET content = 'garbage' WHERE 'db:' || key = $1")
@@ -289,7 +227,7 @@ async fn a_corrupt_checkpoint_fails_the_resumed_operation_by_name() -> anyhow::R
         .await?;
 
     operations::resume(pool, &id).await?;
-    let op = wait_until(pool, &id, "failed", |op| op.status.is_terminal()).await;
+    let op = finished(pool, &id).await;
     assert_eq!(op.status, Status::Failed);
     let message = op.error_message.unwrap_or_default();
     assert!(
@@ -298,18 +236,7 @@ async fn a_corrupt_checkpoint_fails_the_resumed_operation_by_name() -> anyhow::R
         )),
         "{message}"
     );
-    let dummy = operations::submit(
-        pool,
-        &ktrdr_trading::kinds::ALL,
-        &NewOperation::new("dummy").with_params(serde_json::json!({"steps": 1, "step_ms": 1})),
-    )
-    .await?;
-    assert_eq!(
-        wait_until(pool, &dummy, "done", |op| op.status.is_terminal())
-            .await
-            .status,
-        Status::Completed
-    );
+    support::assert_new_work_completes(pool).await;
     assert!(worker.is_running());
     Ok(())
 }

@@ -5,32 +5,23 @@ mod support;
 
 use std::time::Duration;
 
-use ktrdr::operations::{self, NewOperation, Operation, Status};
+use ktrdr::operations::{self, Operation, Status};
 use ktrdr_testkit::{TestDatabase, wait_for};
 use serde_json::json;
 use sqlx::PgPool;
-use support::spawn_worker;
+use support::{long_operation_running_on, spawn_named_worker, spawn_worker, wait_for_op_within};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// Waits, at most a minute, until the operation's status is `wanted`.
 async fn wait_for_status(pool: &PgPool, id: &str, wanted: Status) -> Operation {
-    wait_for(&format!("{id} to become {wanted}"), LIMIT, || async {
-        operations::get(pool, id)
-            .await
-            .ok()
-            .filter(|op| op.status == wanted)
-    })
-    .await
+    let what = format!("to become {wanted}");
+    wait_for_op_within(pool, id, &what, LIMIT, |op| op.status == wanted).await
 }
 
+/// Submits a `dummy` operation with `params`.
 async fn submit(pool: &PgPool, params: serde_json::Value) -> String {
-    operations::submit(
-        pool,
-        &ktrdr_trading::kinds::ALL,
-        &NewOperation::new("dummy").with_params(params),
-    )
-    .await
-    .unwrap()
+    support::submit(pool, "dummy", params).await
 }
 
 #[tokio::test]
@@ -47,10 +38,10 @@ async fn worker_runs_operations_and_reports_progress() -> anyhow::Result<()> {
         assert_eq!(op.progress_percent, 100.0);
         assert_eq!(op.attempt, 1);
     }
-    let registered: i64 = sqlx::query_scalar(
+    let registered = ktrdr_testkit::count_rows(
+        pool,
         "SELECT count(*) FROM ktrdr.workers_overview WHERE status = 'active' AND concurrency = 3",
     )
-    .fetch_one(pool)
     .await?;
     assert_eq!(registered, 1);
     Ok(())
@@ -60,18 +51,11 @@ async fn worker_runs_operations_and_reports_progress() -> anyhow::Result<()> {
 async fn progress_is_visible_while_an_operation_runs() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let _worker = spawn_worker(test_db.url(), &[], &[]);
-    let id = submit(pool, json!({"steps": 200, "step_ms": 50})).await;
-    let op = wait_for("progress between 0 and 100", LIMIT, || async {
-        operations::get(pool, &id)
-            .await
-            .ok()
-            .filter(|op| op.progress_percent > 0.0 && op.progress_percent < 100.0)
-    })
-    .await;
-    assert_eq!(op.status, Status::Running);
+    let _worker = spawn_named_worker(test_db.url(), "w", &[], &[]);
+    let op = long_operation_running_on(pool, "w", 100, 1).await;
+    assert!(op.progress_percent < 100.0, "{}", op.progress_percent);
     assert!(op.progress_message.unwrap().starts_with("step "));
-    operations::request_cancel(pool, &id, None).await?;
+    operations::request_cancel(pool, &op.operation_id, None).await?;
     Ok(())
 }
 
@@ -82,14 +66,12 @@ async fn notification_wakes_an_idle_worker_without_waiting_for_the_poll() -> any
     // The poll would only fire after an hour: a pickup proves the notification woke the worker.
     let _worker = spawn_worker(test_db.url(), &["--poll-interval-ms", "3600000"], &[]);
     wait_for("the worker to LISTEN", LIMIT, || async {
-        let listening: i64 = sqlx::query_scalar(
+        let listening = ktrdr_testkit::count_rows(
+            pool,
             "SELECT count(*) FROM pg_stat_activity
              WHERE datname = current_database() AND query LIKE '%LISTEN%ktrdr_operation_pending%'",
-        )
-        .fetch_one(pool)
-        .await
-        .ok()?;
-        (listening > 0).then_some(())
+        );
+        (listening.await.ok()? > 0).then_some(())
     })
     .await;
     // The worker also claims once right after subscribing; let that claim find nothing first.
@@ -114,9 +96,10 @@ async fn notification_wakes_an_idle_worker_without_waiting_for_the_poll() -> any
 async fn cancel_stops_a_running_operation() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let _worker = spawn_worker(test_db.url(), &[], &[]);
-    let id = submit(pool, json!({"steps": 1000, "step_ms": 100})).await;
-    wait_for_status(pool, &id, Status::Running).await;
+    let _worker = spawn_named_worker(test_db.url(), "w", &[], &[]);
+    let id = long_operation_running_on(pool, "w", 1000, 1)
+        .await
+        .operation_id;
     operations::request_cancel(pool, &id, Some("changed my mind")).await?;
     let op = wait_for_status(pool, &id, Status::Cancelled).await;
     assert!(op.progress_percent < 100.0);
@@ -132,10 +115,8 @@ async fn failing_and_malformed_operations_fail_and_the_worker_keeps_running() ->
     let mut worker = spawn_worker(test_db.url(), &[], &[]);
     let failing = submit(pool, json!({"steps": 5, "step_ms": 10, "fail_at": 3})).await;
     // Malformed params that bypassed the CLI's validation (written straight through SQL).
-    let malformed: String =
-        sqlx::query_scalar("SELECT ktrdr.submit_operation('dummy', '{\"steps\": \"lots\"}')")
-            .fetch_one(pool)
-            .await?;
+    let malformed =
+        ktrdr_testkit::submit_through_sql(pool, "dummy", json!({"steps": "lots"})).await?;
     let op = wait_for_status(pool, &failing, Status::Failed).await;
     assert_eq!(
         op.error_message.as_deref(),
@@ -150,8 +131,7 @@ async fn failing_and_malformed_operations_fail_and_the_worker_keeps_running() ->
         "{:?}",
         op.error_message
     );
-    let after = submit(pool, json!({"steps": 1, "step_ms": 1})).await;
-    wait_for_status(pool, &after, Status::Completed).await;
+    support::assert_new_work_completes(pool).await;
     assert!(worker.is_running());
     Ok(())
 }
@@ -160,9 +140,10 @@ async fn failing_and_malformed_operations_fail_and_the_worker_keeps_running() ->
 async fn sigterm_stops_running_operations_and_deregisters() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let mut worker = spawn_worker(test_db.url(), &["--worker-id", "w-term"], &[]);
-    let id = submit(pool, json!({"steps": 1000, "step_ms": 100})).await;
-    wait_for_status(pool, &id, Status::Running).await;
+    let mut worker = spawn_named_worker(test_db.url(), "w-term", &[], &[]);
+    let id = long_operation_running_on(pool, "w-term", 1000, 1)
+        .await
+        .operation_id;
     worker.signal(libc::SIGTERM);
     let status = worker.wait_exit(Duration::from_secs(30)).await;
     assert!(status.success(), "{status:?}\n{}", worker.log());

@@ -34,3 +34,17 @@ BEGIN
         RAISE EXCEPTION 'operation not found: %', p_operation_id USING ERRCODE = 'no_data_found';
     END IF;
 END $$;
+
+-- Locks the operation's row (FOR UPDATE: no claim or other change can slip in before the caller's
+-- transaction ends) and returns its status; OPERATION_NOT_FOUND (P0002) for an unknown id.
+CREATE OR REPLACE FUNCTION ktrdr.lock_operation(p_operation_id text)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_status text;
+BEGIN
+    SELECT status INTO v_status FROM ktrdr.operations WHERE operation_id = p_operation_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'operation not found: %', p_operation_id USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN v_status;
+END $$;

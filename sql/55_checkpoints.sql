@@ -89,10 +89,7 @@ DECLARE
     v_location text;
 BEGIN
     -- Locked, so no claim can start the operation (and its checkpoint writes) meanwhile.
-    SELECT status INTO v_status FROM ktrdr.operations WHERE operation_id = p_operation_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'operation not found: %', p_operation_id USING ERRCODE = 'no_data_found';
-    END IF;
+    v_status := ktrdr.lock_operation(p_operation_id);
     IF v_status IN ('running', 'pending_reconciliation') THEN
         RAISE EXCEPTION 'operation % is running: cancel it before deleting its checkpoint', p_operation_id
             USING ERRCODE = 'object_not_in_prerequisite_state';

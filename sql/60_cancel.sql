@@ -8,10 +8,7 @@ RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_status text;
 BEGIN
-    SELECT status INTO v_status FROM ktrdr.operations WHERE operation_id = p_operation_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'operation not found: %', p_operation_id USING ERRCODE = 'no_data_found';
-    END IF;
+    v_status := ktrdr.lock_operation(p_operation_id);
     PERFORM ktrdr.set_event_context(NULL, coalesce(p_reason, 'cancel requested'));
     IF v_status = 'pending' THEN
         UPDATE ktrdr.operations

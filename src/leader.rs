@@ -12,7 +12,7 @@
 
 use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
 
-use crate::{Error, Result, error::RedactedUrl};
+use crate::Result;
 
 /// Advisory lock key of the ticker leader ("ktic"); `ktrdr.orphan_detector` looks for it in pg_locks.
 pub const LEADER_LOCK_KEY: i64 = 0x6b74_6963;
@@ -25,13 +25,7 @@ pub struct Candidate {
 impl Candidate {
     /// Connection options for candidates: `url`, named `ktrdr-ticker` in `pg_stat_activity`.
     pub fn options(url: &str) -> Result<PgConnectOptions> {
-        let options: PgConnectOptions = url.parse().map_err(|err| {
-            Error::Config(format!(
-                "DATABASE_URL {} is not a valid PostgreSQL URL: {err}",
-                RedactedUrl(url)
-            ))
-        })?;
-        Ok(options.application_name("ktrdr-ticker"))
+        crate::db::connect_options(url, "ktrdr-ticker")
     }
 
     pub async fn connect(options: &PgConnectOptions) -> Result<Self> {

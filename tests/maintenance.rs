@@ -423,15 +423,6 @@ fn spawn_ticker(
     Ok((stop, tokio::spawn(ticker.run(shutdown))))
 }
 
-async fn leader(pool: &PgPool) -> Option<String> {
-    sqlx::query_scalar("SELECT leader_id FROM ktrdr.orphan_detector WHERE running")
-        .fetch_optional(pool)
-        .await
-        .ok()
-        .flatten()
-        .flatten()
-}
-
 #[tokio::test]
 async fn the_ticker_leader_runs_every_service_and_a_follower_takes_over() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
@@ -441,7 +432,7 @@ async fn the_ticker_leader_runs_every_service_and_a_follower_takes_over() -> any
     let mut tickers = vec![spawn_ticker(&test_db, "a")?, spawn_ticker(&test_db, "b")?];
     let limit = Duration::from_secs(30);
 
-    let first_leader = wait_for("a leader", limit, || leader(pool)).await;
+    let first_leader = wait_for("a leader", limit, || ktrdr_testkit::ticker_leader(pool)).await;
     wait_for("the orphan to fail", limit, || async {
         operations::get(pool, &first_orphan)
             .await
@@ -462,7 +453,9 @@ async fn the_ticker_leader_runs_every_service_and_a_follower_takes_over() -> any
     stop.send(true)?;
     task.await?;
     let second_leader = wait_for("the follower to take over", limit, || async {
-        leader(pool).await.filter(|l| *l != first_leader)
+        ktrdr_testkit::ticker_leader(pool)
+            .await
+            .filter(|l| *l != first_leader)
     })
     .await;
     assert!(["a", "b"].contains(&second_leader.as_str()));

@@ -28,7 +28,7 @@ pub async fn connect(url: &str) -> Result<PgPool> {
 
 /// A pool of up to `max_connections`. Fails fast (with the server named) when PostgreSQL is down.
 pub async fn connect_with_size(url: &str, max_connections: u32) -> Result<PgPool> {
-    let options = connect_options(url)?;
+    let options = connect_options(url, "ktrdr")?;
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         // Short, so that calls during a database outage fail and are retried by the caller instead
@@ -60,12 +60,13 @@ pub async fn wait_until_reachable(url: &str, limit: Duration) -> Result<PgPool> 
     }
 }
 
-fn connect_options(url: &str) -> Result<PgConnectOptions> {
+/// The options of `url`, named `application_name` in `pg_stat_activity`.
+pub(crate) fn connect_options(url: &str, application_name: &str) -> Result<PgConnectOptions> {
     let options: PgConnectOptions = url.parse().map_err(|err| {
         Error::Config(format!(
             "DATABASE_URL {} is not a valid PostgreSQL URL: {err}",
             RedactedUrl(url)
         ))
     })?;
-    Ok(options.application_name("ktrdr"))
+    Ok(options.application_name(application_name))
 }

@@ -36,16 +36,8 @@ impl NewOperation {
 /// Submits one operation, after checking its params with `kinds`, and returns its id. Workers
 /// listening for its type are woken at once.
 pub async fn submit(pool: &PgPool, kinds: &JobKinds, op: &NewOperation) -> Result<String> {
-    kinds.validate(&op.operation_type, &op.params)?;
-    let id = sqlx::query_scalar("SELECT ktrdr.submit_operation($1, $2, $3, $4, $5)")
-        .bind(&op.operation_type)
-        .bind(&op.params)
-        .bind(op.priority)
-        .bind(op.max_attempts)
-        .bind(&op.parent_id)
-        .fetch_one(pool)
-        .await?;
-    Ok(id)
+    let mut ids = submit_many(pool, kinds, op, 1).await?;
+    Ok(ids.remove(0))
 }
 
 /// Submits `count` identical operations in one statement and returns their ids in submission order.

@@ -7,7 +7,7 @@
 //! deviations, the method pandas uses: the textbook `E[x²] - E[x]²` loses most of its digits to
 //! cancellation when prices are large relative to their spread.
 
-use super::moving_average::sma;
+use super::moving_average::{Window, slide, sma};
 
 /// The three bands: upper, middle, lower.
 pub(crate) fn bollinger(close: &[f64], period: usize, std_dev: f64) -> [Vec<f64>; 3] {
@@ -30,42 +30,24 @@ pub(crate) fn bollinger(close: &[f64], period: usize, std_dev: f64) -> [Vec<f64>
 /// for windows holding a non-finite value (see [`sma`] for why infinities count as missing).
 fn rolling_population_std(values: &[f64], period: usize) -> Vec<f64> {
     let mut out = vec![f64::NAN; values.len()];
-    if period == 0 {
-        return out;
-    }
-    let mut window = Welford::default();
-    let mut bad_in_window = 0usize;
     // Length of the run of equal values ending at the current bar: a window made of one repeated
     // value has a variance of exactly 0, which the incremental updates only approximate (pandas
     // makes the same special case).
     let mut same_run = 0usize;
-    for (i, &x) in values.iter().enumerate() {
-        same_run = if i > 0 && values[i - 1] == x {
+    slide(values, period, &mut Welford::default(), |i, window| {
+        same_run = if i > 0 && values[i - 1] == values[i] {
             same_run + 1
         } else {
             1
         };
-        if x.is_finite() {
-            window.add(x);
-        } else {
-            bad_in_window += 1;
-        }
-        if i >= period {
-            let leaving = values[i - period];
-            if leaving.is_finite() {
-                window.remove(leaving);
-            } else {
-                bad_in_window -= 1;
-            }
-        }
-        if i + 1 >= period && bad_in_window == 0 {
+        if let Some(window) = window {
             out[i] = if same_run >= period {
                 0.0
             } else {
                 window.population_variance().sqrt()
             };
         }
-    }
+    });
     out
 }
 
@@ -77,7 +59,7 @@ struct Welford {
     squared_deviations: f64,
 }
 
-impl Welford {
+impl Window for Welford {
     fn add(&mut self, x: f64) {
         self.count += 1;
         let delta = x - self.mean;
@@ -96,7 +78,9 @@ impl Welford {
         self.mean -= delta / self.count as f64;
         self.squared_deviations -= delta * (x - self.mean);
     }
+}
 
+impl Welford {
     fn population_variance(&self) -> f64 {
         // Rounding can leave a tiny negative sum for a window of (nearly) equal values.
         (self.squared_deviations / self.count as f64).max(0.0)

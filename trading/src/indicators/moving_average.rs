@@ -20,31 +20,51 @@
 /// does) so that a long series does not drift from the exact window sum; the whole thing is O(n).
 pub(crate) fn sma(values: &[f64], period: usize) -> Vec<f64> {
     let mut out = vec![f64::NAN; values.len()];
+    slide(values, period, &mut KahanSum::default(), |i, window| {
+        if let Some(sum) = window {
+            out[i] = sum.value() / period as f64;
+        }
+    });
+    out
+}
+
+/// What a rolling statistic keeps about the finite values of its window.
+pub(crate) trait Window {
+    fn add(&mut self, x: f64);
+    fn remove(&mut self, x: f64);
+}
+
+/// Slides a window of the last `period` values over `values` in O(n), keeping `window` up to date
+/// with the finite ones, and calls `at(i, window)` for every index: with the window when it is full
+/// and holds no non-finite value (which is never added to it), with `None` otherwise.
+pub(crate) fn slide<W: Window>(
+    values: &[f64],
+    period: usize,
+    window: &mut W,
+    mut at: impl FnMut(usize, Option<&W>),
+) {
     if period == 0 {
-        return out;
+        return;
     }
-    let mut sum = KahanSum::default();
-    // Non-finite values inside the current window; they are never added to the sum.
+    // Non-finite values inside the current window.
     let mut bad_in_window = 0usize;
     for (i, &x) in values.iter().enumerate() {
         if x.is_finite() {
-            sum.add(x);
+            window.add(x);
         } else {
             bad_in_window += 1;
         }
         if i >= period {
             let leaving = values[i - period];
             if leaving.is_finite() {
-                sum.add(-leaving);
+                window.remove(leaving);
             } else {
                 bad_in_window -= 1;
             }
         }
-        if i + 1 >= period && bad_in_window == 0 {
-            out[i] = sum.value() / period as f64;
-        }
+        let defined = i + 1 >= period && bad_in_window == 0;
+        at(i, defined.then_some(&*window));
     }
-    out
 }
 
 /// EMA as `ta.trend.EMAIndicator` computes it: pandas `ewm(span=period, min_periods=period,
@@ -102,34 +122,42 @@ pub(crate) fn ewm(values: &[f64], alpha: f64, min_periods: usize) -> Vec<f64> {
 /// at index `first + period - 1`, then `avg[i] = (avg[i-1] * (period - 1) + values[i]) / period`.
 /// NaN before that index.
 pub(crate) fn wilder_average(values: &[f64], period: usize, first: usize) -> Vec<f64> {
-    let mut out = vec![f64::NAN; values.len()];
-    let Some(seed_end) = seed_end(values.len(), period, first) else {
-        return out;
-    };
     let n = period as f64;
-    let mut avg = values[first..seed_end].iter().sum::<f64>() / n;
-    out[seed_end - 1] = avg;
-    for i in seed_end..values.len() {
-        avg = (avg * (n - 1.0) + values[i]) / n;
-        out[i] = avg;
-    }
-    out
+    wilder(
+        values,
+        period,
+        first,
+        |sum| sum / n,
+        |avg, x| (avg * (n - 1.0) + x) / n,
+    )
 }
 
 /// Wilder's running sum as `ta`'s ADX keeps it for the true range and the directional movements:
 /// the sum of `values[first..first + period]` at index `first + period - 1`, then
 /// `sum[i] = sum[i-1] - sum[i-1] / period + values[i]`. NaN before that index.
 pub(crate) fn wilder_sum(values: &[f64], period: usize, first: usize) -> Vec<f64> {
+    let n = period as f64;
+    wilder(values, period, first, |sum| sum, |sum, x| sum - sum / n + x)
+}
+
+/// A Wilder recursion: `seed(sum of values[first..first + period])` at index `first + period - 1`,
+/// then `out[i] = step(out[i-1], values[i])`; NaN before.
+fn wilder(
+    values: &[f64],
+    period: usize,
+    first: usize,
+    seed: impl Fn(f64) -> f64,
+    step: impl Fn(f64, f64) -> f64,
+) -> Vec<f64> {
     let mut out = vec![f64::NAN; values.len()];
     let Some(seed_end) = seed_end(values.len(), period, first) else {
         return out;
     };
-    let n = period as f64;
-    let mut sum = values[first..seed_end].iter().sum::<f64>();
-    out[seed_end - 1] = sum;
+    let mut value = seed(values[first..seed_end].iter().sum::<f64>());
+    out[seed_end - 1] = value;
     for i in seed_end..values.len() {
-        sum = sum - sum / n + values[i];
-        out[i] = sum;
+        value = step(value, values[i]);
+        out[i] = value;
     }
     out
 }
@@ -151,7 +179,7 @@ struct KahanSum {
     compensation: f64,
 }
 
-impl KahanSum {
+impl Window for KahanSum {
     fn add(&mut self, x: f64) {
         let y = x - self.compensation;
         let t = self.sum + y;
@@ -159,6 +187,12 @@ impl KahanSum {
         self.sum = t;
     }
 
+    fn remove(&mut self, x: f64) {
+        self.add(-x);
+    }
+}
+
+impl KahanSum {
     fn value(&self) -> f64 {
         self.sum
     }

@@ -26,7 +26,6 @@ pub mod reconciliation;
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::{Result, artifacts::ArtifactStore, config::TickerSettings};
@@ -73,52 +72,38 @@ impl Service {
     /// service is due again. A pass that fails (the database is away, say) is logged and retried
     /// after the service's longest wait.
     pub async fn run_pass(&self, pool: &PgPool) -> Duration {
-        let outcome = match self {
-            Service::Orphans(detector) => detector.run_once(pool).await.map(|report| {
-                if report.changed_anything() || report.outage_detected {
-                    tracing::info!(
-                        service = self.name(),
-                        failed = report.orphans_failed,
-                        requeued = report.orphans_requeued,
-                        cancelled = report.orphans_cancelled,
-                        reconciling = report.moved_to_reconciliation,
-                        outage = report.outage_detected,
-                        "maintenance pass"
-                    );
-                }
-                wait(report.checked_at, report.next_due)
+        // (whether the pass changed something worth an info line, the report, its clock readings)
+        let passed = match self {
+            Service::Orphans(detector) => detector.run_once(pool).await.map(|r| {
+                let changed = r.changed_anything() || r.outage_detected;
+                (changed, format!("{r:?}"), r.checked_at, r.next_due)
             }),
-            Service::Reconciliation(expirer) => expirer.run_once(pool).await.map(|report| {
-                if report.expired() > 0 {
-                    tracing::info!(
-                        service = self.name(),
-                        failed = report.failed,
-                        requeued = report.requeued,
-                        cancelled = report.cancelled,
-                        "maintenance pass: reconciliations expired"
-                    );
-                }
-                wait(report.checked_at, report.next_due)
-            }),
-            Service::CheckpointCleanup(cleaner) => cleaner.run_once(pool).await.map(|report| {
-                tracing::info!(?report, "checkpoint cleanup");
-                wait(report.checked_at, report.next_due)
-            }),
+            Service::Reconciliation(expirer) => expirer
+                .run_once(pool)
+                .await
+                .map(|r| (r.expired() > 0, format!("{r:?}"), r.checked_at, r.next_due)),
+            Service::CheckpointCleanup(cleaner) => cleaner
+                .run_once(pool)
+                .await
+                .map(|r| (true, format!("{r:?}"), r.checked_at, r.next_due)),
         };
-        outcome.unwrap_or_else(|err: crate::Error| {
-            let retry = self.longest_wait();
-            match self {
-                Service::CheckpointCleanup(_) => {
-                    tracing::warn!(?retry, "checkpoint cleanup failed: {err}")
+        match passed {
+            Ok((changed, report, checked_at, next_due)) => {
+                if changed {
+                    tracing::info!(service = self.name(), report, "maintenance pass");
                 }
-                _ => tracing::warn!(
+                (next_due - checked_at).to_std().unwrap_or(Duration::ZERO)
+            }
+            Err(err) => {
+                let retry = self.longest_wait();
+                tracing::warn!(
                     service = self.name(),
                     ?retry,
                     "maintenance pass failed: {err}"
-                ),
+                );
+                retry
             }
-            retry
-        })
+        }
     }
 
     fn longest_wait(&self) -> Duration {
@@ -128,9 +113,4 @@ impl Service {
             Service::CheckpointCleanup(cleaner) => cleaner.longest_wait(),
         }
     }
-}
-
-/// From a report's clock reading at the pass to its next due time; nothing when that has passed.
-fn wait(checked_at: DateTime<Utc>, next_due: DateTime<Utc>) -> Duration {
-    (next_due - checked_at).to_std().unwrap_or(Duration::ZERO)
 }

@@ -9,8 +9,7 @@ use ktrdr_testkit::{self, TestDatabase};
 
 #[tokio::test]
 async fn cancelling_a_pending_operation_cancels_it_at_once() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let id = ktrdr_testkit::pending_dummy(pool).await?;
     assert_eq!(
         operations::request_cancel(pool, &id, Some("not needed")).await?,
@@ -25,8 +24,7 @@ async fn cancelling_a_pending_operation_cancels_it_at_once() -> anyhow::Result<(
 
 #[tokio::test]
 async fn cancelling_a_running_operation_flags_it_and_notifies_its_worker() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
     let (mut wakeups, listener) = ktrdr_testkit::listening(pool, &[notify::CANCEL_REQUESTED]).await;
@@ -54,8 +52,7 @@ async fn cancelling_a_running_operation_flags_it_and_notifies_its_worker() -> an
 
 #[tokio::test]
 async fn cancelling_a_finished_operation_is_refused_and_changes_nothing() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
     claimed.lease.complete(pool, serde_json::json!({})).await?;
@@ -73,8 +70,7 @@ async fn cancelling_a_finished_operation_is_refused_and_changes_nothing() -> any
 
 #[tokio::test]
 async fn a_submission_notifies_listeners_with_the_id() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let (mut wakeups, listener) =
         ktrdr_testkit::listening(pool, &[notify::OPERATION_PENDING]).await;
     let id = ktrdr_testkit::pending_dummy(pool).await?;

@@ -27,8 +27,7 @@ fn checkpoint(epoch: i64, location: &str) -> NewCheckpoint {
 #[tokio::test]
 async fn saves_are_fenced_replace_the_previous_one_and_vanish_on_completion() -> anyhow::Result<()>
 {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let retried = ktrdr_testkit::dummy_with_attempts(2);
     let first = ktrdr_testkit::submit_and_claim(pool, &retried, "a", 30.0).await?;
     let id = first.lease.operation_id.clone();
@@ -80,8 +79,7 @@ async fn saves_are_fenced_replace_the_previous_one_and_vanish_on_completion() ->
 
 #[tokio::test]
 async fn resume_refuses_with_precise_errors() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let err = operations::resume(pool, "op_nope").await.unwrap_err();
     assert!(matches!(err, Error::NotFound(_)));
     assert_eq!(
@@ -108,8 +106,7 @@ async fn resume_refuses_with_precise_errors() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn of_ten_concurrent_resumes_exactly_one_wins() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let claimed = ktrdr_testkit::running_dummy(pool, "a", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
     checkpoints::save(pool, &claimed.lease, &checkpoint(3, "db:ckpt/3")).await?;
@@ -157,8 +154,7 @@ async fn of_ten_concurrent_resumes_exactly_one_wins() -> anyhow::Result<()> {
 async fn cleanup_removes_old_checkpoints_and_strays_but_nothing_outside_the_root()
 -> anyhow::Result<()> {
     use ktrdr::artifacts::ArtifactStore;
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let base = std::env::temp_dir().join(format!("ktrdr-cleanup-{}", std::process::id()));
     let root = base.join("artifacts");
     let store = ArtifactStore::Directory(root.clone());
@@ -238,8 +234,7 @@ async fn cleanup_removes_old_checkpoints_and_strays_but_nothing_outside_the_root
 
 #[tokio::test]
 async fn a_checkpoint_is_deleted_only_when_its_operation_is_not_running() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let store = ArtifactStore::Database(pool.clone());
     let artifact = store.put("checkpoints/x/a.ckpt", b"weights").await?;
     let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;

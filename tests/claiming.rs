@@ -8,8 +8,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn eight_concurrent_claimers_complete_every_operation_exactly_once() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let total = 2000;
     ktrdr_testkit::submit_dummies(pool, total).await?;
 
@@ -77,8 +76,7 @@ async fn eight_concurrent_claimers_complete_every_operation_exactly_once() -> an
 
 #[tokio::test]
 async fn claims_follow_priority_then_submission_order() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let submit = |priority| {
         let op = NewOperation {
             priority,
@@ -101,8 +99,7 @@ async fn claims_follow_priority_then_submission_order() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn claims_only_hand_out_the_requested_types() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     // Straight through SQL: a real training submission needs a whole strategy, irrelevant here.
     ktrdr_testkit::submit_through_sql(pool, "training", json!({})).await?;
     assert!(

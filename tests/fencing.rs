@@ -7,8 +7,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn stale_attempt_cannot_complete_fail_heartbeat_or_cancel() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let retried = ktrdr_testkit::dummy_with_attempts(2);
     let first = ktrdr_testkit::submit_and_claim(pool, &retried, "worker-a", 30.0).await?;
     let id = first.lease.operation_id.clone();
@@ -78,8 +77,7 @@ async fn stale_attempt_cannot_complete_fail_heartbeat_or_cancel() -> anyhow::Res
 
 #[tokio::test]
 async fn failure_without_attempts_left_is_final() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let id = claimed.lease.operation_id.clone();
     assert_eq!(
@@ -95,8 +93,7 @@ async fn failure_without_attempts_left_is_final() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn heartbeat_stores_progress_and_extends_the_lease() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let claimed = ktrdr_testkit::running_dummy(pool, "w", 5.0).await?;
     let id = claimed.lease.operation_id.clone();
     let progress = Progress {
@@ -120,8 +117,7 @@ async fn heartbeat_stores_progress_and_extends_the_lease() -> anyhow::Result<()>
 
 #[tokio::test]
 async fn a_released_attempt_leaves_the_retry_budget_whole() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let id = ktrdr_testkit::submit_dummy(pool, &ktrdr_testkit::dummy_with_attempts(2)).await?;
     let claim = || async {
         ktrdr_testkit::claim_next(pool, "w", "dummy")

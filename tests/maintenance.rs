@@ -83,8 +83,7 @@ async fn status(pool: &PgPool, id: &str) -> Status {
 
 #[tokio::test]
 async fn an_operation_whose_lease_lapsed_fails_with_the_orphan_message() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let claimed = lapsed_operation(pool, 1).await;
     let report = detector().run_once(pool).await?;
     assert_eq!((report.orphans_failed, report.orphans_requeued), (1, 0));
@@ -103,8 +102,7 @@ async fn an_operation_whose_lease_lapsed_fails_with_the_orphan_message() -> anyh
 #[tokio::test]
 async fn an_orphan_with_attempts_left_is_requeued_and_a_cancelled_one_cancelled()
 -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let retry = lapsed_operation(pool, 2).await;
     let cancel = lapsed_operation(pool, 2).await;
     operations::request_cancel(pool, &cancel.lease.operation_id, None).await?;
@@ -126,8 +124,7 @@ async fn an_orphan_with_attempts_left_is_requeued_and_a_cancelled_one_cancelled(
 
 #[tokio::test]
 async fn healthy_and_late_operations_are_left_alone_and_counted() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     operations::submit_many(pool, &JobKinds::BUILT_IN, &NewOperation::new("dummy"), 2).await?;
     let claimed = operations::claim(pool, "w", &["dummy".into()], 2, 60.0).await?;
     // One worker is late: its last heartbeat was 40 s into a 60 s lease.
@@ -151,8 +148,7 @@ async fn healthy_and_late_operations_are_left_alone_and_counted() -> anyhow::Res
 
 #[tokio::test]
 async fn the_orphan_detector_is_due_just_after_the_earliest_lease_expiry() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let soon = ktrdr_testkit::running_dummy(pool, "w", 5.0).await?;
     ktrdr_testkit::running_dummy(pool, "w", 10.0).await?;
     let report = detector().run_once(pool).await?;
@@ -166,8 +162,7 @@ async fn the_orphan_detector_is_due_just_after_the_earliest_lease_expiry() -> an
 
 #[tokio::test]
 async fn after_an_outage_lapsed_leases_are_reconciled_not_failed() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let detector = detector_with_short_grace();
     detector.run_once(pool).await?;
     let kept = lapsed_operation(pool, 1).await;
@@ -227,8 +222,7 @@ async fn after_an_outage_lapsed_leases_are_reconciled_not_failed() -> anyhow::Re
 #[tokio::test]
 async fn an_expired_reconciliation_is_settled_by_its_attempts_and_cancel_and_counted()
 -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     detector().run_once(pool).await?;
     let fails = lapsed_operation(pool, 1).await.lease.operation_id;
     let retries = lapsed_operation(pool, 2).await.lease.operation_id;
@@ -273,8 +267,7 @@ async fn an_expired_reconciliation_is_settled_by_its_attempts_and_cancel_and_cou
 
 #[tokio::test]
 async fn a_heartbeat_takes_back_an_operation_in_reconciliation() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     detector().run_once(pool).await?;
     let claimed = lapsed_operation(pool, 1).await;
     pretend_an_outage(pool).await;
@@ -330,8 +323,7 @@ async fn old_checkpoint(pool: &PgPool, store: &ArtifactStore) -> anyhow::Result<
 
 #[tokio::test]
 async fn the_checkpoint_cleanup_reports_what_it_deleted() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let store = ArtifactStore::Database(pool.clone());
     let old = old_checkpoint(pool, &store).await?;
     let kept = old_checkpoint(pool, &store).await?;

@@ -35,8 +35,7 @@ async fn concurrent_migrations_apply_everything_once() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_changed_sql_bundle_is_applied_once_and_then_recognised() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     // As if the database had been migrated by an older build with other functions.
     sqlx::query("UPDATE ktrdr.sql_bundle SET sha256 = 'older'")
         .execute(pool)

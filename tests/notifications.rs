@@ -6,8 +6,7 @@ use ktrdr_testkit::{self, TestDatabase};
 
 #[tokio::test]
 async fn the_end_of_an_operation_is_announced_with_its_progress() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let (mut wakeups, listener) = ktrdr_testkit::listening(pool, &[notify::PROGRESS]).await;
     let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
     let id = claimed.lease.operation_id.clone();

@@ -14,10 +14,13 @@
 //!   [`count_rows`], [`ticker_leader`]) and assert what did not ([`assert_no_dummy_to_claim`],
 //!   [`assert_nothing_submitted`]).
 //!
+//! A test that needs only the pool borrows it from the database it creates; the database lives
+//! until the end of the test's block (a borrowed temporary lives as long as the borrow's variable):
+//!
 //! ```no_run
 //! # async fn demo() -> ktrdr::Result<()> {
-//! let test_db = ktrdr_testkit::TestDatabase::create().await?;
-//! let claimed = ktrdr_testkit::running_dummy(&test_db.pool, "worker-1", 30.0).await?;
+//! let pool = &ktrdr_testkit::TestDatabase::create().await?.pool;
+//! let claimed = ktrdr_testkit::running_dummy(pool, "worker-1", 30.0).await?;
 //! assert_eq!(claimed.lease.attempt, 1);
 //! # Ok(()) }
 //! ```

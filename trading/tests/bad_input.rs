@@ -9,8 +9,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     // A strategy built by a program, not read from a checked file.
     let strategy_file = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -92,8 +91,7 @@ async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn unknown_ids_say_so() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let err = operations::get(pool, "op_dummy_nope").await.unwrap_err();
     assert_eq!(err.to_string(), "operation not found: op_dummy_nope");
     let err = operations::request_cancel(pool, "op_dummy_nope", None)
@@ -106,8 +104,7 @@ async fn unknown_ids_say_so() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn nonsense_claim_arguments_are_refused() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let err = operations::claim(pool, "w", &["dummy".into()], 0, 30.0)
         .await
         .unwrap_err();

@@ -25,8 +25,7 @@ fn csv_file(name: &str, content: &str) -> PathBuf {
 
 #[tokio::test]
 async fn importing_a_csv_twice_stores_it_once() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let path = csv_file(
         "good",
         "timestamp,open,high,low,close,volume\n\
@@ -90,8 +89,7 @@ fn bad_rows_are_refused_with_their_line() {
 
 #[tokio::test]
 async fn synthetic_data_loads_and_range_queries_cut_it() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let spec = SynthSpec {
         symbol: "EURUSD".into(),
         timeframe: Timeframe::H1,
@@ -114,8 +112,7 @@ async fn synthetic_data_loads_and_range_queries_cut_it() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn the_database_refuses_nan_bars_whatever_the_caller() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
+    let pool = &TestDatabase::create().await?.pool;
     let ts = chrono::Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
     let good = market_data::Bar {
         ts,

@@ -1,9 +1,9 @@
-# Multi-stage build of both binaries. The runtime image holds ktrdr and ktrdr-worker; pick one with
-# the command (see docker-compose.yml). Migrations and SQL functions are embedded in the binaries.
+# Multi-stage build of the two product binaries (not the benchmark). The runtime image holds ktrdr
+# and ktrdr-worker; pick one with the command (see docker-compose.yml). Migrations and SQL functions are embedded in the binaries.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --workspace --locked \
+RUN cargo build --release --locked -p ktrdr-cli -p ktrdr-worker \
  && cp target/release/ktrdr target/release/ktrdr-worker /usr/local/bin/
 
 FROM debian:bookworm-slim

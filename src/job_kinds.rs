@@ -5,12 +5,13 @@
 //! place. The database's `ktrdr.operation_types` table names the same types (a test checks it).
 //!
 //! ```
-//! use ktrdr::job_kinds::{Dummy, JobKind, JobKinds};
+//! use ktrdr::job_kinds::{Dummy, JobKind, JobKinds, KindInfo};
 //!
-//! let kinds = JobKinds::new(&[ktrdr::job_kinds::KindInfo::of::<Dummy>()]);
-//! assert!(kinds.validate("dummy", &serde_json::json!({"steps": 3})).is_ok());
-//! assert!(kinds.validate("dummy", &serde_json::json!({"steps": 0})).is_err());
-//! assert_eq!(Dummy::NAME, "dummy");
+//! // A program's list of kinds is a constant: here the queue's own `dummy` only.
+//! const KINDS: JobKinds = JobKinds::new(&[KindInfo::of::<Dummy>()]);
+//! assert!(KINDS.validate(Dummy::NAME, &serde_json::json!({"steps": 3})).is_ok());
+//! assert!(KINDS.validate(Dummy::NAME, &serde_json::json!({"steps": 0})).is_err());
+//! assert!(KINDS.validate(Dummy::NAME, &serde_json::json!([1, 2])).is_err());
 //! ```
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};

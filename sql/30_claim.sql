@@ -2,7 +2,8 @@
 -- Guarantees: an operation is handed to exactly one caller (FOR UPDATE SKIP LOCKED: concurrent claimers
 -- skip each other's rows instead of waiting); highest priority first, then submission order; every claim
 -- increments `attempt`, the fencing token the worker must present on every later call; the lease runs
--- for p_lease_seconds and is renewed by heartbeat().
+-- for p_lease_seconds and is renewed by heartbeat(). Cost: O(types × limit × log n), whatever the
+-- number n of pending operations.
 CREATE OR REPLACE FUNCTION ktrdr.claim_operations(
     p_worker_id text, p_types text[], p_limit integer, p_lease_seconds double precision)
 RETURNS TABLE (operation_id text, operation_type text, params jsonb, attempt integer, max_attempts integer,
@@ -20,13 +21,23 @@ BEGIN
     END IF;
     PERFORM ktrdr.set_event_context(p_worker_id, 'claimed');
     RETURN QUERY
+    -- One index scan of operations_claimable per type (its order is the claim order), merged: a claim
+    -- reads only the rows it may hand out, however many are pending. (`operation_type = ANY (types)`
+    -- cannot use the index's order, so it read and sorted every pending row of the types.) Each scan
+    -- locks at most p_limit rows; those that lose the merge are unlocked when the claim commits.
     WITH picked AS (
-        SELECT o.operation_id
-        FROM ktrdr.operations o
-        WHERE o.status = 'pending' AND o.operation_type = ANY (p_types)
-        ORDER BY o.priority DESC, o.submit_seq
+        SELECT candidate.operation_id
+        FROM (SELECT DISTINCT unnest(p_types) AS operation_type) wanted
+        CROSS JOIN LATERAL (
+            SELECT o.operation_id, o.priority, o.submit_seq
+            FROM ktrdr.operations o
+            WHERE o.status = 'pending' AND o.operation_type = wanted.operation_type
+            ORDER BY o.priority DESC, o.submit_seq
+            LIMIT p_limit
+            FOR UPDATE SKIP LOCKED
+        ) candidate
+        ORDER BY candidate.priority DESC, candidate.submit_seq
         LIMIT p_limit
-        FOR UPDATE SKIP LOCKED
     )
     UPDATE ktrdr.operations o
     SET status = 'running',

@@ -98,6 +98,46 @@ async fn claims_follow_priority_then_submission_order() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_claim_of_several_types_follows_priority_then_submission_order_across_them()
+-> anyhow::Result<()> {
+    let pool = &TestDatabase::create().await?.pool;
+    // (type, priority) in submission order.
+    let mut ids = Vec::new();
+    for (operation_type, priority) in [
+        ("training", 0),
+        ("dummy", 0),
+        ("dummy", 7),
+        ("training", 3),
+        ("training", 7),
+        ("backtesting", 9),
+    ] {
+        let id: String = sqlx::query_scalar("SELECT ktrdr.submit_operation($1, '{}', $2)")
+            .bind(operation_type)
+            .bind(priority)
+            .fetch_one(pool)
+            .await?;
+        ids.push(id);
+    }
+    let types = &["training", "dummy", "dummy"].map(String::from);
+    let claim = |limit| async move {
+        let claimed = operations::claim(pool, "w", types, limit, 30.0).await?;
+        let mut ids: Vec<String> = claimed.into_iter().map(|c| c.lease.operation_id).collect();
+        // The rows of one claim come back in no particular order.
+        ids.sort();
+        anyhow::Ok(ids)
+    };
+    let mut best = vec![ids[2].clone(), ids[4].clone(), ids[3].clone()];
+    best.sort();
+    assert_eq!(claim(3).await?, best, "a batch takes priorities 7, 7 and 3");
+    // One at a time the rest come in submission order; the backtest is not of the requested types,
+    // and a type named twice is claimed once.
+    assert_eq!(claim(1).await?, [ids[0].clone()]);
+    assert_eq!(claim(1).await?, [ids[1].clone()]);
+    assert_eq!(claim(1).await?, Vec::<String>::new());
+    Ok(())
+}
+
+#[tokio::test]
 async fn claims_only_hand_out_the_requested_types() -> anyhow::Result<()> {
     let pool = &TestDatabase::create().await?.pool;
     // Straight through SQL: a real training submission needs a whole strategy, irrelevant here.

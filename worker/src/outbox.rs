@@ -1,11 +1,12 @@
 //! The worker's outbox: outcomes that could not be reported because the database was unreachable.
 //!
-//! Each is a small JSON file (`{operation_id}-{attempt}.json`, written to a temporary name, fsynced,
-//! then renamed) under `$KTRDR_OUTBOX_DIR` or `.ktrdr/outbox/`. The attempt that produced it keeps
-//! retrying and removes the file once the database answered; a worker that restarts first delivers
-//! whatever the previous process left behind. Delivery uses the recorded lease, so the usual fencing
-//! applies: an operation that finished or moved on to a newer attempt answers "stop" and the entry
-//! is dropped.
+//! Each is a small JSON file under `$KTRDR_OUTBOX_DIR` or `.ktrdr/outbox/`, named
+//! `{operation_id}-{attempt}.json` with the id percent-encoded outside `[A-Za-z0-9_-]` (so that no id
+//! can name a path), written to a temporary name, fsynced, then renamed. The attempt that produced
+//! it keeps retrying and removes the file once the database answered; a worker that restarts first
+//! delivers whatever the previous process left behind. Delivery uses the recorded lease, so the
+//! usual fencing applies: an operation that finished or moved on to a newer attempt answers "stop"
+//! and the entry is dropped.
 
 use std::{
     fs,
@@ -84,10 +85,26 @@ impl Outbox {
         }
     }
 
+    /// The entry's file: always directly inside the outbox directory, whatever the operation id
+    /// holds (ids come from the database, where a hand-written INSERT can put anything).
     fn path_of(&self, lease: &Lease) -> PathBuf {
-        self.dir
-            .join(format!("{}-{}.json", lease.operation_id, lease.attempt))
+        let id = file_name_safe(&lease.operation_id);
+        self.dir.join(format!("{id}-{}.json", lease.attempt))
     }
+}
+
+/// `text` with every byte outside `[A-Za-z0-9_-]` written as `%XX`: ktrdr's own ids
+/// (`op_{type}_{date}_{time}_{hex}`) stay as they are, and no id can name a path (`/`, `..`).
+fn file_name_safe(text: &str) -> String {
+    let mut safe = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
+            safe.push(char::from(byte));
+        } else {
+            safe.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    safe
 }
 
 fn read_report(path: &Path) -> Option<Report> {
@@ -100,5 +117,67 @@ fn read_report(path: &Path) -> Option<Report> {
             tracing::error!("ignoring unreadable outbox entry {}: {err}", path.display());
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ktrdr::operations::{Lease, Outcome};
+
+    use super::{Outbox, Report};
+
+    fn report(operation_id: &str) -> Report {
+        Report {
+            lease: Lease {
+                operation_id: operation_id.into(),
+                worker_id: "w".into(),
+                attempt: 1,
+            },
+            outcome: Outcome::Failed {
+                message: "boom".into(),
+                retryable: false,
+            },
+        }
+    }
+
+    #[test]
+    fn an_entry_stays_inside_the_outbox_whatever_its_operation_id() {
+        let root =
+            std::env::temp_dir().join(format!("ktrdr-outbox-{:016x}", rand::random::<u64>()));
+        // Two levels down, so that `../../` without the encoding would land in `root`.
+        let outbox = Outbox {
+            dir: root.join("a").join("outbox"),
+        };
+        let hostile = "../../escaped/pwn";
+        let normal = "op_dummy_20261202_010000_0123abcd";
+        outbox.store(&report(hostile)).unwrap();
+        outbox.store(&report(normal)).unwrap();
+
+        assert!(
+            !root.join("escaped").exists(),
+            "an entry was written outside the outbox"
+        );
+        let mut names: Vec<String> = std::fs::read_dir(&outbox.dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "%2E%2E%2F%2E%2E%2Fescaped%2Fpwn-1.json",
+                &format!("{normal}-1.json")
+            ]
+        );
+        // Both read back as they were stored, and are removed by their lease.
+        let pending: Vec<String> = outbox
+            .pending()
+            .into_iter()
+            .map(|r| r.lease.operation_id)
+            .collect();
+        assert_eq!(pending, [hostile, normal]);
+        outbox.remove(&report(hostile).lease);
+        assert_eq!(outbox.pending().len(), 1);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -1,0 +1,31 @@
+//! Operation ids are names, never paths: the database refuses any other form, however the row is
+//! written.
+
+use ktrdr_testkit::TestDatabase;
+
+#[tokio::test]
+async fn an_operation_id_that_could_name_a_path_is_refused() -> anyhow::Result<()> {
+    let pool = &TestDatabase::create().await?.pool;
+    let insert = |id: &'static str| {
+        sqlx::query(
+            "INSERT INTO ktrdr.operations (operation_id, operation_type) VALUES ($1, 'dummy')",
+        )
+        .bind(id)
+        .execute(pool)
+    };
+    for hostile in ["../../../tmp/x/pwn", "a/b", "..", "", "op with space"] {
+        let err = insert(hostile).await.expect_err(hostile);
+        let code = err.as_database_error().and_then(|db| db.code());
+        assert_eq!(code.as_deref(), Some("23514"), "{hostile:?}: {err}");
+        assert!(
+            err.to_string().contains("operations_operation_id_form"),
+            "{err}"
+        );
+    }
+    // ktrdr's own ids, and hand-made names of the same alphabet, are fine.
+    insert("op_dummy_20261202_010000_0123abcd").await?;
+    insert("nightly-rebuild_7").await?;
+    let submitted = ktrdr_testkit::pending_dummy(pool).await?;
+    assert!(submitted.starts_with("op_dummy_"), "{submitted}");
+    Ok(())
+}

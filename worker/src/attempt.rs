@@ -35,8 +35,10 @@ pub async fn run(
         lease,
         operation_type,
         params,
+        max_attempts,
         ..
     } = claimed;
+    let attempts_left = lease.attempt < max_attempts;
     let (progress_tx, mut progress_rx) = watch::channel(Progress::default());
     let (stop_tx, stop_rx) = watch::channel(StopRequest::None);
     let mut job = tokio::spawn({
@@ -107,28 +109,35 @@ pub async fn run(
             tracing::warn!(operation_id = %lease.operation_id, "last progress not written");
         }
     }
-    let outcome = outcome_of(ended, settings.on_shutdown);
+    let outcome = outcome_of(ended, settings.on_shutdown, attempts_left);
     report(&pool, &settings, &lease, outcome, &check_now).await;
 }
 
-/// The one report a job's end makes: its result, its failure, or — stopped by a cancel or by this
-/// worker's shutdown — cancelled, or handed back to the queue with `--on-shutdown requeue`.
-fn outcome_of(ended: JobResult<serde_json::Value>, on_shutdown: OnShutdown) -> Outcome {
+/// The one report a job's end makes: its result, its failure, or — stopped — cancelled or handed
+/// back to the queue.
+///
+/// A cancel cancels. A shutdown of this worker never throws a retry away: the operation goes back
+/// to pending (its attempt not counted) unless `--on-shutdown cancel` is set and cancelling loses
+/// nothing — a checkpoint to `ktrdr resume` from, and no attempt left for another worker.
+fn outcome_of(
+    ended: JobResult<serde_json::Value>,
+    on_shutdown: OnShutdown,
+    attempts_left: bool,
+) -> Outcome {
+    let cancel_at_shutdown = on_shutdown == OnShutdown::Cancel && !attempts_left;
     match ended {
         Ok(result) => Outcome::Completed(result),
         Err(JobEnd::Failed { message, retryable }) => Outcome::Failed { message, retryable },
         Err(
-            JobEnd::Stopped(StopRequest::Shutdown)
-            | JobEnd::StoppedAtCheckpoint(StopRequest::Shutdown),
-        ) if on_shutdown == OnShutdown::Requeue => Outcome::Released {
+            JobEnd::Stopped(StopRequest::Cancel) | JobEnd::StoppedAtCheckpoint(StopRequest::Cancel),
+        ) => Outcome::Cancelled { message: None },
+        Err(JobEnd::StoppedAtCheckpoint(StopRequest::Shutdown)) if cancel_at_shutdown => {
+            Outcome::Cancelled {
+                message: Some("Graceful shutdown - checkpoint saved".into()),
+            }
+        }
+        Err(JobEnd::Stopped(_) | JobEnd::StoppedAtCheckpoint(_)) => Outcome::Released {
             message: "Graceful shutdown - requeued".into(),
-        },
-        Err(JobEnd::Stopped(request)) => Outcome::Cancelled {
-            message: (request == StopRequest::Shutdown).then(|| "Worker shutdown".to_string()),
-        },
-        Err(JobEnd::StoppedAtCheckpoint(request)) => Outcome::Cancelled {
-            message: (request == StopRequest::Shutdown)
-                .then(|| "Graceful shutdown - checkpoint saved".to_string()),
         },
     }
 }
@@ -188,5 +197,82 @@ async fn report(
     }
     if in_outbox {
         outbox.remove(lease);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ktrdr::operations::Outcome;
+
+    use super::{JobEnd, OnShutdown, StopRequest, outcome_of};
+
+    const REQUEUED: &str = "Graceful shutdown - requeued";
+
+    fn shutdown(checkpoint: bool) -> JobEnd {
+        if checkpoint {
+            JobEnd::StoppedAtCheckpoint(StopRequest::Shutdown)
+        } else {
+            JobEnd::Stopped(StopRequest::Shutdown)
+        }
+    }
+
+    #[test]
+    fn a_shutdown_cancels_only_what_can_be_resumed_and_not_retried() {
+        // (--on-shutdown, checkpoint saved, attempts left) → cancelled?
+        for on_shutdown in [OnShutdown::Cancel, OnShutdown::Requeue] {
+            for checkpoint in [true, false] {
+                for attempts_left in [true, false] {
+                    let outcome = outcome_of(Err(shutdown(checkpoint)), on_shutdown, attempts_left);
+                    let cancelled =
+                        on_shutdown == OnShutdown::Cancel && checkpoint && !attempts_left;
+                    let expected = if cancelled {
+                        Outcome::Cancelled {
+                            message: Some("Graceful shutdown - checkpoint saved".into()),
+                        }
+                    } else {
+                        Outcome::Released {
+                            message: REQUEUED.into(),
+                        }
+                    };
+                    assert_eq!(
+                        outcome, expected,
+                        "{on_shutdown:?}, checkpoint {checkpoint}, attempts left {attempts_left}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_cancel_cancels_and_other_ends_report_as_they_are() {
+        for on_shutdown in [OnShutdown::Cancel, OnShutdown::Requeue] {
+            for attempts_left in [true, false] {
+                for stopped in [
+                    JobEnd::Stopped(StopRequest::Cancel),
+                    JobEnd::StoppedAtCheckpoint(StopRequest::Cancel),
+                ] {
+                    assert_eq!(
+                        outcome_of(Err(stopped), on_shutdown, attempts_left),
+                        Outcome::Cancelled { message: None }
+                    );
+                }
+                let failed = JobEnd::Failed {
+                    message: "boom".into(),
+                    retryable: true,
+                };
+                assert_eq!(
+                    outcome_of(Err(failed), on_shutdown, attempts_left),
+                    Outcome::Failed {
+                        message: "boom".into(),
+                        retryable: true
+                    }
+                );
+                let done = serde_json::json!({"ok": 1});
+                assert_eq!(
+                    outcome_of(Ok(done.clone()), on_shutdown, attempts_left),
+                    Outcome::Completed(done)
+                );
+            }
+        }
     }
 }

@@ -32,7 +32,8 @@ pub struct Args {
     #[arg(long)]
     pub no_ticker: bool,
     /// What SIGTERM/SIGINT does to running operations after their shutdown checkpoint: mark them
-    /// cancelled (resume them with `ktrdr resume`), or requeue them for another worker.
+    /// cancelled (resume them with `ktrdr resume`), or requeue them for another worker. Operations
+    /// without a checkpoint, or with attempts left, are always requeued.
     #[arg(long, value_enum, default_value_t = OnShutdown::Cancel)]
     pub on_shutdown: OnShutdown,
 }

@@ -137,7 +137,8 @@ async fn failing_and_malformed_operations_fail_and_the_worker_keeps_running() ->
 }
 
 #[tokio::test]
-async fn sigterm_stops_running_operations_and_deregisters() -> anyhow::Result<()> {
+async fn sigterm_hands_an_operation_without_checkpoint_back_and_deregisters() -> anyhow::Result<()>
+{
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let mut worker = spawn_named_worker(test_db.url(), "w-term", &[], &[]);
@@ -147,9 +148,14 @@ async fn sigterm_stops_running_operations_and_deregisters() -> anyhow::Result<()
     worker.signal(libc::SIGTERM);
     let status = worker.wait_exit(Duration::from_secs(30)).await;
     assert!(status.success(), "{status:?}\n{}", worker.log());
+    // A dummy has no checkpoint to resume from: cancelling it would throw it away, so it is
+    // handed back to the queue, its attempt not counted.
     let op = operations::get(pool, &id).await?;
-    assert_eq!(op.status, Status::Cancelled);
-    assert_eq!(op.error_message.as_deref(), Some("Worker shutdown"));
+    assert_eq!(op.status, Status::Pending);
+    assert_eq!(op.max_attempts, 2, "the released attempt is given back");
+    let last = operations::events(pool, &id).await?.pop().expect("events");
+    assert_eq!(last.to_status, Status::Pending);
+    assert_eq!(last.reason.as_deref(), Some("Graceful shutdown - requeued"));
     let worker_status: String =
         sqlx::query_scalar("SELECT status FROM ktrdr.workers_overview WHERE worker_id = 'w-term'")
             .fetch_one(pool)

@@ -114,7 +114,7 @@ pub async fn save(
     .bind(&lease.operation_id)
     .bind(&lease.worker_id)
     .bind(lease.attempt)
-    .bind(checkpoint.kind.as_str())
+    .bind(checkpoint.kind)
     .bind(checkpoint.unit)
     .bind(checkpoint.unit_value)
     .bind(&checkpoint.state)

@@ -132,11 +132,6 @@ impl TickerSettings {
             orphans::CHECK_INTERVAL_DEFAULT.as_secs_f64(),
             orphans::CHECK_INTERVAL_RANGE_SECONDS,
         )?);
-        let cleanup_interval_hours = number_from_env(
-            "CHECKPOINT_CLEANUP_INTERVAL_HOURS",
-            checkpoint_cleanup::INTERVAL_DEFAULT.as_secs_f64() / 3_600.0,
-            checkpoint_cleanup::INTERVAL_RANGE_HOURS,
-        )?;
         Ok(Self {
             lease,
             orphans: OrphanDetectorConfig {
@@ -149,8 +144,12 @@ impl TickerSettings {
                 interval: check_interval.min(orphan_timeout),
             },
             checkpoint_cleanup: CheckpointCleanerConfig {
-                interval: Duration::from_secs_f64(cleanup_interval_hours * 3_600.0),
-                max_age: Duration::from_secs_f64(checkpoint_max_age_days()? * 86_400.0),
+                interval_hours: number_from_env(
+                    "CHECKPOINT_CLEANUP_INTERVAL_HOURS",
+                    checkpoint_cleanup::INTERVAL_HOURS_DEFAULT,
+                    checkpoint_cleanup::INTERVAL_HOURS_RANGE,
+                )?,
+                max_age_days: checkpoint_max_age_days()?,
                 ..CheckpointCleanerConfig::default()
             },
         })
@@ -161,8 +160,8 @@ impl TickerSettings {
 pub fn checkpoint_max_age_days() -> Result<f64> {
     number_from_env(
         "CHECKPOINT_MAX_AGE_DAYS",
-        checkpoint_cleanup::MAX_AGE_DEFAULT.as_secs_f64() / 86_400.0,
-        checkpoint_cleanup::MAX_AGE_RANGE_DAYS,
+        checkpoint_cleanup::MAX_AGE_DAYS_DEFAULT,
+        checkpoint_cleanup::MAX_AGE_DAYS_RANGE,
     )
 }
 

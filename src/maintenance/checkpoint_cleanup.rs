@@ -15,32 +15,29 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use crate::{
-    Error, Result,
+    Result,
     artifacts::ArtifactStore,
     checkpoints::{self, CleanupReport},
     config::ensure_in_range,
 };
 
 /// CHECKPOINT_CLEANUP_INTERVAL_HOURS by default.
-pub const INTERVAL_DEFAULT: Duration = Duration::from_secs(24 * 3600);
-/// Accepted CHECKPOINT_CLEANUP_INTERVAL_HOURS, in hours.
-pub const INTERVAL_RANGE_HOURS: RangeInclusive<f64> = 0.001..=8_760.0;
+pub const INTERVAL_HOURS_DEFAULT: f64 = 24.0;
+/// Accepted CHECKPOINT_CLEANUP_INTERVAL_HOURS.
+pub const INTERVAL_HOURS_RANGE: RangeInclusive<f64> = 0.001..=8_760.0;
 /// CHECKPOINT_MAX_AGE_DAYS by default.
-pub const MAX_AGE_DEFAULT: Duration = Duration::from_secs(30 * 86_400);
-/// Accepted CHECKPOINT_MAX_AGE_DAYS, in days.
-pub const MAX_AGE_RANGE_DAYS: RangeInclusive<f64> = 0.0..=36_500.0;
-/// How old an unreferenced artifact must be before it is swept, by default.
-pub const SWEEP_MIN_AGE_DEFAULT: Duration = checkpoints::SWEEP_MIN_AGE;
+pub const MAX_AGE_DAYS_DEFAULT: f64 = 30.0;
+/// Accepted CHECKPOINT_MAX_AGE_DAYS.
+pub const MAX_AGE_DAYS_RANGE: RangeInclusive<f64> = 0.0..=36_500.0;
 
-const HOUR_SECONDS: f64 = 3_600.0;
-const DAY_SECONDS: f64 = 86_400.0;
-
+/// The cleanup's settings, in the units of their environment variables (and, for the age, of
+/// `ktrdr.cleanup_checkpoints`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CheckpointCleanerConfig {
     /// CHECKPOINT_CLEANUP_INTERVAL_HOURS: the wait between two passes.
-    pub interval: Duration,
+    pub interval_hours: f64,
     /// CHECKPOINT_MAX_AGE_DAYS: checkpoints older than this are deleted.
-    pub max_age: Duration,
+    pub max_age_days: f64,
     /// Unreferenced artifacts younger than this are not swept.
     pub sweep_min_age: Duration,
 }
@@ -48,9 +45,9 @@ pub struct CheckpointCleanerConfig {
 impl Default for CheckpointCleanerConfig {
     fn default() -> Self {
         Self {
-            interval: INTERVAL_DEFAULT,
-            max_age: MAX_AGE_DEFAULT,
-            sweep_min_age: SWEEP_MIN_AGE_DEFAULT,
+            interval_hours: INTERVAL_HOURS_DEFAULT,
+            max_age_days: MAX_AGE_DAYS_DEFAULT,
+            sweep_min_age: checkpoints::SWEEP_MIN_AGE,
         }
     }
 }
@@ -71,7 +68,7 @@ pub struct CheckpointCleanupReport {
 pub struct CheckpointCleaner {
     config: CheckpointCleanerConfig,
     store: ArtifactStore,
-    every: TimeDelta,
+    every: Duration,
 }
 
 impl CheckpointCleaner {
@@ -79,29 +76,24 @@ impl CheckpointCleaner {
     pub fn new(config: CheckpointCleanerConfig, store: ArtifactStore) -> Result<Self> {
         let hours = ensure_in_range(
             "CHECKPOINT_CLEANUP_INTERVAL_HOURS",
-            config.interval.as_secs_f64() / HOUR_SECONDS,
-            &INTERVAL_RANGE_HOURS,
+            config.interval_hours,
+            &INTERVAL_HOURS_RANGE,
         )?;
         ensure_in_range(
             "CHECKPOINT_MAX_AGE_DAYS",
-            config.max_age.as_secs_f64() / DAY_SECONDS,
-            &MAX_AGE_RANGE_DAYS,
+            config.max_age_days,
+            &MAX_AGE_DAYS_RANGE,
         )?;
-        let every = TimeDelta::from_std(config.interval).map_err(|_| {
-            Error::Config(format!(
-                "CHECKPOINT_CLEANUP_INTERVAL_HOURS={hours} is too long"
-            ))
-        })?;
         Ok(Self {
             config,
             store,
-            every,
+            every: Duration::from_secs_f64(hours * 3_600.0),
         })
     }
 
     /// The wait between two passes, also after a pass that failed.
     pub fn longest_wait(&self) -> Duration {
-        self.config.interval
+        self.every
     }
 
     /// One pass (see the module documentation).
@@ -110,14 +102,14 @@ impl CheckpointCleaner {
         let removed = checkpoints::cleanup(
             pool,
             &self.store,
-            self.config.max_age.as_secs_f64() / DAY_SECONDS,
+            self.config.max_age_days,
             self.config.sweep_min_age,
         )
         .await?;
         Ok(CheckpointCleanupReport {
             checked_at,
             removed,
-            next_due: checked_at + self.every,
+            next_due: checked_at + TimeDelta::from_std(self.every).expect("at most a year"),
         })
     }
 }
@@ -133,18 +125,18 @@ mod tests {
     #[test]
     fn an_interval_or_age_outside_its_range_is_refused_naming_the_setting() {
         let config = CheckpointCleanerConfig {
-            interval: Duration::from_secs(1),
+            interval_hours: 1.0 / 3_600.0,
             ..Default::default()
         };
         let err = CheckpointCleaner::new(config, store()).unwrap_err();
-        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        assert!(matches!(err, crate::Error::Config(_)), "{err:?}");
         assert!(
             err.to_string()
                 .starts_with("CHECKPOINT_CLEANUP_INTERVAL_HOURS="),
             "{err}"
         );
         let config = CheckpointCleanerConfig {
-            max_age: Duration::from_secs(40_000 * 86_400),
+            max_age_days: 40_000.0,
             ..Default::default()
         };
         let err = CheckpointCleaner::new(config, store()).unwrap_err();
@@ -158,8 +150,8 @@ mod tests {
     fn the_range_ends_and_the_defaults_are_accepted() {
         for (hours, days) in [(0.001, 0.0), (8_760.0, 36_500.0)] {
             let config = CheckpointCleanerConfig {
-                interval: Duration::from_secs_f64(hours * HOUR_SECONDS),
-                max_age: Duration::from_secs_f64(days * DAY_SECONDS),
+                interval_hours: hours,
+                max_age_days: days,
                 ..Default::default()
             };
             assert!(
@@ -168,6 +160,6 @@ mod tests {
             );
         }
         let cleaner = CheckpointCleaner::new(CheckpointCleanerConfig::default(), store()).unwrap();
-        assert_eq!(cleaner.longest_wait(), INTERVAL_DEFAULT);
+        assert_eq!(cleaner.longest_wait(), Duration::from_secs(24 * 3_600));
     }
 }

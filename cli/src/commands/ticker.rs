@@ -29,7 +29,7 @@ pub async fn run(args: TickerArgs, migrate_first: bool) -> anyhow::Result<()> {
         "ticker {id}: orphan timeout {} s, check interval {} s, cleanup every {} h (Ctrl-C stops)",
         settings.orphans.orphan_timeout.as_secs_f64(),
         settings.orphans.check_interval.as_secs_f64(),
-        settings.checkpoint_cleanup.interval.as_secs_f64() / 3_600.0
+        settings.checkpoint_cleanup.interval_hours
     );
     ticker.run(stop).await;
     pool.close().await;

@@ -35,97 +35,93 @@ const CHECKPOINT_EVERY_BARS: usize = 10_000;
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Job for Backtesting {
-    async fn run(params: BacktestParams, ctx: JobContext) -> JobResult<BacktestResult> {
-        backtest(params, ctx).await
-    }
-}
+    async fn run(params: BacktestParams, mut ctx: JobContext) -> JobResult<BacktestResult> {
+        let (metadata, weights) = load_model(&ctx, &params).await?;
+        let wanted = params.bars();
+        let (symbol, timeframe) = (wanted.symbol.to_string(), wanted.timeframe);
+        let bars = super::load_bars(&ctx, &wanted).await?;
+        // Features and the forward pass over every bar: CPU work for a blocking thread, not for the
+        // runtime that heartbeats this worker's operations.
+        let predicted = tokio::task::spawn_blocking(move || {
+            let predictions = predict_with(
+                &metadata.strategy,
+                &metadata.feature_names,
+                &metadata.scaler,
+                &weights,
+                &bars,
+            );
+            (bars, predictions)
+        })
+        .await;
+        let (bars, predictions) = match predicted {
+            Ok((bars, Ok(predictions))) => (bars, predictions),
+            Ok((_, Err(message))) => return Err(JobEnd::fatal(message)),
+            Err(panic) => return Err(JobEnd::crashed("prediction", panic)),
+        };
 
-async fn backtest(params: BacktestParams, mut ctx: JobContext) -> JobResult<BacktestResult> {
-    let (metadata, weights) = load_model(&ctx, &params).await?;
-    let wanted = params.bars();
-    let (symbol, timeframe) = (wanted.symbol.to_string(), wanted.timeframe);
-    let bars = super::load_bars(&ctx, &wanted).await?;
-    // Features and the forward pass over every bar: CPU work for a blocking thread, not for the
-    // runtime that heartbeats this worker's operations.
-    let predicted = tokio::task::spawn_blocking(move || {
-        let predictions = predict_with(
-            &metadata.strategy,
-            &metadata.feature_names,
-            &metadata.scaler,
-            &weights,
-            &bars,
-        );
-        (bars, predictions)
-    })
-    .await;
-    let (bars, predictions) = match predicted {
-        Ok((bars, Ok(predictions))) => (bars, predictions),
-        Ok((_, Err(message))) => return Err(JobEnd::fatal(message)),
-        Err(panic) => return Err(JobEnd::crashed("prediction", panic)),
-    };
-
-    let strategy = &params.strategy;
-    let config = backtest_config(strategy, timeframe, params.initial_capital);
-    let saver = CheckpointSaver::for_job(&ctx);
-    let resume = saver
-        .load::<BacktestState>()
-        .await?
-        .map(|saved| saved.state);
-    let resumed_from_bar = resume.as_ref().map(|state| state.next_bar);
-    let started = match resume {
-        Some(state) => Backtester::resume(&bars, &predictions, config, state).map_err(|err| {
-            format!("CHECKPOINT_CORRUPTED: the checkpoint does not fit these bars: {err}")
-        }),
-        None => Backtester::new(&bars, &predictions, config).map_err(|err| err.to_string()),
-    };
-    let mut backtester = started.map_err(JobEnd::fatal)?;
-    // No artifact: indicators and predictions are recomputed on resume; the engine state is JSON.
-    let snapshot = |state: &BacktestState| Snapshot {
-        unit: "bar",
-        unit_value: state.next_bar,
-        state: serde_json::to_value(state).expect("serializable state"),
-        artifact: None,
-    };
-    let every_bars = params
-        .checkpoint_interval_bars
-        .unwrap_or(CHECKPOINT_EVERY_BARS);
-    let mut last_checkpoint = (backtester.next_bar(), std::time::Instant::now());
-    while !backtester.is_finished() {
-        let next = backtester.next_bar() + CHUNK;
-        backtester.run_until(next);
-        let state = backtester.state();
-        let done = state.next_bar.min(bars.len());
-        ctx.report(Progress {
-            percent: (done * 100 / bars.len()) as f32,
-            message: Some(format!(
-                "bar {done}/{}: equity {:.2}",
-                bars.len(),
-                state.equity
-            )),
-            details: Some(json!({ "bar": done, "bars": bars.len(), "equity": state.equity })),
-        });
-        if checkpoint_due(last_checkpoint, done, every_bars) && !backtester.is_finished() {
-            saver.save(CheckpointKind::Periodic, snapshot(state)).await;
-            last_checkpoint = (done, std::time::Instant::now());
-        }
-        tokio::select! {
-            biased;
-            request = ctx.stop_requested() => {
-                return Err(saver.stop(request, snapshot(backtester.state())).await);
+        let strategy = &params.strategy;
+        let config = backtest_config(strategy, timeframe, params.initial_capital);
+        let saver = CheckpointSaver::for_job(&ctx);
+        let resume = saver
+            .load::<BacktestState>()
+            .await?
+            .map(|saved| saved.state);
+        let resumed_from_bar = resume.as_ref().map(|state| state.next_bar);
+        let started = match resume {
+            Some(state) => Backtester::resume(&bars, &predictions, config, state).map_err(|err| {
+                format!("CHECKPOINT_CORRUPTED: the checkpoint does not fit these bars: {err}")
+            }),
+            None => Backtester::new(&bars, &predictions, config).map_err(|err| err.to_string()),
+        };
+        let mut backtester = started.map_err(JobEnd::fatal)?;
+        // No artifact: indicators and predictions are recomputed on resume; the engine state is JSON.
+        let snapshot = |state: &BacktestState| Snapshot {
+            unit: "bar",
+            unit_value: state.next_bar,
+            state: serde_json::to_value(state).expect("serializable state"),
+            artifact: None,
+        };
+        let every_bars = params
+            .checkpoint_interval_bars
+            .unwrap_or(CHECKPOINT_EVERY_BARS);
+        let mut last_checkpoint = (backtester.next_bar(), std::time::Instant::now());
+        while !backtester.is_finished() {
+            let next = backtester.next_bar() + CHUNK;
+            backtester.run_until(next);
+            let state = backtester.state();
+            let done = state.next_bar.min(bars.len());
+            ctx.report(Progress {
+                percent: (done * 100 / bars.len()) as f32,
+                message: Some(format!(
+                    "bar {done}/{}: equity {:.2}",
+                    bars.len(),
+                    state.equity
+                )),
+                details: Some(json!({ "bar": done, "bars": bars.len(), "equity": state.equity })),
+            });
+            if checkpoint_due(last_checkpoint, done, every_bars) && !backtester.is_finished() {
+                saver.save(CheckpointKind::Periodic, snapshot(state)).await;
+                last_checkpoint = (done, std::time::Instant::now());
             }
-            _ = tokio::task::yield_now() => {}
+            tokio::select! {
+                biased;
+                request = ctx.stop_requested() => {
+                    return Err(saver.stop(request, snapshot(backtester.state())).await);
+                }
+                _ = tokio::task::yield_now() => {}
+            }
         }
+        Ok(BacktestResult {
+            strategy: strategy.name.clone(),
+            model: params.model,
+            symbol,
+            timeframe,
+            metrics: backtester.finish(),
+            resumed_from_bar,
+            checkpoints_saved: saver.saved(),
+            checkpoint_save_failures: saver.failed(),
+        })
     }
-    Ok(BacktestResult {
-        strategy: strategy.name.clone(),
-        model: params.model,
-        symbol,
-        timeframe,
-        metrics: backtester.finish(),
-        resumed_from_bar,
-        checkpoints_saved: saver.saved(),
-        checkpoint_save_failures: saver.failed(),
-    })
 }
 
 /// Every `every_bars` bars or 300 s since the last checkpoint (given as (bar, when)).

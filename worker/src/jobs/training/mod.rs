@@ -54,160 +54,157 @@ impl TrainingCheckpoint {
 }
 
 impl Job for Training {
-    async fn run(params: TrainingParams, ctx: JobContext) -> JobResult<TrainingResult> {
-        train(params, ctx).await
-    }
-}
+    async fn run(params: TrainingParams, mut ctx: JobContext) -> JobResult<TrainingResult> {
+        let wanted = params.bars();
+        let (symbol, timeframe) = (wanted.symbol.to_string(), wanted.timeframe);
+        let bars = super::load_bars(&ctx, &wanted).await?;
 
-async fn train(params: TrainingParams, mut ctx: JobContext) -> JobResult<TrainingResult> {
-    let wanted = params.bars();
-    let (symbol, timeframe) = (wanted.symbol.to_string(), wanted.timeframe);
-    let bars = super::load_bars(&ctx, &wanted).await?;
+        let saver = CheckpointSaver::for_job(&ctx);
+        let resume = match saver.load().await? {
+            Some(Saved {
+                state,
+                artifact: Some(tensors),
+            }) => Some(TrainingCheckpoint { state, tensors }),
+            Some(Saved { artifact: None, .. }) => {
+                return Err(JobEnd::fatal(
+                    "CHECKPOINT_CORRUPTED: the checkpoint has no artifact",
+                ));
+            }
+            None => None,
+        };
+        let resumed_from_epoch = resume.as_ref().map(|c| c.state.next_epoch);
 
-    let saver = CheckpointSaver::for_job(&ctx);
-    let resume = match saver.load().await? {
-        Some(Saved {
-            state,
-            artifact: Some(tensors),
-        }) => Some(TrainingCheckpoint { state, tensors }),
-        Some(Saved { artifact: None, .. }) => {
-            return Err(JobEnd::fatal(
-                "CHECKPOINT_CORRUPTED: the checkpoint has no artifact",
-            ));
-        }
-        None => None,
-    };
-    let resumed_from_epoch = resume.as_ref().map(|c| c.state.next_epoch);
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let progress = ctx.progress_sender();
-    let device = Device::cuda_if_available();
-    let strategy = params.strategy.clone();
-    let runtime = tokio::runtime::Handle::current();
-    let mut work = tokio::task::spawn_blocking({
-        let stop = stop.clone();
-        let saver = saver.clone();
-        move || {
-            let prepared = trainer::prepare(&strategy, &bars)?;
-            let epochs = strategy.training.epochs;
-            let policy = trainer::CheckpointPolicy {
-                resume: resume.as_ref(),
-                every_epochs: strategy.training.checkpoint_interval,
-                every: CHECKPOINT_EVERY,
-            };
-            let end = trainer::train(
-                &strategy,
-                &prepared,
-                device,
-                &policy,
-                &mut |record| {
-                    progress.send_replace(Progress {
-                        percent: ((record.epoch + 1) * 100 / epochs) as f32,
-                        message: Some(format!(
-                            "epoch {}/{epochs}: loss {:.4}, val loss {:.4}, val accuracy {:.3}",
-                            record.epoch + 1,
-                            record.train_loss,
-                            record.val_loss,
-                            record.val_accuracy
-                        )),
-                        details: Some(json!(record)),
-                    });
+        let stop = Arc::new(AtomicBool::new(false));
+        let progress = ctx.progress_sender();
+        let device = Device::cuda_if_available();
+        let strategy = params.strategy.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let mut work = tokio::task::spawn_blocking({
+            let stop = stop.clone();
+            let saver = saver.clone();
+            move || {
+                let prepared = trainer::prepare(&strategy, &bars)?;
+                let epochs = strategy.training.epochs;
+                let policy = trainer::CheckpointPolicy {
+                    resume: resume.as_ref(),
+                    every_epochs: strategy.training.checkpoint_interval,
+                    every: CHECKPOINT_EVERY,
+                };
+                let end = trainer::train(
+                    &strategy,
+                    &prepared,
+                    device,
+                    &policy,
+                    &mut |record| {
+                        progress.send_replace(Progress {
+                            percent: ((record.epoch + 1) * 100 / epochs) as f32,
+                            message: Some(format!(
+                                "epoch {}/{epochs}: loss {:.4}, val loss {:.4}, val accuracy {:.3}",
+                                record.epoch + 1,
+                                record.train_loss,
+                                record.val_loss,
+                                record.val_accuracy
+                            )),
+                            details: Some(json!(record)),
+                        });
+                    },
+                    &mut |checkpoint| {
+                        runtime
+                            .block_on(saver.save(CheckpointKind::Periodic, checkpoint.snapshot()));
+                    },
+                    &|| stop.load(Ordering::Relaxed),
+                )?;
+                Ok::<_, String>((prepared, end))
+            }
+        });
+        let (outcome, stop_request) = tokio::select! {
+            outcome = &mut work => (outcome, None),
+            request = ctx.stop_requested() => {
+                stop.store(true, Ordering::Relaxed);
+                (work.await, Some(request))
+            }
+        };
+        let (prepared, run) = match outcome {
+            // Also when the run finished just as a stop arrived: it is complete, report it.
+            Ok(Ok((prepared, TrainEnd::Finished(run)))) => (prepared, run),
+            Ok(Ok((_, TrainEnd::Stopped(checkpoint)))) => {
+                let request = stop_request.unwrap_or(StopRequest::Cancel);
+                return Err(saver.stop(request, checkpoint.snapshot()).await);
+            }
+            Ok(Ok((
+                _,
+                TrainEnd::Failed {
+                    message,
+                    retryable,
+                    checkpoint,
                 },
-                &mut |checkpoint| {
-                    runtime.block_on(saver.save(CheckpointKind::Periodic, checkpoint.snapshot()));
-                },
-                &|| stop.load(Ordering::Relaxed),
-            )?;
-            Ok::<_, String>((prepared, end))
-        }
-    });
-    let (outcome, stop_request) = tokio::select! {
-        outcome = &mut work => (outcome, None),
-        request = ctx.stop_requested() => {
-            stop.store(true, Ordering::Relaxed);
-            (work.await, Some(request))
-        }
-    };
-    let (prepared, run) = match outcome {
-        // Also when the run finished just as a stop arrived: it is complete, report it.
-        Ok(Ok((prepared, TrainEnd::Finished(run)))) => (prepared, run),
-        Ok(Ok((_, TrainEnd::Stopped(checkpoint)))) => {
-            let request = stop_request.unwrap_or(StopRequest::Cancel);
-            return Err(saver.stop(request, checkpoint.snapshot()).await);
-        }
-        Ok(Ok((
-            _,
-            TrainEnd::Failed {
-                message,
-                retryable,
-                checkpoint,
+            ))) => return Err(saver.fail(checkpoint.snapshot(), message, retryable).await),
+            Ok(Err(message)) => return Err(JobEnd::fatal(message)),
+            Err(panic) => return Err(JobEnd::crashed("training", panic)),
+        };
+
+        let metadata = ModelMetadata {
+            strategy: params.strategy.clone(),
+            symbol: symbol.clone(),
+            timeframe,
+            feature_names: prepared.feature_names.clone(),
+            scaler: prepared.scaler.clone(),
+            classes: LABEL_NAMES.map(String::from).to_vec(),
+        };
+        let key = |name: &str| format!("models/{}/{name}", ctx.lease.operation_id);
+        let store = ArtifactStore::from_env(&ctx.pool);
+        let stored = async {
+            let weights = store.put(&key("weights.ot"), &run.weights).await?;
+            let metadata = store
+                .put(
+                    &key("model.json"),
+                    &serde_json::to_vec(&metadata).expect("JSON"),
+                )
+                .await?;
+            Ok::<_, ktrdr::Error>((weights, metadata))
+        };
+        let (weights, metadata) = match stored.await {
+            Ok(stored) => stored,
+            Err(err) => {
+                // Keep the training: resuming goes straight to storing the model again.
+                let message = format!("cannot store the model: {err}");
+                return Err(saver
+                    .fail(run.final_checkpoint.snapshot(), message, true)
+                    .await);
+            }
+        };
+        let rows = |part: &(tch::Tensor, tch::Tensor)| part.0.size()[0];
+        Ok(TrainingResult {
+            strategy: params.strategy.name,
+            symbol,
+            timeframe,
+            bars: SplitRows {
+                train: rows(&prepared.train),
+                validation: rows(&prepared.validation),
+                test: rows(&prepared.test),
             },
-        ))) => return Err(saver.fail(checkpoint.snapshot(), message, retryable).await),
-        Ok(Err(message)) => return Err(JobEnd::fatal(message)),
-        Err(panic) => return Err(JobEnd::crashed("training", panic)),
-    };
-
-    let metadata = ModelMetadata {
-        strategy: params.strategy.clone(),
-        symbol: symbol.clone(),
-        timeframe,
-        feature_names: prepared.feature_names.clone(),
-        scaler: prepared.scaler.clone(),
-        classes: LABEL_NAMES.map(String::from).to_vec(),
-    };
-    let key = |name: &str| format!("models/{}/{name}", ctx.lease.operation_id);
-    let store = ArtifactStore::from_env(&ctx.pool);
-    let stored = async {
-        let weights = store.put(&key("weights.ot"), &run.weights).await?;
-        let metadata = store
-            .put(
-                &key("model.json"),
-                &serde_json::to_vec(&metadata).expect("JSON"),
-            )
-            .await?;
-        Ok::<_, ktrdr::Error>((weights, metadata))
-    };
-    let (weights, metadata) = match stored.await {
-        Ok(stored) => stored,
-        Err(err) => {
-            // Keep the training: resuming goes straight to storing the model again.
-            let message = format!("cannot store the model: {err}");
-            return Err(saver
-                .fail(run.final_checkpoint.snapshot(), message, true)
-                .await);
-        }
-    };
-    let rows = |part: &(tch::Tensor, tch::Tensor)| part.0.size()[0];
-    Ok(TrainingResult {
-        strategy: params.strategy.name,
-        symbol,
-        timeframe,
-        bars: SplitRows {
-            train: rows(&prepared.train),
-            validation: rows(&prepared.validation),
-            test: rows(&prepared.test),
-        },
-        features: prepared.feature_names.len(),
-        epochs_run: run.history().len(),
-        best_epoch: run.best_epoch(),
-        stopped_early: run.stopped_early,
-        history: run.history().to_vec(),
-        test_accuracy: run.test_accuracy,
-        parameters_sha256: run.parameters_sha256,
-        resumed_from_epoch,
-        checkpoints_saved: saver.saved(),
-        checkpoint_save_failures: saver.failed(),
-        confusion_matrix: run.confusion_matrix,
-        class_balance: LABEL_NAMES
-            .iter()
-            .map(|name| name.to_string())
-            .zip(prepared.class_balance)
-            .collect(),
-        device: format!("{device:?}"),
-        model: ModelArtifacts {
-            weights,
-            metadata,
-            store: store.describe(),
-        },
-    })
+            features: prepared.feature_names.len(),
+            epochs_run: run.history().len(),
+            best_epoch: run.best_epoch(),
+            stopped_early: run.stopped_early,
+            history: run.history().to_vec(),
+            test_accuracy: run.test_accuracy,
+            parameters_sha256: run.parameters_sha256,
+            resumed_from_epoch,
+            checkpoints_saved: saver.saved(),
+            checkpoint_save_failures: saver.failed(),
+            confusion_matrix: run.confusion_matrix,
+            class_balance: LABEL_NAMES
+                .iter()
+                .map(|name| name.to_string())
+                .zip(prepared.class_balance)
+                .collect(),
+            device: format!("{device:?}"),
+            model: ModelArtifacts {
+                weights,
+                metadata,
+                store: store.describe(),
+            },
+        })
+    }
 }

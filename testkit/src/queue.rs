@@ -120,13 +120,17 @@ pub async fn event_history(
     pool: &PgPool,
     operation_id: &str,
 ) -> Result<Vec<(String, i32, Option<String>)>> {
-    Ok(sqlx::query_as(
-        "SELECT to_status, attempt, worker_id FROM ktrdr.operation_events
-         WHERE operation_id = $1 ORDER BY event_id",
-    )
-    .bind(operation_id)
-    .fetch_all(pool)
-    .await?)
+    Ok(operations::events(pool, operation_id)
+        .await?
+        .into_iter()
+        .map(|event| {
+            (
+                event.to_status.as_str().to_string(),
+                event.attempt,
+                event.worker_id,
+            )
+        })
+        .collect())
 }
 
 /// The params of every operation in the queue, in no particular order.
@@ -145,12 +149,8 @@ pub async fn assert_nothing_submitted(pool: &PgPool, what: &str) -> Result<()> {
 
 /// The id of the ticker's leader (the process whose orphan detector runs), if there is one.
 pub async fn ticker_leader(pool: &PgPool) -> Option<String> {
-    sqlx::query_scalar("SELECT leader_id FROM ktrdr.orphan_detector WHERE running")
-        .fetch_optional(pool)
-        .await
-        .ok()
-        .flatten()
-        .flatten()
+    let detector = ktrdr::health::read(pool).await.ok()?.orphan_detector;
+    detector.leader.filter(|_| detector.running)
 }
 
 /// Runs `query`, a `SELECT count(*) …`, and returns the count.

@@ -26,8 +26,9 @@ pub struct ResultsArgs {
 
 pub async fn run(args: ResultsArgs, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
-    let op = operations::get(&pool, &args.operation_id).await?;
-    let Some(result) = op.result.clone().filter(|_| op.status == Status::Completed) else {
+    let mut op = operations::get(&pool, &args.operation_id).await?;
+    // Taken, not copied: a backtest's result holds every trade and the whole equity curve.
+    let Some(result) = op.result.take().filter(|_| op.status == Status::Completed) else {
         anyhow::bail!(
             "{} has no results: it is {}{}",
             op.operation_id,

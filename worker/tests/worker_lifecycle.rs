@@ -137,8 +137,7 @@ async fn failing_and_malformed_operations_fail_and_the_worker_keeps_running() ->
 }
 
 #[tokio::test]
-async fn sigterm_hands_an_operation_without_checkpoint_back_and_deregisters() -> anyhow::Result<()>
-{
+async fn sigterm_requeues_an_operation_without_checkpoint_and_deregisters() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     let mut worker = spawn_named_worker(test_db.url(), "w-term", &[], &[]);

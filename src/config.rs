@@ -8,8 +8,8 @@ use std::{fmt::Display, ops::RangeInclusive, str::FromStr, time::Duration};
 use crate::{
     Error, Result,
     maintenance::{
-        CheckpointCleanerConfig, OrphanDetectorConfig, ReconciliationExpirerConfig,
-        checkpoint_cleanup, orphans,
+        CheckpointCleanerConfig, OrphanDetectorConfig, PrunerConfig, ReconciliationExpirerConfig,
+        checkpoint_cleanup, orphans, pruning,
     },
 };
 
@@ -121,6 +121,9 @@ pub struct TickerSettings {
     pub reconciliation: ReconciliationExpirerConfig,
     /// CHECKPOINT_CLEANUP_INTERVAL_HOURS (default 24) and CHECKPOINT_MAX_AGE_DAYS (default 30).
     pub checkpoint_cleanup: CheckpointCleanerConfig,
+    /// KTRDR_RETENTION_DAYS (default 30; 0 keeps everything); batches and interval as the
+    /// service's defaults.
+    pub pruning: PrunerConfig,
 }
 
 impl TickerSettings {
@@ -151,6 +154,14 @@ impl TickerSettings {
                 )?,
                 max_age_days: checkpoint_max_age_days()?,
                 ..CheckpointCleanerConfig::default()
+            },
+            pruning: PrunerConfig {
+                retention_days: number_from_env(
+                    "KTRDR_RETENTION_DAYS",
+                    pruning::RETENTION_DAYS_DEFAULT,
+                    pruning::RETENTION_DAYS_RANGE,
+                )?,
+                ..PrunerConfig::default()
             },
         })
     }

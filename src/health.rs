@@ -1,5 +1,6 @@
-//! `ktrdr health`: the orphan detector, workers and queue depth, read from the views that psql and
-//! Grafana use too (`ktrdr.orphan_detector`, `ktrdr.workers_overview`, `ktrdr.queue_depth`).
+//! `ktrdr health`: the orphan detector, the last pruning pass, workers and queue depth, read from the
+//! views that psql and Grafana use too (`ktrdr.orphan_detector`, `ktrdr.pruning`,
+//! `ktrdr.workers_overview`, `ktrdr.queue_depth`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -10,6 +11,7 @@ use crate::{Result, operations::Status};
 #[derive(Debug, Clone, Serialize)]
 pub struct Health {
     pub orphan_detector: OrphanDetector,
+    pub pruning: Pruning,
     pub workers: WorkerCounts,
     pub queue: Vec<QueueDepth>,
 }
@@ -25,6 +27,16 @@ pub struct OrphanDetector {
     pub orphan_timeout_seconds: Option<f64>,
     pub check_interval_seconds: Option<f64>,
     pub outage_detected_at: Option<DateTime<Utc>>,
+}
+
+/// The last pruning pass (all `None` before the first, and while KTRDR_RETENTION_DAYS=0).
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct Pruning {
+    pub last_pass: Option<DateTime<Utc>>,
+    pub retention_days: Option<f64>,
+    pub operations_deleted: Option<i64>,
+    pub events_deleted: Option<i64>,
+    pub workers_deleted: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -50,6 +62,16 @@ pub async fn read(pool: &PgPool) -> Result<Health> {
     )
     .fetch_one(pool)
     .await?;
+    let pruning = sqlx::query_as(
+        "SELECT last_pruning_at AS last_pass,
+                (last_pruning_result->>'retention_days')::double precision AS retention_days,
+                (last_pruning_result->>'operations_deleted')::bigint AS operations_deleted,
+                (last_pruning_result->>'events_deleted')::bigint AS events_deleted,
+                (last_pruning_result->>'workers_deleted')::bigint AS workers_deleted
+         FROM ktrdr.pruning",
+    )
+    .fetch_one(pool)
+    .await?;
     let workers = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status = 'active') AS active,
                 count(*) FILTER (WHERE status = 'lost') AS lost,
@@ -66,6 +88,7 @@ pub async fn read(pool: &PgPool) -> Result<Health> {
     .await?;
     Ok(Health {
         orphan_detector,
+        pruning,
         workers,
         queue,
     })

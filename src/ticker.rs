@@ -6,7 +6,9 @@
 //! sleeps until the earliest: the orphan detector just after the earliest lease expiry its last pass
 //! saw (so an orphan is detected moments after its lease lapses, not on a fixed scan), the
 //! reconciliation expiry just after the earliest deadline, the checkpoint cleanup every
-//! CHECKPOINT_CLEANUP_INTERVAL_HOURS. Every service is due when leadership begins. Before each round
+//! CHECKPOINT_CLEANUP_INTERVAL_HOURS, pruning every hour (every second while a backlog lasts, so
+//! that its bounded passes and the other services take turns). Every service is due when
+//! leadership begins. Before each round
 //! the leader checks on its own connection that it still holds the lock, and steps down otherwise.
 //!
 //! The services run on the pool the ticker is given; only the leader lock has a connection of its

@@ -11,7 +11,7 @@ use ktrdr::{
     job_kinds::JobKinds,
     maintenance::{
         CheckpointCleaner, CheckpointCleanerConfig, OrphanDetector, OrphanDetectorConfig,
-        ReconciliationExpirer, ReconciliationExpirerConfig,
+        PrunerConfig, ReconciliationExpirer, ReconciliationExpirerConfig,
     },
     operations::{self, ClaimedOperation, HeartbeatVerdict, NewOperation, Progress, Status},
     ticker::Ticker,
@@ -409,6 +409,7 @@ fn spawn_ticker(
             interval: Duration::from_millis(200),
         },
         checkpoint_cleanup: CheckpointCleanerConfig::default(),
+        pruning: PrunerConfig::default(),
     };
     let ticker = Ticker::new(test_db.url(), test_db.pool.clone(), id, &settings)?;
     let (stop, shutdown) = watch::channel(false);

@@ -7,6 +7,9 @@
 //!   SQL: `ktrdr.run_reconciliation_expiry` (sql/81_reconciliation.sql).
 //! - [`checkpoint_cleanup`] — old checkpoints and their artifacts deleted, unreferenced artifacts
 //!   swept. SQL: `ktrdr.cleanup_checkpoints` (sql/55_checkpoints.sql), then the artifact store.
+//! - [`pruning`] — finished operations older than KTRDR_RETENTION_DAYS deleted with their status
+//!   history, in small batches, and workers not heard from for as long; the pass recorded for
+//!   `ktrdr health`. SQL: `ktrdr.prune_operations`, `ktrdr.record_pruning` (sql/86_pruning.sql).
 //!
 //! Each service is a config struct with named defaults, validated once by the service's constructor
 //! (a bad value is an [`Error::Config`](crate::Error::Config) naming its environment variable), and a
@@ -15,13 +18,14 @@
 //! whichever process leads next simply runs the next pass. The [`ticker`](crate::ticker) runs
 //! [`Service::all`] while it leads (see [`leader`](crate::leader)); tests call `run_once` directly;
 //! pg_cron can call the SQL instead (`ktrdr.run_maintenance` runs orphan detection and
-//! reconciliation expiry in one call, sql/cron.sql).
+//! reconciliation expiry in one call, `ktrdr.run_pruning` one pruning batch; sql/cron.sql).
 //!
 //! Services change operations only through their SQL functions, and artifacts only under the
 //! checkpoint store's `checkpoints/` prefix.
 
 pub mod checkpoint_cleanup;
 pub mod orphans;
+pub mod pruning;
 pub mod reconciliation;
 
 use std::time::Duration;
@@ -32,6 +36,7 @@ use crate::{Result, artifacts::ArtifactStore, config::TickerSettings};
 
 pub use checkpoint_cleanup::{CheckpointCleaner, CheckpointCleanerConfig, CheckpointCleanupReport};
 pub use orphans::{OrphanDetector, OrphanDetectorConfig, OrphanReport};
+pub use pruning::{Pruner, PrunerConfig, PruningReport};
 pub use reconciliation::{
     ReconciliationExpirer, ReconciliationExpirerConfig, ReconciliationReport,
 };
@@ -42,13 +47,15 @@ pub enum Service {
     Orphans(OrphanDetector),
     Reconciliation(ReconciliationExpirer),
     CheckpointCleanup(CheckpointCleaner),
+    Pruning(Pruner),
 }
 
 impl Service {
     /// Every service a ticker runs, validated, in the order it runs those due at the same time:
-    /// orphan detection first, as the one whose delay workers and users notice. The cleanup deletes
-    /// from the store checkpoints are written to (`CHECKPOINT_ARTIFACTS_PATH`, else the default
-    /// store), over `pool`.
+    /// orphan detection first, as the one whose delay workers and users notice; pruning last, as
+    /// the one nothing waits for (and after the cleanup, whose deleted checkpoints free operations
+    /// for it). The cleanup deletes from the store checkpoints are written to
+    /// (`CHECKPOINT_ARTIFACTS_PATH`, else the default store), over `pool`.
     pub fn all(ticker_id: &str, settings: &TickerSettings, pool: &PgPool) -> Result<Vec<Self>> {
         Ok(vec![
             Service::Orphans(OrphanDetector::new(ticker_id, settings.orphans)?),
@@ -57,6 +64,7 @@ impl Service {
                 settings.checkpoint_cleanup,
                 ArtifactStore::for_checkpoints(pool),
             )?),
+            Service::Pruning(Pruner::new(settings.pruning)?),
         ])
     }
 
@@ -65,6 +73,7 @@ impl Service {
             Service::Orphans(_) => "orphans",
             Service::Reconciliation(_) => "reconciliation",
             Service::CheckpointCleanup(_) => "checkpoint_cleanup",
+            Service::Pruning(_) => "pruning",
         }
     }
 
@@ -86,6 +95,14 @@ impl Service {
                 .run_once(pool)
                 .await
                 .map(|r| (true, format!("{r:?}"), r.checked_at, r.next_due)),
+            Service::Pruning(pruner) => pruner.run_once(pool).await.map(|r| {
+                (
+                    r.deleted_anything(),
+                    format!("{r:?}"),
+                    r.checked_at,
+                    r.next_due,
+                )
+            }),
         };
         match passed {
             Ok((changed, report, checked_at, next_due)) => {
@@ -111,6 +128,7 @@ impl Service {
             Service::Orphans(detector) => detector.longest_wait(),
             Service::Reconciliation(expirer) => expirer.longest_wait(),
             Service::CheckpointCleanup(cleaner) => cleaner.longest_wait(),
+            Service::Pruning(pruner) => pruner.longest_wait(),
         }
     }
 }

@@ -3,7 +3,8 @@
 -- reconciliations (run_reconciliation_expiry, 81_reconciliation.sql). For pg_cron (cron.sql) and
 -- psql; the ticker runs the two as separate services instead (src/maintenance/). Checkpoint cleanup
 -- is not here: it also deletes from the artifact store, which may be a directory SQL cannot reach
--- (`ktrdr checkpoints cleanup`).
+-- (`ktrdr checkpoints cleanup`). Nor is pruning: it deletes in batches of their own transactions,
+-- on a schedule of its own (run_pruning, 86_pruning.sql).
 --
 -- Returns the orphan pass's JSON with the expired reconciliations added to its counts
 -- (orphans_failed, orphans_requeued, orphans_cancelled) and the earlier of the two `next_due`, and

@@ -1,4 +1,4 @@
-//! `ktrdr health`: orphan detector, workers, queue depth.
+//! `ktrdr health`: orphan detector, last pruning pass, workers, queue depth.
 
 use crate::output::{self, JsonArgs};
 
@@ -45,6 +45,17 @@ pub async fn run(args: JsonArgs, migrate_first: bool) -> anyhow::Result<()> {
             "  database outage:    detected {} (lapsed leases are being reconciled)",
             output::time(Some(at))
         );
+    }
+    let pruning = &health.pruning;
+    match (pruning.last_pass, pruning.retention_days) {
+        (Some(at), Some(days)) => println!(
+            "Pruning: last pass {}, retention {days} days: {} operations, {} events, {} workers deleted",
+            output::time(Some(at)),
+            pruning.operations_deleted.unwrap_or(0),
+            pruning.events_deleted.unwrap_or(0),
+            pruning.workers_deleted.unwrap_or(0)
+        ),
+        _ => println!("Pruning: no pass yet (KTRDR_RETENTION_DAYS=0 keeps everything)"),
     }
     let workers = &health.workers;
     println!(

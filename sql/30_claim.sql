@@ -26,10 +26,10 @@ BEGIN
     -- cannot use the index's order, so it read and sorted every pending row of the types.) Each scan
     -- locks at most p_limit rows; those that lose the merge are unlocked when the claim commits.
     WITH picked AS (
-        SELECT candidate.operation_id
+        SELECT candidate.ctid
         FROM (SELECT DISTINCT unnest(p_types) AS operation_type) wanted
         CROSS JOIN LATERAL (
-            SELECT o.operation_id, o.priority, o.submit_seq
+            SELECT o.ctid, o.priority, o.submit_seq
             FROM ktrdr.operations o
             WHERE o.status = 'pending' AND o.operation_type = wanted.operation_type
             ORDER BY o.priority DESC, o.submit_seq
@@ -39,6 +39,10 @@ BEGIN
         ORDER BY candidate.priority DESC, candidate.submit_seq
         LIMIT p_limit
     )
+    -- The picked rows are updated by their physical address (a TID scan), not joined back on the
+    -- key, which the planner did as a hash join over the whole table for large batches. The
+    -- address is stable here: the rows are locked by this statement, so nobody else can update
+    -- (and so move) them before it commits.
     UPDATE ktrdr.operations o
     SET status = 'running',
         worker_id = p_worker_id,
@@ -47,7 +51,6 @@ BEGIN
         heartbeat_at = now(),
         lease_expires_at = now() + v_lease,
         version = o.version + 1
-    FROM picked
-    WHERE o.operation_id = picked.operation_id
+    WHERE o.ctid = ANY (ARRAY(SELECT picked.ctid FROM picked))
     RETURNING o.operation_id, o.operation_type, o.params, o.attempt, o.max_attempts, o.lease_expires_at;
 END $$;

@@ -44,7 +44,10 @@ BEGIN
             lease_expires_at = NULL, reconcile_deadline = NULL, error_message = NULL,
             version = o.version + 1
         FROM batch b
-        WHERE o.operation_id = b.operation_id AND o.worker_id = p_worker_id AND o.attempt = b.attempt
+        -- `= ANY (ids)` finds the rows through the primary key; joined on the key alone, the
+        -- planner hashed every running operation of the table.
+        WHERE o.operation_id = ANY (p_operation_ids) AND o.operation_id = b.operation_id
+          AND o.worker_id = p_worker_id AND o.attempt = b.attempt
           AND o.status IN ('running', 'pending_reconciliation')
         RETURNING o.operation_id
     ), dropped AS (
@@ -96,17 +99,23 @@ BEGIN
     RETURN CASE WHEN FOUND THEN 'ok' ELSE 'stop' END;
 END $$;
 
--- release_operation: the worker gives a running attempt back (its graceful shutdown with
--- `--on-shutdown requeue`): pending again for any worker, which continues from the checkpoint. The
--- released attempt is given back to the budget — the attempt number is also the fencing token, so
--- the next claim counts up, and max_attempts counts up with it ('ok' | 'stop').
+-- release_operation: the worker gives a running attempt back (its graceful shutdown, or an operation
+-- it claimed ahead and could not start in time): pending again for any worker, which continues from
+-- the checkpoint. The released attempt is given back to the budget — the attempt number is also
+-- the fencing token, so the next claim counts up, and max_attempts counts up with it. An operation
+-- whose cancel was requested meanwhile is cancelled instead: nobody would run it only to stop it
+-- ('ok' | 'stop').
 CREATE OR REPLACE FUNCTION ktrdr.release_operation(
     p_operation_id text, p_worker_id text, p_attempt integer, p_message text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM ktrdr.set_event_context(p_worker_id, coalesce(p_message, 'released'));
     UPDATE ktrdr.operations
-    SET status = 'pending', lease_expires_at = NULL, reconcile_deadline = NULL,
+    SET status = CASE WHEN cancel_requested_at IS NULL THEN 'pending' ELSE 'cancelled' END,
+        completed_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE now() END,
+        error_message = CASE WHEN cancel_requested_at IS NULL THEN error_message
+                             ELSE coalesce(cancel_reason, 'Cancelled') END,
+        lease_expires_at = NULL, reconcile_deadline = NULL,
         max_attempts = max_attempts + 1, version = version + 1
     WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
       AND status IN ('running', 'pending_reconciliation');

@@ -183,3 +183,35 @@ fn has_operation_id_shape(id: &str) -> bool {
         && parts[4].len() == 8
         && parts[4].chars().all(|c| c.is_ascii_hexdigit())
 }
+
+/// Params nested deeper than the JSON decoder's limit, as an older version or a hand-written UPDATE
+/// may have stored them.
+fn nested_too_deep() -> String {
+    format!("{}1{}", "[".repeat(200), "]".repeat(200))
+}
+
+#[tokio::test]
+async fn a_row_whose_params_cannot_be_decoded_is_claimed_alone_with_the_reason()
+-> anyhow::Result<()> {
+    let pool = &TestDatabase::create().await?.pool;
+    let ids = ktrdr_testkit::submit_dummies(pool, 3).await?;
+    sqlx::query("UPDATE ktrdr.operations SET params = $2::jsonb WHERE operation_id = $1")
+        .bind(&ids[1])
+        .bind(nested_too_deep())
+        .execute(pool)
+        .await?;
+    let claimed = operations::claim(pool, "w", &["dummy".into()], 10, 30.0).await?;
+    assert_eq!(claimed.len(), 3, "the batch is not lost to one bad row");
+    for op in claimed {
+        if op.lease.operation_id == ids[1] {
+            let reason = op.params.expect_err("undecodable");
+            assert!(
+                reason.starts_with("the stored params cannot be read: recursion limit"),
+                "{reason}"
+            );
+        } else {
+            assert_eq!(op.params, Ok(serde_json::json!({})));
+        }
+    }
+    Ok(())
+}

@@ -2,12 +2,17 @@
 //!
 //! - `queue`: bulk submit, claim+complete throughput and pickup latency of the SQL queue in a
 //!   throw-away database, with pgbench's single-row SKIP LOCKED claim as the reference.
+//! - `worker`: the real `ktrdr-worker` binary on the peer queues' workloads (W1 throughput, W2
+//!   pickup latency), claim latency against the number of pending operations, and a sustained run
+//!   with pruning.
 //! - `training`: training time per epoch, backtest speed, checkpoint cost, and (with `--database`)
 //!   checkpoint saves and a real worker's resume latency; `scripts/bench.sh` puts it beside a plain
 //!   PyTorch loop on the same data.
 
 mod queue;
+mod stats;
 mod training;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -25,6 +30,9 @@ struct Cli {
 enum Command {
     /// Queue throughput and pickup latency.
     Queue(queue::QueueArgs),
+    /// The ktrdr-worker binary's throughput and pickup latency, claim latency at 10³…10⁶ pending,
+    /// and (with `--sustained N`) a long run with pruning.
+    Worker(worker::WorkerArgs),
     /// Training time per epoch and backtest speed on synthetic bars (checkpoint costs with
     /// `--database`).
     Training(training::TrainingArgs),
@@ -37,6 +45,7 @@ async fn main() -> ExitCode {
     let outcome = match Cli::parse().command {
         Command::Queue(args) => queue::run(args).await,
         Command::Training(args) => training::run(args).await,
+        Command::Worker(args) => worker::run(args).await,
     };
     ktrdr::logging::exit_code(outcome)
 }

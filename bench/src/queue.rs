@@ -21,6 +21,8 @@ use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::Barrier;
 
+use crate::stats::{Percentiles, percentiles};
+
 #[derive(Debug, Args)]
 pub struct QueueArgs {
     /// Operations for the throughput runs.
@@ -58,15 +60,6 @@ struct QueueReport {
     pickup_latency_ms: Percentiles,
     pgbench_skip_locked_tps: Option<f64>,
     ratio_to_pgbench: Option<f64>,
-}
-
-#[derive(Debug, Serialize)]
-struct Percentiles {
-    samples: usize,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
 }
 
 pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
@@ -238,18 +231,6 @@ async fn pickup_latency(pool: &PgPool, args: &QueueArgs) -> anyhow::Result<Perce
         claimer.abort();
     }
     Ok(percentiles(latencies))
-}
-
-fn percentiles(mut samples: Vec<f64>) -> Percentiles {
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Percentiles {
-        samples: samples.len(),
-        p50: at(0.50),
-        p90: at(0.90),
-        p99: at(0.99),
-        max: at(1.0),
-    }
 }
 
 /// pgbench with the reference script on a plain table in the same database; transactions per second.

@@ -28,6 +28,8 @@ use serde::Serialize;
 use serde_json::json;
 use tch::{Device, Tensor};
 
+use crate::stats::median;
+
 mod with_database;
 
 use ktrdr_worker::jobs::{
@@ -289,19 +291,6 @@ fn export(dir: &Path, strategy: &Strategy, prepared: &Prepared) -> anyhow::Resul
     let path = dir.join("meta.json");
     fs::write(&path, serde_json::to_vec_pretty(&meta)?)
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
 }
 
 /// Times checkpoint capture on a model of the strategy's shape (median of 20); also returns one

@@ -22,7 +22,9 @@ pub struct Lease {
 pub struct ClaimedOperation {
     pub lease: Lease,
     pub operation_type: String,
-    pub params: Value,
+    /// The stored params, or why they cannot be read (e.g. nested deeper than the JSON decoder
+    /// allows). Decoded per operation, so one unreadable row fails alone instead of the whole batch.
+    pub params: std::result::Result<Value, String>,
     pub max_attempts: i32,
     pub lease_expires_at: DateTime<Utc>,
 }
@@ -97,7 +99,9 @@ pub enum Reported {
 }
 
 /// Claims up to `limit` pending operations of `types` for `worker_id`, highest priority first, then
-/// oldest; each gets a lease of `lease_seconds`.
+/// oldest; each gets a lease of `lease_seconds`. The params come as text and are decoded here, one
+/// by one: a row whose params cannot be decoded is still handed out (it is claimed, so the caller
+/// must end it) with the reason in place of its params.
 pub async fn claim(
     executor: impl PgExecutor<'_>,
     worker_id: &str,
@@ -105,8 +109,8 @@ pub async fn claim(
     limit: i32,
     lease_seconds: f64,
 ) -> Result<Vec<ClaimedOperation>> {
-    let rows: Vec<(String, String, Value, i32, i32, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT operation_id, operation_type, params, attempt, max_attempts, lease_expires_at
+    let rows: Vec<(String, String, String, i32, i32, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT operation_id, operation_type, params::text, attempt, max_attempts, lease_expires_at
          FROM ktrdr.claim_operations($1, $2, $3, $4)",
     )
     .bind(worker_id)
@@ -126,7 +130,8 @@ pub async fn claim(
                         attempt,
                     },
                     operation_type,
-                    params,
+                    params: serde_json::from_str(&params)
+                        .map_err(|err| format!("the stored params cannot be read: {err}")),
                     max_attempts,
                     lease_expires_at,
                 }

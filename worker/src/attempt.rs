@@ -3,34 +3,77 @@
 //! that fits the outcome. A database outage does not stop the computation: heartbeats are retried on
 //! their timer and the final report waits in the outbox until the database answers. When the
 //! database says this attempt is stale, the job is dropped and nothing more is written.
+//!
+//! The job's slot is freed when the job ends, not when its outcome is written: a completion goes to
+//! the [`Reporter`]'s next batch while the slot already runs the next operation.
 
 use std::{sync::Arc, time::Duration};
 
 use ktrdr::operations::{ClaimedOperation, HeartbeatVerdict, Lease, Outcome, Progress, Reported};
 use sqlx::PgPool;
-use tokio::sync::{Notify, watch};
+use tokio::{
+    sync::{Notify, mpsc, watch},
+    time::Instant,
+};
 
 use crate::{
     jobs::{self, JobContext, JobEnd, JobResult, StopRequest},
     outbox::Report,
+    reporter::Reporter,
     settings::{OnShutdown, WorkerSettings},
 };
 
-/// Progress that changes between heartbeats is written at once, but at most this often.
+/// Progress is written with the heartbeats, and at most this often in between when it changes —
+/// the first time this long after the start, so an operation that ends sooner writes none.
 const PROGRESS_MIN_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How long the last progress of a failed or stopped job may take to write.
 const LAST_PROGRESS_WAIT: Duration = Duration::from_secs(2);
 
-/// Runs `claimed` to its end. `check_now` is poked when a cancel notification names the operation
-/// (heartbeat at once to learn the verdict); `shutdown` turns true when the worker is stopping.
+/// What every attempt of one worker shares.
+pub struct Shared {
+    pub pool: PgPool,
+    pub settings: Arc<WorkerSettings>,
+    pub reporter: Reporter,
+}
+
+/// One of the worker's `--concurrency` slots, held while a job computes. Dropping it tells the claim
+/// loop that the slot is free and how long the job ran.
+pub struct JobSlot {
+    freed: mpsc::UnboundedSender<Duration>,
+    taken_at: Instant,
+}
+
+impl JobSlot {
+    pub fn take(freed: &mpsc::UnboundedSender<Duration>) -> Self {
+        Self {
+            freed: freed.clone(),
+            taken_at: Instant::now(),
+        }
+    }
+}
+
+impl Drop for JobSlot {
+    fn drop(&mut self) {
+        let _ = self.freed.send(self.taken_at.elapsed());
+    }
+}
+
+/// Runs `claimed` to its end in `slot`. `check_now` is poked when a cancel notification names the
+/// operation (heartbeat at once to learn the verdict); `shutdown` turns true when the worker is
+/// stopping.
 pub async fn run(
-    pool: PgPool,
-    settings: Arc<WorkerSettings>,
+    shared: Arc<Shared>,
     claimed: ClaimedOperation,
+    slot: JobSlot,
     check_now: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Shared {
+        pool,
+        settings,
+        reporter,
+    } = &*shared;
     let ClaimedOperation {
         lease,
         operation_type,
@@ -43,7 +86,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(StopRequest::None);
     let mut job = tokio::spawn({
         let ctx = JobContext::new(lease.clone(), pool.clone(), progress_tx, stop_rx);
-        async move { jobs::run(&operation_type, &params, ctx).await }
+        async move { jobs::run(&operation_type, params, ctx).await }
     });
 
     let lease_seconds = settings.lease.orphan_timeout_seconds;
@@ -51,9 +94,7 @@ pub async fn run(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.tick().await; // the claim itself just started the lease
     let mut progress_dirty = false;
-    // No progress written yet: the first report goes out at once.
-    let now = tokio::time::Instant::now();
-    let mut written_at = now.checked_sub(PROGRESS_MIN_INTERVAL).unwrap_or(now);
+    let mut written_at = Instant::now();
 
     let outcome = loop {
         let send_heartbeat = tokio::select! {
@@ -71,8 +112,8 @@ pub async fn run(
             continue;
         }
         let progress = progress_rx.borrow_and_update().clone();
-        (progress_dirty, written_at) = (false, tokio::time::Instant::now());
-        match lease.heartbeat(&pool, lease_seconds, &progress).await {
+        (progress_dirty, written_at) = (false, Instant::now());
+        match lease.heartbeat(pool, lease_seconds, &progress).await {
             Ok(HeartbeatVerdict::Continue) => {}
             Ok(HeartbeatVerdict::Cancel) => {
                 if *stop_tx.borrow() == StopRequest::None {
@@ -95,13 +136,14 @@ pub async fn run(
         }
     };
 
+    drop(slot);
     let ended = outcome.unwrap_or_else(|panic| Err(JobEnd::crashed("the job", panic)));
     // A failed or stopped operation shows how far it got: write the job's last progress if it is
     // not written yet — briefly, since the outcome must not wait on a database that is away.
     let unwritten = progress_dirty || progress_rx.has_changed().unwrap_or(false);
     if unwritten && ended.is_err() {
         let progress = progress_rx.borrow_and_update().clone();
-        let write = lease.heartbeat(&pool, lease_seconds, &progress);
+        let write = lease.heartbeat(pool, lease_seconds, &progress);
         if !matches!(
             tokio::time::timeout(LAST_PROGRESS_WAIT, write).await,
             Ok(Ok(_))
@@ -110,7 +152,13 @@ pub async fn run(
         }
     }
     let outcome = outcome_of(ended, settings.on_shutdown, attempts_left);
-    report(&pool, &settings, &lease, outcome, &check_now).await;
+    if let Outcome::Completed(result) = &outcome {
+        if let Some(answer) = reporter.complete(&lease, result).await {
+            return log_reported(&lease, answer);
+        }
+        // The batch was not written: report alone, through the outbox if need be.
+    }
+    report(pool, settings, &lease, outcome, &check_now).await;
 }
 
 /// The one report a job's end makes: its result, its failure, or — stopped — cancelled or handed
@@ -145,7 +193,7 @@ fn outcome_of(
 /// Writes the outcome with the fitting fenced call. While the database is unreachable the outcome
 /// waits in the outbox (so a restart of this worker does not lose it) and delivery is retried with
 /// backoff (1 s doubling to 30 s) — or at once when `check_now` is poked (the database is back).
-async fn report(
+pub async fn report(
     pool: &PgPool,
     settings: &WorkerSettings,
     lease: &Lease,
@@ -162,15 +210,8 @@ async fn report(
     let mut in_outbox = false;
     loop {
         match lease.report(pool, &report.outcome).await {
-            Ok(Reported::Stale) => {
-                tracing::warn!(
-                    operation_id = %id, attempt = lease.attempt,
-                    "outcome refused: this attempt is stale (the operation moved on); abandoning it"
-                );
-                break;
-            }
             Ok(answer) => {
-                tracing::info!(operation_id = %id, ?answer, "reported");
+                log_reported(lease, answer);
                 break;
             }
             Err(err) if err.is_transient() => {
@@ -197,6 +238,18 @@ async fn report(
     }
     if in_outbox {
         outbox.remove(lease);
+    }
+}
+
+fn log_reported(lease: &Lease, answer: Reported) {
+    let id = &lease.operation_id;
+    if answer == Reported::Stale {
+        tracing::warn!(
+            operation_id = %id, attempt = lease.attempt,
+            "outcome refused: this attempt is stale (the operation moved on); abandoning it"
+        );
+    } else {
+        tracing::info!(operation_id = %id, ?answer, "reported");
     }
 }
 

@@ -1,23 +1,38 @@
-//! The claim loop. A worker registers itself, listens for notifications, and claims as many operations
-//! as it has free slots whenever something may have changed: a notification, a finished attempt, a
-//! reconnect of the listener, or the poll timer (the safety net for lost notifications). It renews
-//! its own registry lease on the heartbeat timer and re-registers when the registry forgot it.
+//! The claim loop. A worker registers itself, listens for notifications, and keeps its
+//! `--concurrency` slots busy: a slot that frees up takes the next operation from the claim-ahead
+//! buffer at once (see [`claim_ahead`](crate::claim_ahead)), and a claim refills slots and buffer
+//! whenever there may be work — a notification, a reconnect of the listener, the poll timer (the
+//! safety net for lost notifications), or a buffer running low while the last claim found plenty.
+//!
+//! Claims run as their own task and completions in the [`Reporter`]'s, each on its own pooled
+//! connection, so neither waits behind the other or behind a heartbeat. The loop renews the
+//! worker's registry lease on the heartbeat timer and re-registers when the registry forgot it. On
+//! SIGTERM it releases the buffered operations at once and lets the running ones stop.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use ktrdr::{
     notify::{self, Wakeup},
-    operations,
+    operations::{self, ClaimedOperation, Outcome},
     ticker::Ticker,
     workers,
 };
 use sqlx::PgPool;
 use tokio::{
-    sync::{Notify, watch},
+    sync::{Notify, mpsc, watch},
     task::JoinSet,
 };
 
-use crate::{attempt, settings::WorkerSettings};
+use crate::{
+    attempt::{self, JobSlot, Shared},
+    claim_ahead::ClaimAhead,
+    reporter::Reporter,
+    settings::WorkerSettings,
+};
+
+/// Attempts whose job ended but whose outcome is not written yet, beyond which the worker claims
+/// nothing more: memory stays bounded while the database is slow to take completions.
+const MAX_UNREPORTED: usize = 4000;
 
 pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow::Result<()> {
     if let Some(threads) = settings.torch_threads {
@@ -38,7 +53,7 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
     workers::register(&pool, &identity, lease_seconds).await?;
     tracing::info!(
         worker_id = %settings.worker_id, types = ?settings.types, concurrency = settings.concurrency,
-        "worker registered"
+        prefetch = settings.prefetch, "worker registered"
     );
     settings.outbox.flush(&pool, |_| false).await;
 
@@ -61,10 +76,25 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
     let mut registry_heartbeat = tokio::time::interval(settings.heartbeat_interval());
     registry_heartbeat.tick().await;
 
-    let mut loop_state = ClaimLoop {
-        pool: pool.clone(),
+    let (slot_freed, mut freed_slots) = mpsc::unbounded_channel();
+    let (claim_done, mut claims) = mpsc::unbounded_channel();
+    let mut worker = ClaimLoop {
+        shared: Arc::new(Shared {
+            pool: pool.clone(),
+            settings: settings.clone(),
+            reporter: Reporter::spawn(pool.clone(), settings.worker_id.clone()),
+        }),
         identity: identity.clone(),
-        settings: settings.clone(),
+        ahead: ClaimAhead::new(
+            settings.prefetch,
+            settings.concurrency,
+            settings.heartbeat_interval() / 2,
+        ),
+        busy_slots: 0,
+        slot_freed,
+        claim_done,
+        claim_in_flight: false,
+        may_have_work: true,
         running: HashMap::new(),
         attempts: JoinSet::new(),
         shutdown: shutdown.clone(),
@@ -73,37 +103,38 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
     let mut stopping = shutdown.clone();
 
     loop {
-        let claim_now = tokio::select! {
+        let buffer_deadline = worker.ahead.next_deadline();
+        tokio::select! {
             _ = stopping.wait_for(|stop| *stop) => break,
             Some(wakeup) = wakeups.recv() => match wakeup {
-                Wakeup::OperationPending(_) | Wakeup::Reconnected => true,
-                Wakeup::Progress(_) => false,
-                Wakeup::CancelRequested(id) => {
-                    if let Some(running) = loop_state.running.get(&id) {
-                        running.check_now.notify_one();
-                    }
-                    false
-                }
+                Wakeup::OperationPending(_) | Wakeup::Reconnected => worker.may_have_work = true,
+                Wakeup::Progress(_) => {}
+                Wakeup::CancelRequested(id) => worker.cancel_requested(&id),
             },
-            _ = poll.tick() => true,
-            Some(finished) = loop_state.attempts.join_next() => {
-                if let Ok(id) = finished {
-                    loop_state.running.remove(&id);
-                }
-                true
+            _ = poll.tick() => worker.may_have_work = true,
+            Some(ran) = freed_slots.recv() => {
+                worker.busy_slots -= 1;
+                worker.ahead.job_ended(ran);
+                worker.start_buffered();
             }
+            Some((asked, claimed)) = claims.recv() => worker.claimed(asked, claimed).await,
+            Some(finished) = worker.attempts.join_next() => {
+                if let Ok((id, attempt)) = finished {
+                    worker.attempt_over(&id, attempt);
+                }
+            }
+            _ = tokio::time::sleep_until(buffer_deadline.unwrap_or_else(far_future)),
+                if buffer_deadline.is_some() => worker.release_overdue(),
             _ = registry_heartbeat.tick() => {
                 renew_registration(&pool, &identity, lease_seconds).await;
-                false
             }
-        };
-        if claim_now {
-            loop_state.claim().await;
         }
+        worker.claim_if_needed();
     }
 
     listener.abort();
-    drain(&mut loop_state, settings.shutdown_timeout).await;
+    worker.release_buffered();
+    drain(&mut worker, settings.shutdown_timeout).await;
     if let Some(ticker) = ticker {
         let _ = ticker.await;
     }
@@ -114,16 +145,28 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
     Ok(())
 }
 
+/// The answer of one claim: how many were asked for, and what came back.
+type ClaimAnswer = (usize, ktrdr::Result<Vec<ClaimedOperation>>);
+
 struct ClaimLoop {
-    pool: PgPool,
+    shared: Arc<Shared>,
     identity: workers::WorkerIdentity,
-    settings: Arc<WorkerSettings>,
-    /// Running operations of this worker.
+    /// Claimed operations waiting for a slot.
+    ahead: ClaimAhead,
+    /// Slots whose job is computing.
+    busy_slots: usize,
+    slot_freed: mpsc::UnboundedSender<Duration>,
+    claim_done: mpsc::UnboundedSender<ClaimAnswer>,
+    claim_in_flight: bool,
+    /// False after a claim came back short (the queue had no more), until something says there may
+    /// be work again.
+    may_have_work: bool,
+    /// Attempts of this worker that are not over: computing, or reporting their outcome.
     running: HashMap<String, RunningAttempt>,
-    /// The attempt tasks; each ends with its operation id.
-    attempts: JoinSet<String>,
+    /// The attempt tasks; each ends with its operation id and attempt.
+    attempts: JoinSet<(String, i32)>,
     shutdown: watch::Receiver<bool>,
-    /// Whether the last database call worked, so an outage is logged once, not on every poll.
+    /// Whether the last claim reached the database, so an outage is logged once, not on every poll.
     database_ok: bool,
 }
 
@@ -134,19 +177,45 @@ struct RunningAttempt {
 }
 
 impl ClaimLoop {
-    async fn claim(&mut self) {
-        let free = self.settings.concurrency.saturating_sub(self.running.len());
-        if free == 0 {
+    fn settings(&self) -> &WorkerSettings {
+        &self.shared.settings
+    }
+
+    /// Starts a claim when slots or buffer want operations and there may be some: at once for free
+    /// slots, and for the buffer once it has run down to half its depth, so that claims stay large.
+    fn claim_if_needed(&mut self) {
+        let concurrency = self.settings().concurrency;
+        // (An attempt may be over before the loop has counted its slot free.)
+        let unreported = self.running.len().saturating_sub(self.busy_slots);
+        if self.claim_in_flight || !self.may_have_work || unreported > MAX_UNREPORTED {
             return;
         }
-        let claimed = operations::claim(
-            &self.pool,
-            &self.settings.worker_id,
-            &self.settings.types,
-            free as i32,
-            self.settings.lease.orphan_timeout_seconds,
-        )
-        .await;
+        let depth = self.ahead.depth();
+        let held = self.busy_slots + self.ahead.len();
+        let wanted = (concurrency + depth).saturating_sub(held);
+        let slots_idle = self.busy_slots + self.ahead.len() < concurrency;
+        if wanted == 0 || !(slots_idle || self.ahead.len() <= depth / 2) {
+            return;
+        }
+        self.claim_in_flight = true;
+        let settings = self.settings();
+        let (pool, worker_id, types, lease_seconds) = (
+            self.shared.pool.clone(),
+            settings.worker_id.clone(),
+            settings.types.clone(),
+            settings.lease.orphan_timeout_seconds,
+        );
+        let done = self.claim_done.clone();
+        tokio::spawn(async move {
+            let claimed =
+                operations::claim(&pool, &worker_id, &types, wanted as i32, lease_seconds).await;
+            let _ = done.send((wanted, claimed));
+        });
+    }
+
+    /// Takes in what a claim brought: into free slots first, the rest into the buffer.
+    async fn claimed(&mut self, asked: usize, claimed: ktrdr::Result<Vec<ClaimedOperation>>) {
+        self.claim_in_flight = false;
         let claimed = match claimed {
             Ok(claimed) => {
                 if !self.database_ok {
@@ -160,54 +229,128 @@ impl ClaimLoop {
                     tracing::warn!("cannot claim operations: {err}");
                     self.database_ok = false;
                 }
+                // Next try on the poll timer, not in a tight loop.
+                self.may_have_work = false;
                 return;
             }
         };
+        if claimed.len() < asked {
+            self.may_have_work = false;
+        }
         for op in claimed {
-            let id = op.lease.operation_id.clone();
-            tracing::info!(operation_id = %id, attempt = op.lease.attempt, "claimed");
-            let check_now = Arc::new(Notify::new());
-            let running = RunningAttempt {
-                attempt: op.lease.attempt,
-                check_now: check_now.clone(),
-            };
-            self.running.insert(id.clone(), running);
-            let (pool, settings, shutdown) = (
-                self.pool.clone(),
-                self.settings.clone(),
-                self.shutdown.clone(),
-            );
-            self.attempts.spawn(async move {
-                attempt::run(pool, settings, op, check_now, shutdown).await;
-                id
+            tracing::info!(operation_id = %op.lease.operation_id, attempt = op.lease.attempt, "claimed");
+            self.ahead.push(op);
+        }
+        self.start_buffered();
+    }
+
+    /// Fills the free slots from the buffer.
+    fn start_buffered(&mut self) {
+        while self.busy_slots < self.settings().concurrency {
+            let Some(op) = self.ahead.pop() else { break };
+            self.busy_slots += 1;
+            let slot = JobSlot::take(&self.slot_freed);
+            let (shared, shutdown) = (self.shared.clone(), self.shutdown.clone());
+            self.spawn_attempt(op, move |op, check_now| {
+                attempt::run(shared, op, slot, check_now, shutdown)
             });
         }
     }
-}
 
-impl ClaimLoop {
-    /// After the database was unreachable: register again at once and present the running attempts
-    /// in one statement (operations moved to pending_reconciliation meanwhile become running again
-    /// before their deadline, stale ones are answered "stop"); then poke every attempt — a running
-    /// one heartbeats and acts on its verdict, a finished one delivers its outcome now instead of
-    /// at the end of its backoff — and deliver what earlier processes left in the outbox.
+    /// Runs `attempt` for `op` as one of this worker's attempts.
+    fn spawn_attempt<F>(
+        &mut self,
+        op: ClaimedOperation,
+        attempt: impl FnOnce(ClaimedOperation, Arc<Notify>) -> F,
+    ) where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (id, number) = (op.lease.operation_id.clone(), op.lease.attempt);
+        let check_now = Arc::new(Notify::new());
+        let running = RunningAttempt {
+            attempt: number,
+            check_now: check_now.clone(),
+        };
+        self.running.insert(id.clone(), running);
+        let attempt = attempt(op, check_now);
+        self.attempts.spawn(async move {
+            attempt.await;
+            (id, number)
+        });
+    }
+
+    /// An attempt task ended. The operation may meanwhile have been claimed again by this worker
+    /// (released, then claimed anew): that newer attempt stays.
+    fn attempt_over(&mut self, operation_id: &str, attempt: i32) {
+        if self
+            .running
+            .get(operation_id)
+            .is_some_and(|running| running.attempt == attempt)
+        {
+            self.running.remove(operation_id);
+        }
+    }
+
+    /// Ends a buffered operation without running it, with `outcome` written like any attempt's.
+    fn end_unstarted(&mut self, op: ClaimedOperation, outcome: Outcome) {
+        let shared = self.shared.clone();
+        self.spawn_attempt(op, move |op, check_now| async move {
+            let Shared { pool, settings, .. } = &*shared;
+            attempt::report(pool, settings, &op.lease, outcome, &check_now).await;
+        });
+    }
+
+    /// A cancel notification: a running attempt heartbeats now and stops; a buffered operation is
+    /// cancelled without starting.
+    fn cancel_requested(&mut self, operation_id: &str) {
+        if let Some(running) = self.running.get(operation_id) {
+            running.check_now.notify_one();
+        } else if let Some(op) = self.ahead.take(operation_id) {
+            tracing::info!(%operation_id, "cancel requested before it started: cancelling");
+            self.end_unstarted(op, Outcome::Cancelled { message: None });
+        }
+    }
+
+    /// Buffered operations that waited their limit go back to the queue.
+    fn release_overdue(&mut self) {
+        for op in self.ahead.take_overdue(tokio::time::Instant::now()) {
+            tracing::info!(operation_id = %op.lease.operation_id, "waited too long for a slot: released");
+            let message = "Released unstarted: its worker's slots were busy".to_string();
+            self.end_unstarted(op, Outcome::Released { message });
+        }
+    }
+
+    /// Shutdown: every buffered operation goes back to pending at once, its attempt not counted.
+    fn release_buffered(&mut self) {
+        for op in self.ahead.drain() {
+            let message = "Graceful shutdown - requeued (not started)".to_string();
+            self.end_unstarted(op, Outcome::Released { message });
+        }
+    }
+
+    /// After the database was unreachable: register again at once and present the attempts this
+    /// worker still holds (running, reporting or buffered) in one statement (operations moved to
+    /// pending_reconciliation meanwhile become running again before their deadline, stale ones
+    /// are answered "stop"); then poke every attempt — a running one heartbeats and acts on its
+    /// verdict, a finished one delivers its outcome now instead of at the end of its backoff — and
+    /// deliver what earlier processes left in the outbox.
     async fn reregister(&mut self) {
         tracing::info!("database reachable again: re-registering");
-        let lease_seconds = self.settings.lease.orphan_timeout_seconds;
+        let pool = &self.shared.pool;
+        let lease_seconds = self.settings().lease.orphan_timeout_seconds;
         let attempts: Vec<(String, i32)> = self
             .running
             .iter()
             .map(|(id, running)| (id.clone(), running.attempt))
+            .chain(
+                self.ahead
+                    .leases()
+                    .map(|lease| (lease.operation_id.clone(), lease.attempt)),
+            )
             .collect();
         let reclaimed = async {
-            workers::register(&self.pool, &self.identity, lease_seconds).await?;
-            operations::reclaim(
-                &self.pool,
-                &self.identity.worker_id,
-                &attempts,
-                lease_seconds,
-            )
-            .await
+            workers::register(pool, &self.identity, lease_seconds).await?;
+            operations::reclaim(pool, &self.identity.worker_id, &attempts, lease_seconds).await
         };
         match reclaimed.await {
             Ok(verdicts) => tracing::info!(?verdicts, "re-registered with the running operations"),
@@ -217,11 +360,23 @@ impl ClaimLoop {
             running.check_now.notify_one();
         }
         let running = &self.running;
-        self.settings
+        let buffered: Vec<&str> = self
+            .ahead
+            .leases()
+            .map(|l| l.operation_id.as_str())
+            .collect();
+        self.shared
+            .settings
             .outbox
-            .flush(&self.pool, |id| running.contains_key(id))
+            .flush(pool, |id| {
+                running.contains_key(id) || buffered.contains(&id)
+            })
             .await;
     }
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400)
 }
 
 async fn renew_registration(pool: &PgPool, identity: &workers::WorkerIdentity, lease_seconds: f64) {
@@ -235,16 +390,17 @@ async fn renew_registration(pool: &PgPool, identity: &workers::WorkerIdentity, l
     }
 }
 
-/// Waits for running attempts to stop (they were told by the shutdown signal), at most `limit`.
-async fn drain(loop_state: &mut ClaimLoop, limit: Duration) {
-    if loop_state.attempts.is_empty() {
+/// Waits for the attempts to stop (they were told by the shutdown signal) and report, at most
+/// `limit`.
+async fn drain(worker: &mut ClaimLoop, limit: Duration) {
+    if worker.attempts.is_empty() {
         return;
     }
     tracing::info!(
-        running = loop_state.attempts.len(),
+        running = worker.attempts.len(),
         "stopping running operations"
     );
-    let all_done = async { while loop_state.attempts.join_next().await.is_some() {} };
+    let all_done = async { while worker.attempts.join_next().await.is_some() {} };
     if tokio::time::timeout(limit, all_done).await.is_err() {
         tracing::warn!("running operations did not stop within {limit:?}; exiting anyway");
     }

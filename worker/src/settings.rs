@@ -18,6 +18,12 @@ pub struct Args {
     /// Operations run at the same time.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
+    /// Operations claimed ahead of free slots, at most: a slot that frees up starts the next one
+    /// without a round trip. Only short jobs are buffered (see the worker's claim_ahead docs); 0
+    /// claims only for free slots.
+    #[arg(long, env = "KTRDR_PREFETCH", default_value_t = 100,
+          value_parser = clap::value_parser!(u16).range(0..=10_000))]
+    pub prefetch: u16,
     /// Name in the workers table (default: host-pid-random).
     #[arg(long, env = "KTRDR_WORKER_ID")]
     pub worker_id: Option<String>,
@@ -49,6 +55,8 @@ pub struct WorkerSettings {
     pub worker_id: String,
     pub types: Vec<String>,
     pub concurrency: usize,
+    /// `--prefetch`: most operations claimed ahead of free slots.
+    pub prefetch: usize,
     pub poll_interval: Duration,
     pub lease: LeaseSettings,
     /// Settings of the in-process ticker; `None` with `--no-ticker`.
@@ -94,6 +102,7 @@ impl WorkerSettings {
             worker_id,
             types,
             concurrency: usize::from(args.concurrency),
+            prefetch: usize::from(args.prefetch),
             poll_interval: Duration::from_millis(args.poll_interval_ms),
             lease,
             ticker: (!args.no_ticker).then_some(ticker),

@@ -137,6 +137,40 @@ async fn failing_and_malformed_operations_fail_and_the_worker_keeps_running() ->
 }
 
 #[tokio::test]
+async fn an_operation_whose_params_cannot_be_read_fails_alone_and_for_good() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let op = operations::NewOperation {
+        max_attempts: 3,
+        ..operations::NewOperation::new("dummy").with_params(json!({"steps": 1, "step_ms": 0}))
+    };
+    let ids = operations::submit_many(pool, &ktrdr_trading::kinds::ALL, &op, 3).await?;
+    // Nested deeper than the decoder allows, as a hand-written UPDATE may store them.
+    let poison = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    sqlx::query("UPDATE ktrdr.operations SET params = $2::jsonb WHERE operation_id = $1")
+        .bind(&ids[1])
+        .bind(poison)
+        .execute(pool)
+        .await?;
+    let _worker = spawn_worker(test_db.url(), &["--concurrency", "4"], &[]);
+    let bad = wait_for_op_within(pool, &ids[1], "ended", LIMIT, |op| op.status.is_terminal()).await;
+    assert_eq!(bad.status, Status::Failed);
+    assert_eq!(
+        bad.attempt, 1,
+        "not retried: another attempt reads the same row"
+    );
+    let message = bad.error_message.unwrap();
+    assert!(
+        message.starts_with("the stored params cannot be read: recursion limit"),
+        "{message}"
+    );
+    for good in [&ids[0], &ids[2]] {
+        wait_for_status(pool, good, Status::Completed).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn sigterm_requeues_an_operation_without_checkpoint_and_deregisters() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;

@@ -51,6 +51,11 @@ impl JobContext {
         self.progress.clone()
     }
 
+    /// The stop request standing now, without waiting.
+    pub fn stop_request(&self) -> StopRequest {
+        *self.stop.borrow()
+    }
+
     /// Resolves when the job is asked to stop, with the reason.
     pub async fn stop_requested(&mut self) -> StopRequest {
         match self

@@ -9,7 +9,7 @@ use ktrdr::{
 };
 use serde_json::json;
 
-use super::{Job, JobContext, JobEnd, JobResult};
+use super::{Job, JobContext, JobEnd, JobResult, StopRequest};
 
 impl Job for Dummy {
     async fn run(params: DummyParams, mut ctx: JobContext) -> JobResult<DummyResult> {
@@ -23,9 +23,17 @@ impl Job for Dummy {
                     retryable: true,
                 });
             }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(params.step_ms)) => {}
-                request = ctx.stop_requested() => return Err(JobEnd::Stopped(request)),
+            if params.step_ms == 0 {
+                // No sleep at all: even a zero sleep waits for the timer's next millisecond tick.
+                match ctx.stop_request() {
+                    StopRequest::None => {}
+                    request => return Err(JobEnd::Stopped(request)),
+                }
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(params.step_ms)) => {}
+                    request = ctx.stop_requested() => return Err(JobEnd::Stopped(request)),
+                }
             }
             ctx.report(Progress {
                 percent: step as f32 * 100.0 / params.steps as f32,

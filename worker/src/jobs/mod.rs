@@ -68,8 +68,14 @@ pub trait Job: JobKind {
 /// Operation types this build can run: the arms of [`run`], the kinds of `ktrdr_trading::kinds::ALL`.
 pub const TYPES: &[&str] = &[Dummy::NAME, Training::NAME, Backtesting::NAME];
 
-/// Runs the job for `operation_type` (one of [`TYPES`]: the worker claims no other).
-pub async fn run(operation_type: &str, params: &Value, ctx: JobContext) -> JobResult<Value> {
+/// Runs the job for `operation_type` (one of [`TYPES`]: the worker claims no other). Params that could
+/// not be read from the row fail the operation for good: trying again reads the same row.
+pub async fn run(
+    operation_type: &str,
+    params: Result<Value, String>,
+    ctx: JobContext,
+) -> JobResult<Value> {
+    let params = &params.map_err(JobEnd::fatal)?;
     match operation_type {
         Dummy::NAME => run_kind::<Dummy>(params, ctx).await,
         Training::NAME => run_kind::<Training>(params, ctx).await,

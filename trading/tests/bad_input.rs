@@ -5,7 +5,15 @@ use ktrdr::{
     operations::{self, NewOperation},
 };
 use ktrdr_testkit::{self, TestDatabase};
+use ktrdr_trading::market_data::{self, BarRange, CsvBars, MAX_CSV_LINE_BYTES, Timeframe};
 use serde_json::json;
+
+/// A file under the temp directory, unique to this process and `name`, with `content`.
+fn temp_file(name: &str, content: &[u8]) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("ktrdr-bad-{name}-{}", std::process::id()));
+    std::fs::write(&path, content).unwrap();
+    path
+}
 
 #[tokio::test]
 async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
@@ -116,5 +124,101 @@ async fn nonsense_claim_arguments_are_refused() -> anyhow::Result<()> {
         err.to_string(),
         "lease_seconds must be in (0, 86400], got -5"
     );
+    Ok(())
+}
+
+#[test]
+fn an_over_long_csv_line_is_refused_with_its_number_and_the_limit() {
+    let long = "9".repeat(MAX_CSV_LINE_BYTES + 1);
+    let content = format!(
+        "timestamp,open,high,low,close\n2024-01-01 00:00,1,2,0.5,1.5\n{long}\n2024-01-02,1,1,1,1\n"
+    );
+    let path = temp_file("long-line.csv", content.as_bytes());
+    let err = market_data::read_csv(&path).unwrap_err().to_string();
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        err.contains(":3: line is longer than 65536 bytes (the limit for one CSV line"),
+        "{err}"
+    );
+    // The line is shown by its start only.
+    assert!(
+        err.contains(&format!("starts \"{}…\"", &long[..100])),
+        "{err}"
+    );
+    assert!(err.len() < 400, "{} bytes: {err}", err.len());
+
+    // A header line just at the limit is read (and refused for its columns, shown shortened).
+    let header = "x".repeat(MAX_CSV_LINE_BYTES);
+    let path = temp_file("long-header.csv", format!("{header}\n").as_bytes());
+    let err = market_data::read_csv(&path).unwrap_err().to_string();
+    std::fs::remove_file(&path).unwrap();
+    assert!(err.contains("no 'timestamp' column (header: xxx"), "{err}");
+    assert!(err.len() < 400, "{} bytes: {err}", err.len());
+}
+
+#[test]
+fn a_stream_of_nuls_is_refused_at_the_line_limit() {
+    // What `ktrdr data import /dev/zero` reads, in a file of 10 MB so the test ends either way.
+    let path = temp_file("zeros.csv", &vec![0u8; 10 * 1024 * 1024]);
+    let err = match CsvBars::open(&path) {
+        Err(err) => err.to_string(),
+        Ok(_) => panic!("10 MB without a newline were accepted as a header"),
+    };
+    std::fs::remove_file(&path).unwrap();
+    assert!(
+        err.contains(":1: line is longer than 65536 bytes (the limit for one CSV line"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("starts \"{}…\"", "\\0".repeat(100))),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_large_csv_is_imported_chunk_by_chunk() -> anyhow::Result<()> {
+    let pool = &TestDatabase::create().await?.pool;
+    // More rows than four chunks of the store's 50,000.
+    let rows = 210_000;
+    let start = chrono::DateTime::parse_from_rfc3339("2000-01-01T00:00:00Z")?.to_utc();
+    let mut content = String::from("timestamp,open,high,low,close,volume\n");
+    for i in 0..rows {
+        let ts = (start + chrono::Duration::minutes(i)).timestamp();
+        let price = 1.0 + (i % 1000) as f64 / 10_000.0;
+        content.push_str(&format!(
+            "{ts},{price},{},{},{price},{i}\n",
+            price + 0.01,
+            price - 0.01
+        ));
+    }
+    let path = temp_file("large.csv", content.as_bytes());
+    let (count, report) =
+        market_data::store_stream(pool, "BIG", Timeframe::M1, CsvBars::open(&path)?).await?;
+    assert_eq!(count, rows as usize);
+    assert_eq!((report.inserted, report.updated), (rows as u64, 0));
+    let range = BarRange {
+        symbol: "BIG",
+        timeframe: Timeframe::M1,
+        start: None,
+        end: None,
+    };
+    let loaded = market_data::load(pool, &range).await?;
+    assert_eq!(loaded, market_data::read_csv(&path)?);
+    assert_eq!(loaded.last().unwrap().volume, (rows - 1) as f64);
+
+    // A bad row after several chunks rolls the whole import back.
+    content.push_str("1999-01-01,1,1,1,1,1\n");
+    std::fs::write(&path, &content)?;
+    let err = market_data::store_stream(pool, "BIG2", Timeframe::M1, CsvBars::open(&path)?)
+        .await
+        .unwrap_err();
+    std::fs::remove_file(&path)?;
+    assert!(
+        err.to_string()
+            .contains(&format!(":{}: timestamp", rows + 2)),
+        "{err}"
+    );
+    let series = market_data::list(pool).await?;
+    assert_eq!(series.len(), 1, "{series:?}");
     Ok(())
 }

@@ -222,3 +222,145 @@ async fn a_large_csv_is_imported_chunk_by_chunk() -> anyhow::Result<()> {
     assert_eq!(series.len(), 1, "{series:?}");
     Ok(())
 }
+
+/// The example strategy's text, with `from` replaced by `to`.
+fn example_strategy_with(from: &str, to: &str) -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../strategies/rsi_macd_trend.yaml"
+    );
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "the example has no {from:?}");
+    text.replacen(from, to, 1)
+}
+
+/// The problems of a strategy text, one per line.
+fn problems(text: &str) -> String {
+    let problems = ktrdr_trading::strategy::parse(text).unwrap_err();
+    let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+#[test]
+fn an_oversized_strategy_file_is_refused_with_the_limit() {
+    use ktrdr_trading::strategy::limits::MAX_STRATEGY_BYTES;
+    // Valid YAML all along (a comment), so only the size can be the reason.
+    let text = example_strategy_with(
+        "name:",
+        &format!("# {}\nname:", "x".repeat(MAX_STRATEGY_BYTES)),
+    );
+    let path = temp_file("big-strategy.yaml", text.as_bytes());
+    let refused = ktrdr_trading::strategy::parse_file(&path).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(
+        refused[0].message,
+        "larger than 1048576 bytes (1 MiB), the limit for a strategy (the examples are 2 KiB)"
+    );
+    // The same text handed over directly (as a program would) is refused alike.
+    let found = problems(&text);
+    assert!(
+        found.starts_with("(file): larger than 1048576 bytes"),
+        "{found}"
+    );
+}
+
+#[test]
+fn a_deeply_nested_strategy_is_refused_before_parsing() {
+    for deep in [
+        format!("{}x\n", "- ".repeat(100_000)),
+        format!("name: {}1{}\n", "[".repeat(100_000), "]".repeat(100_000)),
+        (0..40).map(|n| format!("{}a:\n", " ".repeat(n))).collect(),
+    ] {
+        let found = problems(&deep);
+        assert!(
+            found.starts_with(
+                "line 1: (file): nested deeper than 32 levels, the limit for a strategy"
+            ) || found.starts_with("line 33: (file): nested deeper than 32 levels"),
+            "{found}"
+        );
+    }
+    // The examples are far from the limit.
+    ktrdr_trading::strategy::parse(&example_strategy_with("name:", "name:")).unwrap();
+}
+
+#[test]
+fn free_text_and_counts_are_bounded() {
+    let long = "d".repeat(5000);
+    let found = problems(&example_strategy_with(
+        "description: RSI",
+        &format!("description: {long} RSI"),
+    ));
+    assert!(
+        found.contains("line 4: description: expected at most 4096 characters, got 5"),
+        "{found}"
+    );
+    let layers = format!("hidden_layers: [{}]", vec!["4"; 40].join(", "));
+    let found = problems(&example_strategy_with("hidden_layers: [32, 16]", &layers));
+    assert!(
+        found.contains(
+            "model.hidden_layers: expected 1 to 32 layer sizes from 1 to 4096, got 40 layers: \
+             [4, 4, 4, 4, 4, 4, 4, 4, …]"
+        ),
+        "{found}"
+    );
+}
+
+#[tokio::test]
+async fn trainings_that_cannot_run_are_refused_at_submit() -> anyhow::Result<()> {
+    let pool = &TestDatabase::create().await?.pool;
+    let layers = format!("hidden_layers: [{}]", vec!["4096"; 32].join(", "));
+    let cases = [
+        (
+            ("hidden_layers: [32, 16]", layers.as_str()),
+            "model: the model needs an estimated 16784184416 bytes (15.6 GiB)",
+        ),
+        (
+            ("epochs: 50", "epochs: 1000000000000"),
+            "training.epochs: expected at most 100000, got 1000000000000",
+        ),
+        (
+            ("batch_size: 32", "batch_size: 10000000000000"),
+            "training.batch_size: expected at most 1000000, got 10000000000000",
+        ),
+        (
+            ("history_required: 200", "history_required: 1000000000000"),
+            "training_data.history_required: expected at most 1000000, got 1000000000000",
+        ),
+        (
+            ("lookahead: 24", "lookahead: 9999999"),
+            "training.labels.lookahead: expected at most 1000000, got 9999999",
+        ),
+    ];
+    for ((from, to), expected) in cases {
+        let text = example_strategy_with(from, to);
+        // The file is refused by the validator …
+        let found = problems(&text);
+        assert!(found.contains(expected), "{to}: {found}");
+        // … and a program that built the strategy without it is refused at submit.
+        let strategy: ktrdr_trading::strategy::Strategy = serde_yaml_ng::from_str(&text)?;
+        let params = serde_json::to_value(ktrdr_trading::kinds::TrainingParams::new(strategy))?;
+        let err = operations::submit(
+            pool,
+            &ktrdr_trading::kinds::ALL,
+            &NewOperation::new("training").with_params(params),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("invalid params for training: the strategy is not valid: ")
+                && err.contains(expected),
+            "{to}: {err}"
+        );
+    }
+    // The estimate is stated with its parts and the limit.
+    let found = problems(&example_strategy_with("hidden_layers: [32, 16]", &layers));
+    assert!(found.contains("parameters × 4 bytes × 8 copies"), "{found}");
+    assert!(
+        found.contains("over the limit of 2147483648 bytes (2.0 GiB) (KTRDR_MAX_MODEL_BYTES)"),
+        "{found}"
+    );
+    ktrdr_testkit::assert_nothing_submitted(pool, "a training that cannot run").await?;
+    Ok(())
+}

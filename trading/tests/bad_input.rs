@@ -364,3 +364,63 @@ async fn trainings_that_cannot_run_are_refused_at_submit() -> anyhow::Result<()>
     ktrdr_testkit::assert_nothing_submitted(pool, "a training that cannot run").await?;
     Ok(())
 }
+
+/// A JSON object `{"x": [[…[1]…]]}` nested `depth` levels deep, the object included.
+fn nested_params(depth: usize) -> serde_json::Value {
+    let mut value = json!(1);
+    for _ in 1..depth {
+        value = json!([value]);
+    }
+    json!({ "x": value })
+}
+
+#[tokio::test]
+async fn params_over_the_limits_are_refused_by_rust_and_sql_alike() -> anyhow::Result<()> {
+    use ktrdr::{
+        job_kinds::JobKinds,
+        operations::{MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH},
+    };
+    let pool = &TestDatabase::create().await?.pool;
+    // No kind check: only the limits stand between these params and the database.
+    let no_kinds = JobKinds::new(&[]);
+    let sized = |bytes: usize| json!({ "x": "a".repeat(bytes - r#"{"x": ""}"#.len()) });
+    let over = MAX_PARAMS_BYTES + 1;
+    let cases = [
+        (
+            sized(over),
+            format!("params are {over} bytes as JSON, over the limit of 1048576 bytes (1 MiB)"),
+        ),
+        (
+            nested_params(MAX_PARAMS_DEPTH + 1),
+            "params nest deeper than 32 levels of objects and arrays (the limit)".to_string(),
+        ),
+    ];
+    for (params, expected) in &cases {
+        let op = NewOperation::new("dummy").with_params(params.clone());
+        let err = operations::submit(pool, &no_kinds, &op).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+        assert_eq!(&err.to_string(), expected);
+        // Any other client meets the same limit in the database, in the same words.
+        let err: Error =
+            sqlx::query_scalar::<_, String>("SELECT ktrdr.submit_operation('dummy', $1)")
+                .bind(params)
+                .fetch_one(pool)
+                .await
+                .unwrap_err()
+                .into();
+        assert!(matches!(err, Error::InvalidInput(_)), "{err:?}");
+        assert_eq!(&err.to_string(), expected);
+    }
+    ktrdr_testkit::assert_nothing_submitted(pool, "params over the limits").await?;
+
+    // Just at the limits both accept: the two measures agree.
+    for params in [sized(MAX_PARAMS_BYTES), nested_params(MAX_PARAMS_DEPTH)] {
+        let op = NewOperation::new("dummy").with_params(params.clone());
+        operations::submit(pool, &no_kinds, &op).await?;
+        sqlx::query_scalar::<_, String>("SELECT ktrdr.submit_operation('dummy', $1)")
+            .bind(&params)
+            .fetch_one(pool)
+            .await?;
+    }
+    Ok(())
+}

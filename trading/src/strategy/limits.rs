@@ -152,6 +152,15 @@ mod tests {
     }
 
     #[test]
+    fn the_examples_nest_at_most_6_deep() {
+        for name in ["rsi_macd_trend", "bollinger_reversion"] {
+            let path = format!("{}/../strategies/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(path).unwrap();
+            assert!(depth(&text) <= 6, "{name}: {}", depth(&text));
+        }
+    }
+
+    #[test]
     fn a_deep_document_is_found_at_the_line_it_passes_the_limit() {
         let deep = "- ".repeat(100_000) + "x\n";
         assert_eq!(nesting_beyond(&deep, 32), Some(1));

@@ -1,6 +1,7 @@
 -- submit_operation: validates and inserts one pending operation; the insert trigger announces it.
 -- submit_operations: the same for p_count identical operations in one statement (bulk submit).
 -- Errors (SQLSTATE 22023, invalid_parameter_value) name the bad argument and what is accepted.
+-- Params may be at most 1 MiB (as jsonb text) and 32 levels deep.
 
 CREATE OR REPLACE FUNCTION ktrdr.validate_submission(
     p_type text, p_params jsonb, p_priority integer, p_max_attempts integer, p_parent_id text)
@@ -13,6 +14,18 @@ BEGIN
     END IF;
     IF p_params IS NULL OR jsonb_typeof(p_params) <> 'object' THEN
         RAISE EXCEPTION 'params must be a JSON object, got %', coalesce(jsonb_typeof(p_params), 'null')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- The limits of src/operations/params_limits.rs (MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH), in its
+    -- words and order: params travel in every claim and every read of the operation. A container at level 32
+    -- (the root is level 0) is the 33rd level of nesting.
+    IF jsonb_path_exists(p_params, 'strict $.**{32} ? (@.type() == "object" || @.type() == "array")') THEN
+        RAISE EXCEPTION 'params nest deeper than 32 levels of objects and arrays (the limit)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF octet_length(p_params::text) > 1048576 THEN
+        RAISE EXCEPTION 'params are % bytes as JSON, over the limit of 1048576 bytes (1 MiB)',
+            octet_length(p_params::text)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF p_priority IS NULL OR p_priority < 0 THEN

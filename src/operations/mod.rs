@@ -4,6 +4,7 @@
 
 mod cancel;
 mod lease;
+mod params_limits;
 mod query;
 mod status;
 mod submit;
@@ -13,6 +14,7 @@ pub use lease::{
     ClaimedOperation, FailOutcome, FenceVerdict, HeartbeatVerdict, Lease, Outcome, Progress,
     Reported, claim, complete_batch, reclaim,
 };
+pub use params_limits::{MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, check_params_limits};
 pub use query::{ListFilter, Operation, OperationEvent, events, get, list};
 pub use status::Status;
 pub use submit::{NewOperation, submit, submit_many};

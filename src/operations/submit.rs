@@ -3,9 +3,11 @@
 use serde_json::Value;
 use sqlx::PgPool;
 
+use super::check_params_limits;
 use crate::{Result, job_kinds::JobKinds};
 
-/// What to submit. `params` must be a JSON object; it is validated for the kinds the caller knows.
+/// What to submit. `params` must be a JSON object within the params limits (`MAX_PARAMS_BYTES`,
+/// `MAX_PARAMS_DEPTH`); it is validated for the kinds the caller knows.
 #[derive(Debug, Clone)]
 pub struct NewOperation {
     pub operation_type: String,
@@ -47,6 +49,8 @@ pub async fn submit_many(
     op: &NewOperation,
     count: i32,
 ) -> Result<Vec<String>> {
+    // The limits first: they are cheap, and the kind's check deserializes all of the params.
+    check_params_limits(&op.params)?;
     kinds.validate(&op.operation_type, &op.params)?;
     let ids = sqlx::query_scalar("SELECT ktrdr.submit_operations($1, $2, $3, $4, $5, $6)")
         .bind(&op.operation_type)

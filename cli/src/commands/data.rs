@@ -61,10 +61,12 @@ pub async fn run(command: DataCommand, migrate_first: bool) -> anyhow::Result<()
             let timeframe: Timeframe = args.timeframe.parse()?;
             let symbol = checked_symbol(&args.symbol)?;
             let started = Instant::now();
-            let bars = market_data::read_csv(&args.file)?;
+            // Streamed: the header is checked before connecting, the rows chunk by chunk.
+            let bars = market_data::CsvBars::open(&args.file)?;
             let pool = super::connect(migrate_first).await?;
-            let report = market_data::store(&pool, &symbol, timeframe, &bars).await?;
-            finish(args.json, &symbol, timeframe, bars.len(), report, started)
+            let (count, report) =
+                market_data::store_stream(&pool, &symbol, timeframe, bars).await?;
+            finish(args.json, &symbol, timeframe, count, report, started)
         }
         DataCommand::Synth(args) => {
             let spec = SynthSpec {

@@ -1,5 +1,7 @@
 //! `ktrdr ops submit|list|show|cancel`.
 
+use std::io::Read;
+
 use clap::{Args, Subcommand};
 use ktrdr::{
     checkpoints,
@@ -39,7 +41,8 @@ pub struct ResumeArgs {
 pub struct SubmitArgs {
     /// Operation type (dummy, training, backtesting).
     operation_type: String,
-    /// Parameters as a JSON object, e.g. '{"steps":5,"step_ms":200}'.
+    /// Parameters as a JSON object, e.g. '{"steps":5,"step_ms":200}'; `@FILE` reads them from a
+    /// file, `-` from stdin. At most 1 MiB (as PostgreSQL prints them) and 32 levels deep.
     #[arg(long, default_value = "{}")]
     params: String,
     /// Higher runs first (0 or more).
@@ -117,8 +120,11 @@ pub async fn run(command: OpsCommand, migrate_first: bool) -> anyhow::Result<()>
 }
 
 async fn submit(args: SubmitArgs, migrate_first: bool) -> anyhow::Result<()> {
-    let params: Value = serde_json::from_str(&args.params)
-        .map_err(|err| anyhow::anyhow!("--params is not valid JSON: {err}"))?;
+    let (text, from) = params_text(&args.params)?;
+    let params: Value = serde_json::from_str(&text)
+        .map_err(|err| anyhow::anyhow!("--params{from} is not valid JSON: {err}"))?;
+    // Before connecting: the submit would check the same, after the connection was made.
+    operations::check_params_limits(&params)?;
     let op = NewOperation {
         operation_type: args.operation_type,
         params,
@@ -134,6 +140,39 @@ async fn submit(args: SubmitArgs, migrate_first: bool) -> anyhow::Result<()> {
         println!("{}", ids.join("\n"));
         Ok(())
     }
+}
+
+/// The most `--params @FILE` and `--params -` read: the limit of params, with room for
+/// pretty-printing (whitespace the database's measure does not count).
+const MAX_PARAMS_INPUT_BYTES: usize = 4 * operations::MAX_PARAMS_BYTES;
+
+/// The JSON text `--params` gives — itself, or what `@FILE` or `-` (stdin) holds, read up to
+/// [`MAX_PARAMS_INPUT_BYTES`] — and where it came from, for messages.
+fn params_text(given: &str) -> anyhow::Result<(String, String)> {
+    let (reader, from): (Box<dyn Read>, String) = match given {
+        "-" => (Box::new(std::io::stdin().lock()), " (stdin)".into()),
+        _ => match given.strip_prefix('@') {
+            Some(path) => {
+                let file = std::fs::File::open(path)
+                    .map_err(|err| anyhow::anyhow!("--params @{path}: cannot read: {err}"))?;
+                (Box::new(file), format!(" (@{path})"))
+            }
+            None => return Ok((given.to_string(), String::new())),
+        },
+    };
+    let mut text = String::new();
+    reader
+        .take(MAX_PARAMS_INPUT_BYTES as u64 + 1)
+        .read_to_string(&mut text)
+        .map_err(|err| anyhow::anyhow!("--params{from}: cannot read: {err}"))?;
+    if text.len() > MAX_PARAMS_INPUT_BYTES {
+        anyhow::bail!(
+            "--params{from} is longer than {MAX_PARAMS_INPUT_BYTES} bytes (4 MiB), the most read \
+             for params (themselves limited to {} bytes)",
+            operations::MAX_PARAMS_BYTES
+        );
+    }
+    Ok((text, from))
 }
 
 async fn list(args: ListArgs, migrate_first: bool) -> anyhow::Result<()> {

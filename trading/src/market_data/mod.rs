@@ -1,5 +1,5 @@
-//! Market data: OHLCV bars in `ktrdr.bars`, loaded from CSV files (`ktrdr data import`) or generated
-//! (`ktrdr data synth`), and read back by training and backtesting.
+//! Market data: OHLCV bars in `ktrdr.bars`, loaded from CSV files (`ktrdr data import`, streamed in
+//! chunks) or generated (`ktrdr data synth`), and read back by training and backtesting.
 
 mod csv_file;
 mod store;
@@ -9,8 +9,10 @@ mod timeframe;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use csv_file::read_csv;
-pub use store::{SeriesInfo, StoreReport, has_bars, list, load, no_bars_message, store};
+pub use csv_file::{CsvBars, MAX_CSV_LINE_BYTES, read_csv};
+pub use store::{
+    SeriesInfo, StoreReport, has_bars, list, load, no_bars_message, store, store_stream,
+};
 
 use crate::strategy::Strategy;
 pub use synth::{SynthSpec, synthesize};

@@ -26,12 +26,39 @@ pub async fn store(
     timeframe: Timeframe,
     bars: &[Bar],
 ) -> Result<StoreReport> {
+    Ok(
+        store_stream(pool, symbol, timeframe, bars.iter().copied().map(Ok))
+            .await?
+            .1,
+    )
+}
+
+/// Upserts the bars `bars` yields, [`CHUNK`] at a time, in one transaction, and returns how many
+/// there were: memory stays at one chunk whatever the stream's length (a CSV file of any size).
+/// The first error the stream yields rolls everything back.
+pub async fn store_stream(
+    pool: &PgPool,
+    symbol: &str,
+    timeframe: Timeframe,
+    mut bars: impl Iterator<Item = Result<Bar>>,
+) -> Result<(usize, StoreReport)> {
     let mut tx = pool.begin().await?;
     let mut report = StoreReport {
         inserted: 0,
         updated: 0,
     };
-    for chunk in bars.chunks(CHUNK) {
+    let mut count = 0;
+    let mut chunk = Vec::with_capacity(CHUNK);
+    loop {
+        chunk.clear();
+        // A synchronous read of the next chunk (a file's bars): milliseconds between statements.
+        for bar in bars.by_ref().take(CHUNK) {
+            chunk.push(bar?);
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        count += chunk.len();
         let column = |f: fn(&Bar) -> f64| chunk.iter().map(f).collect::<Vec<f64>>();
         let ts: Vec<DateTime<Utc>> = chunk.iter().map(|bar| bar.ts).collect();
         // `xmax = 0` is true for freshly inserted rows and false for updated ones.
@@ -60,7 +87,7 @@ pub async fn store(
         report.updated += updated as u64;
     }
     tx.commit().await?;
-    Ok(report)
+    Ok((count, report))
 }
 
 /// One loaded series.

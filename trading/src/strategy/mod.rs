@@ -4,10 +4,14 @@
 //!
 //! [`parse`] reports every problem it finds — unknown keys, wrong types, bad values, references to
 //! indicators or fuzzy sets that do not exist — each with its key path and, where it can be found,
-//! its line; `ktrdr validate` prints them.
+//! its line; `ktrdr validate` prints them. What a strategy may be — its file's size and nesting,
+//! its text, the sizes of its training and its model's memory — is bounded ([`limits`],
+//! [`resources`]), so that what validates can run.
 
 pub mod fuzzy;
+pub mod limits;
 mod locate;
+pub mod resources;
 mod validate;
 
 use std::collections::BTreeMap;

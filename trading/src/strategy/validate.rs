@@ -4,14 +4,20 @@
 //! group on its own) is deserialized separately, so one typo does not hide the next; then the parts
 //! are checked against each other (fuzzy sets over missing indicators, inputs without fuzzy sets).
 
-use std::{collections::BTreeMap, fmt, path::Path};
+use std::{collections::BTreeMap, fmt, io::Read, path::Path};
 
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::Value;
 
 use super::{
     BacktestDefaults, DecisionSpec, ModelSpec, NnInput, Strategy, TrainingData, TrainingSpec,
-    fuzzy::MembershipFunction, locate::line_of,
+    fuzzy::MembershipFunction,
+    limits::{
+        self, MAX_BARS, MAX_BATCH_SIZE, MAX_DESCRIPTION_CHARS, MAX_ENTRIES, MAX_EPOCHS,
+        MAX_HIDDEN_LAYERS, MAX_NAME_CHARS, MAX_STRATEGY_BYTES, MAX_STRATEGY_DEPTH,
+    },
+    locate::line_of,
+    resources,
 };
 use crate::{indicators::IndicatorSpec, market_data};
 
@@ -46,16 +52,34 @@ const SECTIONS: [&str; 11] = [
     "backtest",
 ];
 
-/// Reads and validates a strategy file.
+/// Reads and validates a strategy file; a file over [`MAX_STRATEGY_BYTES`] is refused without
+/// being read whole.
 pub fn parse_file(path: &Path) -> Result<Strategy, Vec<Problem>> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
+    let problem = |message: String| {
         vec![Problem {
             path: path.display().to_string(),
             line: None,
-            message: format!("cannot read: {err}"),
+            message,
         }]
-    })?;
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(MAX_STRATEGY_BYTES as u64 + 1)
+                .read_to_string(&mut text)
+        })
+        .map_err(|err| problem(format!("cannot read: {err}")))?;
+    if text.len() > MAX_STRATEGY_BYTES {
+        return Err(problem(too_large()));
+    }
     parse(&text)
+}
+
+fn too_large() -> String {
+    format!(
+        "larger than {MAX_STRATEGY_BYTES} bytes (1 MiB), the limit for a strategy (the examples \
+         are 2 KiB)"
+    )
 }
 
 /// A valid strategy from `path`, or one error listing every problem (for commands that need the
@@ -77,6 +101,20 @@ pub fn parse(text: &str) -> Result<Strategy, Vec<Problem>> {
         text,
         problems: Vec::new(),
     };
+    // Before the YAML parser, whose cost grows with the square of the nesting.
+    if text.len() > MAX_STRATEGY_BYTES {
+        return Err(vec![checker.problem("(file)", too_large())]);
+    }
+    if let Some(line) = limits::nesting_beyond(text, MAX_STRATEGY_DEPTH) {
+        return Err(vec![Problem {
+            path: "(file)".into(),
+            line: Some(line),
+            message: format!(
+                "nested deeper than {MAX_STRATEGY_DEPTH} levels, the limit for a strategy \
+                 (the examples nest 6 deep)"
+            ),
+        }]);
+    }
     let root: Value = match serde_yaml_ng::from_str(text) {
         Ok(root) => root,
         Err(err) => {
@@ -125,6 +163,29 @@ pub fn parse(text: &str) -> Result<Strategy, Vec<Problem>> {
     let decisions: Option<DecisionSpec> = checker.required(section("decisions"), "decisions");
     let backtest: Option<BacktestDefaults> = checker.required(section("backtest"), "backtest");
 
+    checker.check_text(
+        name.as_deref(),
+        version.as_deref(),
+        description.as_ref().and_then(Option::as_deref),
+    );
+    if let Some(data) = &training_data {
+        checker.at_most(
+            "training_data.history_required",
+            data.history_required,
+            MAX_BARS,
+        );
+    }
+    if let Some(indicators) = &parsed_indicators {
+        checker.check_entries("indicators", indicators.keys());
+    }
+    if let Some(fuzzy_sets) = &fuzzy_sets {
+        for (reference, sets) in fuzzy_sets {
+            checker.check_entries(&format!("fuzzy_sets.{reference}"), sets.keys());
+        }
+    }
+    if let Some(nn_inputs) = &nn_inputs {
+        checker.at_most_entries("nn_inputs", nn_inputs.len());
+    }
     if let (Some(indicators), Some(fuzzy_sets)) = (&parsed_indicators, &fuzzy_sets) {
         checker.fuzzy_sets_reference_indicators(indicators, fuzzy_sets);
     }
@@ -170,7 +231,22 @@ pub fn parse(text: &str) -> Result<Strategy, Vec<Problem>> {
         })
     };
     match complete() {
-        Some(strategy) if checker.problems.is_empty() => Ok(strategy),
+        Some(strategy) if checker.problems.is_empty() => {
+            // Last: the estimate needs every section, and is only meaningful for a sound strategy.
+            match resources::max_model_bytes() {
+                Ok(limit) => {
+                    if let Some(why) = resources::check(&strategy, limit) {
+                        checker.fail("model", why);
+                    }
+                }
+                Err(why) => checker.fail("model", why),
+            }
+            if checker.problems.is_empty() {
+                Ok(strategy)
+            } else {
+                Err(checker.problems)
+            }
+        }
         _ => Err(checker.problems),
     }
 }
@@ -192,6 +268,58 @@ impl Checker<'_> {
     fn fail(&mut self, path: &str, message: String) {
         let problem = self.problem(path, message);
         self.problems.push(problem);
+    }
+
+    /// Refuses `value` above `max`, naming the limit.
+    fn at_most(&mut self, path: &str, value: usize, max: usize) {
+        if value > max {
+            self.fail(path, format!("expected at most {max}, got {value}"));
+        }
+    }
+
+    fn at_most_entries(&mut self, path: &str, count: usize) {
+        if count > MAX_ENTRIES {
+            self.fail(
+                path,
+                format!("expected at most {MAX_ENTRIES} entries, got {count}"),
+            );
+        }
+    }
+
+    /// At most [`MAX_ENTRIES`] entries, each named in at most [`MAX_NAME_CHARS`] characters.
+    fn check_entries<'k>(&mut self, path: &str, names: impl ExactSizeIterator<Item = &'k String>) {
+        self.at_most_entries(path, names.len());
+        for name in names {
+            let length = name.chars().count();
+            if length > MAX_NAME_CHARS {
+                self.fail(
+                    path,
+                    format!(
+                        "a name of {length} characters, over the limit of {MAX_NAME_CHARS}: \
+                         '{}…'",
+                        name.chars().take(40).collect::<String>()
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Free text is bounded: it travels in every operation's params.
+    fn check_text(&mut self, name: Option<&str>, version: Option<&str>, description: Option<&str>) {
+        let fields = [
+            ("name", name, MAX_NAME_CHARS),
+            ("version", version, MAX_NAME_CHARS),
+            ("description", description, MAX_DESCRIPTION_CHARS),
+        ];
+        for (path, text, max) in fields {
+            let length = text.map_or(0, |text| text.chars().count());
+            if length > max {
+                self.fail(
+                    path,
+                    format!("expected at most {max} characters, got {length}"),
+                );
+            }
+        }
     }
 
     fn required<T: DeserializeOwned>(&mut self, value: Option<Value>, path: &str) -> Option<T> {
@@ -347,13 +475,21 @@ impl Checker<'_> {
     }
 
     fn check_model(&mut self, model: &ModelSpec) {
-        if model.hidden_layers.is_empty() || model.hidden_layers.iter().any(|&n| n == 0 || n > 4096)
+        let layers = &model.hidden_layers;
+        if layers.is_empty()
+            || layers.len() > MAX_HIDDEN_LAYERS
+            || layers.iter().any(|&n| n == 0 || n > 4096)
         {
+            // Shown by count and first sizes: the list itself may be long.
+            let shown: Vec<String> = layers.iter().take(8).map(ToString::to_string).collect();
+            let more = if layers.len() > 8 { ", …" } else { "" };
             self.fail(
                 "model.hidden_layers",
                 format!(
-                    "expected 1 or more layer sizes from 1 to 4096, got {:?}",
-                    model.hidden_layers
+                    "expected 1 to {MAX_HIDDEN_LAYERS} layer sizes from 1 to 4096, got {} \
+                     layers: [{}{more}]",
+                    layers.len(),
+                    shown.join(", ")
                 ),
             );
         }
@@ -379,6 +515,28 @@ impl Checker<'_> {
         );
         at_least_one("training.labels.lookahead", training.labels.lookahead);
         at_least_one("training.checkpoint_interval", training.checkpoint_interval);
+        let bounds = [
+            ("training.epochs", training.epochs, MAX_EPOCHS),
+            ("training.batch_size", training.batch_size, MAX_BATCH_SIZE),
+            (
+                "training.early_stopping.patience",
+                training.early_stopping.patience,
+                MAX_EPOCHS,
+            ),
+            (
+                "training.checkpoint_interval",
+                training.checkpoint_interval,
+                MAX_EPOCHS,
+            ),
+            (
+                "training.labels.lookahead",
+                training.labels.lookahead,
+                MAX_BARS,
+            ),
+        ];
+        for (path, value, max) in bounds {
+            self.at_most(path, value, max);
+        }
         if !(training.learning_rate > 0.0 && training.learning_rate < 1.0) {
             self.fail(
                 "training.learning_rate",
@@ -431,6 +589,11 @@ impl Checker<'_> {
     }
 
     fn check_decisions(&mut self, decisions: &DecisionSpec) {
+        self.at_most(
+            "decisions.min_separation_bars",
+            decisions.min_separation_bars,
+            MAX_BARS,
+        );
         if !(0.0..=1.0).contains(&decisions.confidence_threshold) {
             self.fail(
                 "decisions.confidence_threshold",

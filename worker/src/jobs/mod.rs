@@ -7,6 +7,7 @@ pub mod backtesting;
 pub mod checkpointing;
 mod context;
 mod dummy;
+pub mod panics;
 pub mod training;
 
 use ktrdr::job_kinds::{Dummy, JobKind};
@@ -48,11 +49,13 @@ impl JobEnd {
         }
     }
 
-    /// A job whose task panicked (out of memory, a bug): another attempt may get through.
+    /// A job whose task panicked (a bug, a device error): another attempt may get through, unless
+    /// memory ran out. The message keeps the panic's first line only (no C++ backtrace).
     pub fn crashed(what: &str, panic: impl std::fmt::Display) -> Self {
+        let panic = panic.to_string();
         JobEnd::Failed {
-            message: format!("{what} crashed: {panic}"),
-            retryable: true,
+            message: format!("{what} crashed: {}", panics::first_line(&panic)),
+            retryable: !panics::is_allocation_failure(&panic),
         }
     }
 }

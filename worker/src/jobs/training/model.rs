@@ -88,8 +88,12 @@ fn dropout_mask(rng: &mut ChaCha8Rng, shape: &[i64], p: f64, device: Device) -> 
 }
 
 /// Overwrites every parameter with PyTorch's default Linear initialisation, U(−1/√fan_in, 1/√fan_in),
-/// drawn from `rng` in parameter-name order.
-pub fn initialize(parameters: &BTreeMap<String, Tensor>, rng: &mut ChaCha8Rng) {
+/// drawn from `rng` in parameter-name order. The values are staged in a buffer reserved fallibly:
+/// a failed Rust allocation would abort the whole worker, not panic.
+pub fn initialize(
+    parameters: &BTreeMap<String, Tensor>,
+    rng: &mut ChaCha8Rng,
+) -> Result<(), String> {
     // Bias and weight of a layer share the layer's fan-in, the weight's second dimension.
     let fan_in = |name: &str| {
         let layer = name.rsplit_once('.').map_or(name, |(layer, _)| layer);
@@ -98,11 +102,17 @@ pub fn initialize(parameters: &BTreeMap<String, Tensor>, rng: &mut ChaCha8Rng) {
     no_grad(|| {
         for (name, parameter) in parameters {
             let bound = 1.0 / fan_in(name).sqrt();
-            let values: Vec<f32> = (0..parameter.numel())
-                .map(|_| rng.random_range(-bound..bound) as f32)
-                .collect();
+            let mut values: Vec<f32> = Vec::new();
+            values.try_reserve_exact(parameter.numel()).map_err(|err| {
+                format!(
+                    "cannot allocate the model: {} values of {name}: {err}",
+                    parameter.numel()
+                )
+            })?;
+            values.extend((0..parameter.numel()).map(|_| rng.random_range(-bound..bound) as f32));
             let mut target = parameter.shallow_clone();
             target.copy_(&Tensor::from_slice(&values).view(parameter.size().as_slice()));
         }
-    });
+        Ok(())
+    })
 }

@@ -24,6 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Reduction, Tensor, nn, no_grad};
 
 use super::{
+    super::panics,
     adam::{Adam, clip_gradients},
     checkpoint::{TrainState, TrainingCheckpoint},
     model::{self, CLASSES, Mlp},
@@ -165,25 +166,50 @@ pub fn train(
         rng.set_stream(n);
         rng
     };
-    let vs = nn::VarStore::new(device);
-    let model = Mlp::new(
-        &vs.root(),
-        prepared.feature_names.len() as i64,
-        &strategy.model,
-    );
-    let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
-    model::initialize(&parameters, &mut stream(0));
-    let mut adam = Adam::new(spec.learning_rate, &parameters);
-    let class_weights = class_weights(&prepared.class_balance).to_device(device);
-
-    let (x_train, y_train) = (
-        prepared.train.0.to_device(device),
-        prepared.train.1.to_device(device),
-    );
-    let (x_val, y_val) = (
-        prepared.validation.0.to_device(device),
-        prepared.validation.1.to_device(device),
-    );
+    // Allocating the model and the data on the device is where a model too large for the machine
+    // fails (tch panics on libtorch's errors): a failure of the run, not a crash of the worker,
+    // and not retried — another attempt would allocate the same. The validator's estimate
+    // (`ktrdr_trading::strategy::resources`) refuses most such models before they are submitted.
+    let built = catch_unwind(AssertUnwindSafe(|| {
+        let vs = nn::VarStore::new(device);
+        let model = Mlp::new(
+            &vs.root(),
+            prepared.feature_names.len() as i64,
+            &strategy.model,
+        );
+        let parameters: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();
+        model::initialize(&parameters, &mut stream(0))?;
+        let adam = Adam::new(spec.learning_rate, &parameters);
+        let class_weights = class_weights(&prepared.class_balance).to_device(device);
+        let train = (
+            prepared.train.0.to_device(device),
+            prepared.train.1.to_device(device),
+        );
+        let validation = (
+            prepared.validation.0.to_device(device),
+            prepared.validation.1.to_device(device),
+        );
+        Ok::<_, String>((
+            vs,
+            model,
+            parameters,
+            adam,
+            class_weights,
+            train,
+            validation,
+        ))
+    }));
+    let (vs, model, parameters, mut adam, class_weights, (x_train, y_train), (x_val, y_val)) =
+        match built {
+            Ok(Ok(built)) => built,
+            Ok(Err(message)) => return Err(message),
+            Err(panic) => {
+                return Err(format!(
+                    "cannot allocate the model on {device:?}: {}",
+                    panics::first_line(panics::message(&*panic))
+                ));
+            }
+        };
     let rows = x_train.size()[0] as usize;
     let mut best_weights = snapshot(&parameters);
     let mut state = TrainState {
@@ -261,13 +287,18 @@ pub fn train(
                 ),
                 false,
             )),
-            Err(panic) => Err((
-                format!(
-                    "training failed in epoch {epoch}: {}",
-                    panic_message(&*panic)
-                ),
-                true,
-            )),
+            // Only the first line: libtorch's errors go on with a C++ backtrace. Running out of
+            // memory recurs on every attempt (same model, same batches); other errors may not.
+            Err(panic) => {
+                let text = panics::message(&*panic);
+                Err((
+                    format!(
+                        "training failed in epoch {epoch}: {}",
+                        panics::first_line(text)
+                    ),
+                    !panics::is_allocation_failure(text),
+                ))
+            }
         };
         let record = match record {
             Ok(record) => record,
@@ -339,15 +370,6 @@ pub fn train(
         parameters_sha256: ktrdr::artifacts::hex_sha256(&parameter_bytes),
         final_checkpoint,
     }))
-}
-
-/// The text a panic carried (`panic!` with a message, or tch's error).
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("a panic without a message")
 }
 
 /// Copies of the weights and Adam's state as an epoch begins: what a failure checkpoint holds,
@@ -705,6 +727,36 @@ mod tests {
         ));
         let (first, last) = (&run.history()[0], run.history().last().unwrap());
         assert!(last.train_loss < first.train_loss, "{first:?} → {last:?}");
+    }
+
+    #[test]
+    fn a_model_too_large_to_allocate_fails_the_run_in_one_line() {
+        // Past any validator, as a strategy built by hand could be: a first layer of 2⁴⁰ units
+        // (terabytes), which libtorch's allocator refuses at once.
+        let (mut strategy, _, prepared) = example_without_early_stopping(1);
+        strategy.model.hidden_layers = vec![1 << 40];
+        let end = train_to_the_end(
+            &strategy,
+            &prepared,
+            &CheckpointPolicy::NONE,
+            &mut |_| {},
+            &mut |_| {},
+        );
+        let Err(message) = end else {
+            panic!("a model of terabytes was allocated");
+        };
+        assert!(
+            message.starts_with("cannot allocate the model on Cpu: ")
+                && message
+                    .contains("can't allocate memory: you tried to allocate 4398046511104 bytes"),
+            "{message}"
+        );
+        assert!(super::panics::is_allocation_failure(&message), "{message}");
+        assert!(
+            !message.contains('\n') && !message.contains("\\n"),
+            "{message}"
+        );
+        assert!(message.chars().count() < 400, "{message}");
     }
 
     #[test]

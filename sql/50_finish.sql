@@ -25,6 +25,12 @@ END $$;
 
 -- complete_operations: complete_operation for a batch in one statement. Returns the ids that were
 -- refused as stale (an empty set when every completion landed).
+--
+-- Each row is found by its key and locked first, then updated by its physical address: however stale
+-- the table's statistics (a queue's running rows come and go between ANALYZEs), the plan stays one
+-- primary-key probe per completion. (Joined on the key, the planner took the partial index of
+-- running operations and compared every batch row with every running row.) The `OFFSET 0` keeps the
+-- status filter out of that probe; the lock keeps the address valid until this statement commits.
 CREATE OR REPLACE FUNCTION ktrdr.complete_operations(
     p_worker_id text, p_operation_ids text[], p_attempts integer[], p_results jsonb[])
 RETURNS SETOF text LANGUAGE plpgsql AS $$
@@ -36,24 +42,32 @@ BEGIN
     END IF;
     PERFORM ktrdr.set_event_context(p_worker_id, 'completed');
     RETURN QUERY
-    WITH batch AS (
-        SELECT * FROM unnest(p_operation_ids, p_attempts, p_results) AS b (operation_id, attempt, result)
+    WITH owned AS (
+        SELECT o.row_id, b.result
+        FROM unnest(p_operation_ids, p_attempts, p_results) AS b (operation_id, attempt, result)
+        CROSS JOIN LATERAL (
+            SELECT o.ctid AS row_id, o.worker_id, o.attempt, o.status
+            FROM ktrdr.operations o
+            WHERE o.operation_id = b.operation_id
+            OFFSET 0
+            FOR UPDATE
+        ) o
+        WHERE o.worker_id = p_worker_id AND o.attempt = b.attempt
+          AND o.status IN ('running', 'pending_reconciliation')
     ), done AS (
         UPDATE ktrdr.operations o
-        SET status = 'completed', completed_at = now(), result = b.result, progress_percent = 100,
+        SET status = 'completed', completed_at = now(), result = t.result, progress_percent = 100,
             lease_expires_at = NULL, reconcile_deadline = NULL, error_message = NULL,
             version = o.version + 1
-        FROM batch b
-        -- `= ANY (ids)` finds the rows through the primary key; joined on the key alone, the
-        -- planner hashed every running operation of the table.
-        WHERE o.operation_id = ANY (p_operation_ids) AND o.operation_id = b.operation_id
-          AND o.worker_id = p_worker_id AND o.attempt = b.attempt
-          AND o.status IN ('running', 'pending_reconciliation')
+        FROM owned t
+        WHERE o.ctid = t.row_id
         RETURNING o.operation_id
     ), dropped AS (
         DELETE FROM ktrdr.checkpoints c USING done d WHERE c.operation_id = d.operation_id
     )
-    SELECT b.operation_id FROM batch b WHERE b.operation_id NOT IN (SELECT d.operation_id FROM done d);
+    SELECT b.operation_id FROM unnest(p_operation_ids) AS b (operation_id)
+    EXCEPT ALL
+    SELECT d.operation_id FROM done d;
 END $$;
 
 -- fail_operation: the attempt failed with p_error. With attempts left (attempt < max_attempts) and

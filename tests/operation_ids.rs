@@ -6,15 +6,24 @@ use ktrdr_testkit::TestDatabase;
 #[tokio::test]
 async fn an_operation_id_that_could_name_a_path_is_refused() -> anyhow::Result<()> {
     let pool = &TestDatabase::create().await?.pool;
-    let insert = |id: &'static str| {
+    let insert = |id: String| {
         sqlx::query(
             "INSERT INTO ktrdr.operations (operation_id, operation_type) VALUES ($1, 'dummy')",
         )
         .bind(id)
         .execute(pool)
     };
-    for hostile in ["../../../tmp/x/pwn", "a/b", "..", "", "op with space"] {
-        let err = insert(hostile).await.expect_err(hostile);
+    let too_long = "a".repeat(201);
+    for hostile in [
+        "../../../tmp/x/pwn",
+        "a/b",
+        "..",
+        "",
+        "op with space",
+        "a\nb",
+        &too_long,
+    ] {
+        let err = insert(hostile.to_string()).await.expect_err(hostile);
         let code = err.as_database_error().and_then(|db| db.code());
         assert_eq!(code.as_deref(), Some("23514"), "{hostile:?}: {err}");
         assert!(
@@ -23,8 +32,13 @@ async fn an_operation_id_that_could_name_a_path_is_refused() -> anyhow::Result<(
         );
     }
     // ktrdr's own ids, and hand-made names of the same alphabet, are fine.
-    insert("op_dummy_20261202_010000_0123abcd").await?;
-    insert("nightly-rebuild_7").await?;
+    for fine in [
+        "op_dummy_20261202_010000_0123abcd",
+        "nightly-rebuild_7",
+        &"a".repeat(200),
+    ] {
+        insert(fine.to_string()).await?;
+    }
     let submitted = ktrdr_testkit::pending_dummy(pool).await?;
     assert!(submitted.starts_with("op_dummy_"), "{submitted}");
     Ok(())

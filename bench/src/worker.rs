@@ -55,6 +55,9 @@ pub struct WorkerArgs {
         default_value = "1000,10000,100000,1000000"
     )]
     claim_pending: Vec<u32>,
+    /// Skip the claim-latency part.
+    #[arg(long)]
+    no_claims: bool,
     /// Seconds each claim-latency point is measured.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
     claim_seconds: u64,
@@ -150,7 +153,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
             report.w2_pickup_ms.push(latency);
         }
     }
-    if !args.claim_pending.is_empty() {
+    if !args.no_claims {
         note("claim latency …".into());
         report.claim_latency =
             in_scratch(&admin_url, |pool, _| claim_latency(pool, &args, &note)).await?;

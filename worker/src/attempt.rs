@@ -90,9 +90,12 @@ pub async fn run(
     });
 
     let lease_seconds = settings.lease.orphan_timeout_seconds;
-    let mut heartbeat = tokio::time::interval(settings.heartbeat_interval());
+    // The claim itself just started the lease: the first heartbeat is one interval away. (Not
+    // `interval()` and a first tick: that tick waits for the timer's next millisecond, which
+    // for a short job is longer than the job.)
+    let period = settings.heartbeat_interval();
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + period, period);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    heartbeat.tick().await; // the claim itself just started the lease
     let mut progress_dirty = false;
     let mut written_at = Instant::now();
 
@@ -152,11 +155,12 @@ pub async fn run(
         }
     }
     let outcome = outcome_of(ended, settings.on_shutdown, attempts_left);
-    if let Outcome::Completed(result) = &outcome {
-        if let Some(answer) = reporter.complete(&lease, result).await {
-            return log_reported(&lease, answer);
-        }
-        // The batch was not written: report alone, through the outbox if need be.
+    // A completion goes in the next batch; if that batch is not written, it is reported alone,
+    // through the outbox if need be, like every other outcome.
+    if let Outcome::Completed(result) = &outcome
+        && let Some(answer) = reporter.complete(&lease, result).await
+    {
+        return log_reported(&lease, answer);
     }
     report(pool, settings, &lease, outcome, &check_now).await;
 }

@@ -4,8 +4,8 @@
 //! whenever there may be work — a notification, a reconnect of the listener, the poll timer (the
 //! safety net for lost notifications), or a buffer running low while the last claim found plenty.
 //!
-//! Claims run as their own task and completions in the [`Reporter`]'s, each on its own pooled
-//! connection, so neither waits behind the other or behind a heartbeat. The loop renews the
+//! Claims run as their own tasks (two at most at once) and completions in the [`Reporter`]'s, each on
+//! its own pooled connection, so neither waits behind the other or behind a heartbeat. The loop renews the
 //! worker's registry lease on the heartbeat timer and re-registers when the registry forgot it. On
 //! SIGTERM it releases the buffered operations at once and lets the running ones stop.
 
@@ -33,6 +33,10 @@ use crate::{
 /// Attempts whose job ended but whose outcome is not written yet, beyond which the worker claims
 /// nothing more: memory stays bounded while the database is slow to take completions.
 const MAX_UNREPORTED: usize = 4000;
+
+/// Claims under way at once: a second claim is made while the first waits on the database, so
+/// slots do not idle through a claim's round trip and commit.
+const MAX_CLAIMS_IN_FLIGHT: usize = 2;
 
 pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow::Result<()> {
     if let Some(threads) = settings.torch_threads {
@@ -93,7 +97,8 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
         busy_slots: 0,
         slot_freed,
         claim_done,
-        claim_in_flight: false,
+        claims_in_flight: 0,
+        asked_in_flight: 0,
         may_have_work: true,
         running: HashMap::new(),
         attempts: JoinSet::new(),
@@ -157,7 +162,9 @@ struct ClaimLoop {
     busy_slots: usize,
     slot_freed: mpsc::UnboundedSender<Duration>,
     claim_done: mpsc::UnboundedSender<ClaimAnswer>,
-    claim_in_flight: bool,
+    claims_in_flight: usize,
+    /// Operations asked for by the claims under way.
+    asked_in_flight: usize,
     /// False after a claim came back short (the queue had no more), until something says there may
     /// be work again.
     may_have_work: bool,
@@ -181,23 +188,28 @@ impl ClaimLoop {
         &self.shared.settings
     }
 
-    /// Starts a claim when slots or buffer want operations and there may be some: at once for free
-    /// slots, and for the buffer once it has run down to half its depth, so that claims stay large.
+    /// Starts a claim when slots or buffer want operations and there may be some: at once for idle
+    /// slots, and for the buffer once half of slots plus buffer is free, so that claims stay large.
+    /// What claims under way will bring counts as held.
     fn claim_if_needed(&mut self) {
         let concurrency = self.settings().concurrency;
         // (An attempt may be over before the loop has counted its slot free.)
         let unreported = self.running.len().saturating_sub(self.busy_slots);
-        if self.claim_in_flight || !self.may_have_work || unreported > MAX_UNREPORTED {
+        if self.claims_in_flight >= MAX_CLAIMS_IN_FLIGHT
+            || !self.may_have_work
+            || unreported > MAX_UNREPORTED
+        {
             return;
         }
-        let depth = self.ahead.depth();
-        let held = self.busy_slots + self.ahead.len();
-        let wanted = (concurrency + depth).saturating_sub(held);
-        let slots_idle = self.busy_slots + self.ahead.len() < concurrency;
-        if wanted == 0 || !(slots_idle || self.ahead.len() <= depth / 2) {
+        let target = concurrency + self.ahead.depth();
+        let held = self.busy_slots + self.ahead.len() + self.asked_in_flight;
+        let wanted = target.saturating_sub(held);
+        let slots_idle = self.claims_in_flight == 0 && held < concurrency;
+        if wanted == 0 || !(slots_idle || wanted >= target / 4) {
             return;
         }
-        self.claim_in_flight = true;
+        self.claims_in_flight += 1;
+        self.asked_in_flight += wanted;
         let settings = self.settings();
         let (pool, worker_id, types, lease_seconds) = (
             self.shared.pool.clone(),
@@ -215,7 +227,8 @@ impl ClaimLoop {
 
     /// Takes in what a claim brought: into free slots first, the rest into the buffer.
     async fn claimed(&mut self, asked: usize, claimed: ktrdr::Result<Vec<ClaimedOperation>>) {
-        self.claim_in_flight = false;
+        self.claims_in_flight -= 1;
+        self.asked_in_flight -= asked;
         let claimed = match claimed {
             Ok(claimed) => {
                 if !self.database_ok {

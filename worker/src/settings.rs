@@ -21,7 +21,7 @@ pub struct Args {
     /// Operations claimed ahead of free slots, at most: a slot that frees up starts the next one
     /// without a round trip. Only short jobs are buffered (see the worker's claim_ahead docs); 0
     /// claims only for free slots.
-    #[arg(long, env = "KTRDR_PREFETCH", default_value_t = 100,
+    #[arg(long, env = "KTRDR_PREFETCH", default_value_t = 300,
           value_parser = clap::value_parser!(u16).range(0..=10_000))]
     pub prefetch: u16,
     /// Name in the workers table (default: host-pid-random).

@@ -161,6 +161,11 @@ impl TickerSettings {
                     pruning::RETENTION_DAYS_DEFAULT,
                     pruning::RETENTION_DAYS_RANGE,
                 )?,
+                interval: Duration::from_secs_f64(number_from_env(
+                    "KTRDR_PRUNING_INTERVAL_SECONDS",
+                    pruning::INTERVAL_DEFAULT.as_secs_f64(),
+                    pruning::INTERVAL_RANGE_SECONDS,
+                )?),
                 ..PrunerConfig::default()
             },
         })

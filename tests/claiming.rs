@@ -187,7 +187,7 @@ fn has_operation_id_shape(id: &str) -> bool {
 /// Params nested deeper than the JSON decoder's limit, as an older version or a hand-written UPDATE
 /// may have stored them.
 fn nested_too_deep() -> String {
-    format!("{}1{}", "[".repeat(200), "]".repeat(200))
+    format!("{}1{}", r#"{"a":"#.repeat(200), "}".repeat(200))
 }
 
 #[tokio::test]

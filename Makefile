@@ -28,12 +28,14 @@ test: libtorch
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 
-## make bench (ktrdr-bench): queue throughput and pickup latency (with pgbench as the reference), then training
+## make bench (ktrdr-bench): queue throughput and pickup latency (with pgbench as the reference), the
+## worker binary on the peer queues' workloads with claim latency at 10³…10⁶ pending, then training
 ## time per epoch (with a plain PyTorch loop as the reference), backtest speed, checkpoint save time,
 ## overhead and resume latency (scripts/bench.sh).
 bench: build
 	@scripts/ensure-postgres.sh
 	target/release/ktrdr-bench queue --pgbench
+	target/release/ktrdr-bench worker
 	@scripts/bench.sh
 
 ## make quality: formatting, lints, and the SQL applied to a scratch database by the tests.

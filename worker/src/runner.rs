@@ -100,6 +100,7 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
         claims_in_flight: 0,
         asked_in_flight: 0,
         may_have_work: true,
+        wakeups_seen: 0,
         running: HashMap::new(),
         attempts: JoinSet::new(),
         shutdown: shutdown.clone(),
@@ -112,17 +113,17 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
         tokio::select! {
             _ = stopping.wait_for(|stop| *stop) => break,
             Some(wakeup) = wakeups.recv() => match wakeup {
-                Wakeup::OperationPending(_) | Wakeup::Reconnected => worker.may_have_work = true,
+                Wakeup::OperationPending(_) | Wakeup::Reconnected => worker.work_may_be_waiting(),
                 Wakeup::Progress(_) => {}
                 Wakeup::CancelRequested(id) => worker.cancel_requested(&id),
             },
-            _ = poll.tick() => worker.may_have_work = true,
+            _ = poll.tick() => worker.work_may_be_waiting(),
             Some(ran) = freed_slots.recv() => {
                 worker.busy_slots -= 1;
                 worker.ahead.job_ended(ran);
                 worker.start_buffered();
             }
-            Some((asked, claimed)) = claims.recv() => worker.claimed(asked, claimed).await,
+            Some(answer) = claims.recv() => worker.claimed(answer).await,
             Some(finished) = worker.attempts.join_next() => {
                 if let Ok((id, attempt)) = finished {
                     worker.attempt_over(&id, attempt);
@@ -138,6 +139,7 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
     }
 
     listener.abort();
+    worker.finish_claims(&mut claims).await;
     worker.release_buffered();
     drain(&mut worker, settings.shutdown_timeout).await;
     if let Some(ticker) = ticker {
@@ -150,8 +152,13 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
     Ok(())
 }
 
-/// The answer of one claim: how many were asked for, and what came back.
-type ClaimAnswer = (usize, ktrdr::Result<Vec<ClaimedOperation>>);
+/// The answer of one claim.
+struct ClaimAnswer {
+    asked: usize,
+    /// [`ClaimLoop::wakeups_seen`] when the claim was made.
+    wakeups_before: u64,
+    claimed: ktrdr::Result<Vec<ClaimedOperation>>,
+}
 
 struct ClaimLoop {
     shared: Arc<Shared>,
@@ -168,6 +175,9 @@ struct ClaimLoop {
     /// False after a claim came back short (the queue had no more), until something says there may
     /// be work again.
     may_have_work: bool,
+    /// Wake-ups so far: a claim that comes back short only means "no work" if none arrived while it
+    /// was under way (an operation submitted meanwhile may have missed it).
+    wakeups_seen: u64,
     /// Attempts of this worker that are not over: computing, or reporting their outcome.
     running: HashMap<String, RunningAttempt>,
     /// The attempt tasks; each ends with its operation id and attempt.
@@ -188,9 +198,16 @@ impl ClaimLoop {
         &self.shared.settings
     }
 
+    /// A notification, a reconnect or the poll timer: there may be pending operations.
+    fn work_may_be_waiting(&mut self) {
+        self.may_have_work = true;
+        self.wakeups_seen += 1;
+    }
+
     /// Starts a claim when slots or buffer want operations and there may be some: at once for idle
-    /// slots, and for the buffer once half of slots plus buffer is free, so that claims stay large.
-    /// What claims under way will bring counts as held.
+    /// slots, and for the buffer once a quarter of slots plus buffer is free, so that claims stay
+    /// large and the next is on its way while the buffer drains. What claims under way will bring
+    /// counts as held.
     fn claim_if_needed(&mut self) {
         let concurrency = self.settings().concurrency;
         // (An attempt may be over before the loop has counted its slot free.)
@@ -217,16 +234,25 @@ impl ClaimLoop {
             settings.types.clone(),
             settings.lease.orphan_timeout_seconds,
         );
-        let done = self.claim_done.clone();
+        let (done, wakeups_before) = (self.claim_done.clone(), self.wakeups_seen);
         tokio::spawn(async move {
             let claimed =
                 operations::claim(&pool, &worker_id, &types, wanted as i32, lease_seconds).await;
-            let _ = done.send((wanted, claimed));
+            let _ = done.send(ClaimAnswer {
+                asked: wanted,
+                wakeups_before,
+                claimed,
+            });
         });
     }
 
     /// Takes in what a claim brought: into free slots first, the rest into the buffer.
-    async fn claimed(&mut self, asked: usize, claimed: ktrdr::Result<Vec<ClaimedOperation>>) {
+    async fn claimed(&mut self, answer: ClaimAnswer) {
+        let ClaimAnswer {
+            asked,
+            wakeups_before,
+            claimed,
+        } = answer;
         self.claims_in_flight -= 1;
         self.asked_in_flight -= asked;
         let claimed = match claimed {
@@ -247,7 +273,7 @@ impl ClaimLoop {
                 return;
             }
         };
-        if claimed.len() < asked {
+        if claimed.len() < asked && self.wakeups_seen == wakeups_before {
             self.may_have_work = false;
         }
         for op in claimed {
@@ -330,6 +356,29 @@ impl ClaimLoop {
             tracing::info!(operation_id = %op.lease.operation_id, "waited too long for a slot: released");
             let message = "Released unstarted: its worker's slots were busy".to_string();
             self.end_unstarted(op, Outcome::Released { message });
+        }
+    }
+
+    /// Shutdown: waits for the claims under way (what they bring is this worker's to give back),
+    /// at most the shutdown limit, and buffers what they brought.
+    async fn finish_claims(&mut self, claims: &mut mpsc::UnboundedReceiver<ClaimAnswer>) {
+        let limit = self.settings().shutdown_timeout;
+        let collect = async {
+            while self.claims_in_flight > 0 {
+                let Some(answer) = claims.recv().await else {
+                    break;
+                };
+                self.claims_in_flight -= 1;
+                self.asked_in_flight -= answer.asked;
+                for op in answer.claimed.unwrap_or_default() {
+                    self.ahead.push(op);
+                }
+            }
+        };
+        if tokio::time::timeout(limit, collect).await.is_err() {
+            tracing::warn!(
+                "a claim did not answer within {limit:?}; its operations will be orphaned"
+            );
         }
     }
 

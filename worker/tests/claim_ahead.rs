@@ -16,26 +16,34 @@ use support::{WorkerProcess, spawn_named_worker, wait_for_op_within};
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// A 12 s lease with heartbeats every 4 s: a buffered operation waits at most 2 s for a slot — long
-/// enough to look at it.
+/// enough to look at it, short enough to wait for orphan detection.
 const LEASES: &[(&str, &str)] = &[
     ("ORPHAN_TIMEOUT_SECONDS", "12"),
     ("HEARTBEAT_INTERVAL_SECONDS", "4"),
     ("ORPHAN_CHECK_INTERVAL_SECONDS", "1"),
 ];
 
+/// Heartbeats every 10 s: buffered operations wait up to 5 s, so a test that acts on them does so
+/// well before they would be released for waiting too long, even on a loaded machine.
+const LONG_LEASES: &[(&str, &str)] = &[
+    ("ORPHAN_TIMEOUT_SECONDS", "30"),
+    ("HEARTBEAT_INTERVAL_SECONDS", "10"),
+];
+
 const ORPHAN_MESSAGE: &str = "Operation was RUNNING but no worker claimed it";
 
-/// Starts `worker_id` (one slot, up to 5 claimed ahead, no ticker), teaches it that jobs are short
+/// Starts `worker_id` (one slot, up to 5 claimed ahead, no ticker, `leases`), teaches it that jobs are short
 /// (20 no-op dummies), then submits 6 long dummies and waits until it holds all 6: the first
 /// submitted runs, the other five wait in its buffer. Returns the worker and the 6 ids in
 /// submission order.
 async fn worker_holding_five_ahead(
     test_db: &TestDatabase,
     worker_id: &str,
+    leases: &[(&str, &str)],
 ) -> (WorkerProcess, Vec<String>) {
     let pool = &test_db.pool;
     let args = ["--concurrency", "1", "--prefetch", "5", "--no-ticker"];
-    let worker = spawn_named_worker(test_db.url(), worker_id, &args, LEASES);
+    let worker = spawn_named_worker(test_db.url(), worker_id, &args, leases);
     let no_op = NewOperation::new("dummy").with_params(json!({"steps": 1, "step_ms": 0}));
     let short = operations::submit_many(pool, &ktrdr_trading::kinds::ALL, &no_op, 20)
         .await
@@ -83,7 +91,7 @@ async fn buffered_operations_of_a_killed_worker_are_settled_like_running_ones() 
 {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let (victim, ids) = worker_holding_five_ahead(&test_db, "victim").await;
+    let (victim, ids) = worker_holding_five_ahead(&test_db, "victim", LEASES).await;
     victim.signal(libc::SIGKILL);
     // The rescuer only runs the ticker for this test: it takes no dummies.
     let _rescuer = spawn_named_worker(test_db.url(), "rescuer", &["--types", "training"], LEASES);
@@ -105,7 +113,7 @@ async fn buffered_operations_of_a_killed_worker_are_settled_like_running_ones() 
 async fn sigterm_returns_the_buffer_to_pending_at_once() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let (mut worker, ids) = worker_holding_five_ahead(&test_db, "w").await;
+    let (mut worker, ids) = worker_holding_five_ahead(&test_db, "w", LONG_LEASES).await;
     worker.signal(libc::SIGTERM);
     let status = worker.wait_exit(Duration::from_secs(30)).await;
     assert!(status.success(), "{status:?}\n{}", worker.log());
@@ -133,7 +141,7 @@ async fn sigterm_returns_the_buffer_to_pending_at_once() -> anyhow::Result<()> {
 async fn a_buffered_operation_is_cancelled_without_starting() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let (_worker, ids) = worker_holding_five_ahead(&test_db, "w").await;
+    let (_worker, ids) = worker_holding_five_ahead(&test_db, "w", LONG_LEASES).await;
     let last = &ids[5];
     operations::request_cancel(pool, last, Some("not needed")).await?;
     let op = wait_for_op_within(pool, last, "cancelled", LIMIT, |op| op.status.is_terminal()).await;

@@ -75,7 +75,7 @@ impl From<sqlx::Error> for Error {
                 Some("22023") | Some("22P02") | Some("23514") | Some("23503") => {
                     return Error::InvalidInput(message);
                 }
-                Some("55000") | Some("40001") => return Error::Conflict(message),
+                Some("55000") | Some("55006") | Some("40001") => return Error::Conflict(message),
                 _ => {}
             }
         }

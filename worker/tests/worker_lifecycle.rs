@@ -182,6 +182,39 @@ async fn an_operation_whose_params_cannot_be_read_fails_alone_and_for_good() -> 
 }
 
 #[tokio::test]
+async fn a_second_worker_under_a_live_workers_id_is_refused_at_start() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let mut first = spawn_named_worker(test_db.url(), "twin", &[], &[]);
+    let first_pid = first.pid();
+    wait_for("twin registered", LIMIT, || async {
+        let pid: Option<i32> =
+            sqlx::query_scalar("SELECT pid FROM ktrdr.workers WHERE worker_id = 'twin'")
+                .fetch_optional(pool)
+                .await
+                .unwrap();
+        (pid == Some(first_pid)).then_some(())
+    })
+    .await;
+    let mut second = spawn_named_worker(test_db.url(), "twin", &[], &[]);
+    let status = second.wait_exit(LIMIT).await;
+    assert!(!status.success(), "{status:?}");
+    let log = second.log();
+    assert!(
+        log.contains("worker id 'twin' is in use by a live worker") && log.contains("--worker-id"),
+        "{log}"
+    );
+    // The first keeps its row and runs on.
+    let pid: i32 = sqlx::query_scalar("SELECT pid FROM ktrdr.workers WHERE worker_id = 'twin'")
+        .fetch_one(pool)
+        .await?;
+    assert_eq!(pid, first_pid);
+    assert!(first.is_running());
+    support::assert_new_work_completes(pool).await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn sigterm_requeues_an_operation_without_checkpoint_and_deregisters() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;

@@ -42,12 +42,16 @@ BEGIN
     END IF;
 END $$;
 
--- Renews the worker's lease; false when the worker is unknown (it should register again).
-CREATE OR REPLACE FUNCTION ktrdr.worker_heartbeat(p_worker_id text, p_lease_seconds double precision)
+-- Renews the worker's lease and records how many outcomes wait in its outbox (NULL: unchanged);
+-- false when the worker is unknown (it should register again).
+DROP FUNCTION IF EXISTS ktrdr.worker_heartbeat(text, double precision);
+CREATE OR REPLACE FUNCTION ktrdr.worker_heartbeat(
+    p_worker_id text, p_lease_seconds double precision, p_undelivered_outcomes integer DEFAULT NULL)
 RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE ktrdr.workers
-    SET heartbeat_at = now(), lease_expires_at = now() + ktrdr.lease_interval(p_lease_seconds), status = 'active'
+    SET heartbeat_at = now(), lease_expires_at = now() + ktrdr.lease_interval(p_lease_seconds), status = 'active',
+        undelivered_outcomes = coalesce(p_undelivered_outcomes, undelivered_outcomes)
     WHERE worker_id = p_worker_id;
     RETURN FOUND;
 END $$;

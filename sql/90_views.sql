@@ -13,7 +13,8 @@ SELECT w.worker_id, w.types, w.host, w.pid, w.version, w.concurrency, w.started_
             WHEN w.lease_expires_at < now() THEN 'lost'
             ELSE 'active' END AS status,
        (SELECT count(*) FROM ktrdr.operations o
-        WHERE o.worker_id = w.worker_id AND o.status = 'running') AS running_operations
+        WHERE o.worker_id = w.worker_id AND o.status = 'running') AS running_operations,
+       w.undelivered_outcomes
 FROM ktrdr.workers w;
 
 CREATE OR REPLACE VIEW ktrdr.operations_overview AS

@@ -44,6 +44,8 @@ pub struct WorkerCounts {
     pub active: i64,
     pub lost: i64,
     pub stopped: i64,
+    /// Outcomes waiting in workers' outboxes, all workers together.
+    pub undelivered_outcomes: i64,
 }
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -75,7 +77,8 @@ pub async fn read(pool: &PgPool) -> Result<Health> {
     let workers = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status = 'active') AS active,
                 count(*) FILTER (WHERE status = 'lost') AS lost,
-                count(*) FILTER (WHERE status = 'stopped') AS stopped
+                count(*) FILTER (WHERE status = 'stopped') AS stopped,
+                coalesce(sum(undelivered_outcomes), 0)::bigint AS undelivered_outcomes
          FROM ktrdr.workers_overview",
     )
     .fetch_one(pool)

@@ -55,6 +55,8 @@ pub struct WorkerInfo {
     pub lease_expires_at: DateTime<Utc>,
     pub status: WorkerStatus,
     pub running_operations: i64,
+    /// Outcomes waiting in the worker's outbox (the database refused or could not take them).
+    pub undelivered_outcomes: i32,
 }
 
 /// Registers (or re-registers) a worker; refuses types the database does not know.
@@ -73,11 +75,18 @@ pub async fn register(pool: &PgPool, worker: &WorkerIdentity, lease_seconds: f64
     Ok(())
 }
 
-/// Renews the worker's lease; false when the registry does not know it (register again).
-pub async fn heartbeat(pool: &PgPool, worker_id: &str, lease_seconds: f64) -> Result<bool> {
-    let known = sqlx::query_scalar("SELECT ktrdr.worker_heartbeat($1, $2)")
+/// Renews the worker's lease and records the outcomes waiting in its outbox (`None`: unchanged);
+/// false when the registry does not know it (register again).
+pub async fn heartbeat(
+    pool: &PgPool,
+    worker_id: &str,
+    lease_seconds: f64,
+    undelivered_outcomes: Option<i32>,
+) -> Result<bool> {
+    let known = sqlx::query_scalar("SELECT ktrdr.worker_heartbeat($1, $2, $3)")
         .bind(worker_id)
         .bind(lease_seconds)
+        .bind(undelivered_outcomes)
         .fetch_one(pool)
         .await?;
     Ok(known)
@@ -95,7 +104,7 @@ pub async fn deregister(pool: &PgPool, worker_id: &str) -> Result<()> {
 pub async fn list(pool: &PgPool) -> Result<Vec<WorkerInfo>> {
     let rows = sqlx::query_as(
         "SELECT worker_id, types, host, pid, version, concurrency, started_at, heartbeat_at,
-                lease_expires_at, status, running_operations
+                lease_expires_at, status, running_operations, undelivered_outcomes
          FROM ktrdr.workers_overview
          ORDER BY status = 'active' DESC, started_at DESC",
     )

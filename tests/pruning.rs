@@ -392,7 +392,7 @@ async fn workers_silent_longer_than_the_retention_are_pruned_and_live_ones_kept(
     left.sort();
     assert_eq!(left, ["live", "lost-yesterday"]);
     // A pruned worker that comes back is told to register again, and can.
-    assert!(!workers::heartbeat(pool, "lost-long-ago", 30.0).await?);
+    assert!(!workers::heartbeat(pool, "lost-long-ago", 30.0, None).await?);
     Ok(())
 }
 

@@ -197,6 +197,7 @@ fn outcome_of(
 /// Writes the outcome with the fitting fenced call. While the database is unreachable the outcome
 /// waits in the outbox (so a restart of this worker does not lose it) and delivery is retried with
 /// backoff (1 s doubling to 30 s) — or at once when `check_now` is poked (the database is back).
+/// An outcome the database refuses stays in the outbox for a later start or reconnection.
 pub async fn report(
     pool: &PgPool,
     settings: &WorkerSettings,
@@ -235,7 +236,20 @@ pub async fn report(
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
             Err(err) => {
-                tracing::error!(operation_id = %id, "cannot report the outcome: {err}");
+                // Not an outage: the database refused the write (a revoked privilege, a trigger,
+                // a result it cannot store). Retrying now cannot help, and dropping the outcome
+                // would lose a finished result: it stays in the outbox, counted in the worker's
+                // registry row, and is delivered again on the next start or reconnection.
+                let kept = in_outbox || outbox.store(&report).is_ok();
+                if kept {
+                    let path = outbox.path_of(lease);
+                    tracing::error!(
+                        operation_id = %id, path = %path.display(),
+                        "the database refused the outcome ({err}); it is kept in the outbox"
+                    );
+                    return;
+                }
+                tracing::error!(operation_id = %id, "the database refused the outcome ({err}) and the outbox cannot keep it: it is lost");
                 break;
             }
         }

@@ -1,4 +1,6 @@
-//! The worker's outbox: outcomes that could not be reported because the database was unreachable.
+//! The worker's outbox: outcomes that could not be reported because the database was unreachable,
+//! or refused them (then they wait here for a start or reconnection that delivers them, counted in
+//! the worker's registry row as `undelivered_outcomes`).
 //!
 //! Each is a small JSON file under `$KTRDR_OUTBOX_DIR` or `.ktrdr/outbox/`, named
 //! `{operation_id}-{attempt}.json` with the id percent-encoded outside `[A-Za-z0-9_-]` (so that no id
@@ -48,6 +50,16 @@ impl Outbox {
         let _ = fs::remove_file(self.path_of(lease));
     }
 
+    /// How many outcomes wait here.
+    pub fn len(&self) -> usize {
+        fs::read_dir(&self.dir).map_or(0, |entries| {
+            entries
+                .flatten()
+                .filter(|entry| entry.path().extension().is_some_and(|ext| ext == "json"))
+                .count()
+        })
+    }
+
     /// Every stored report, oldest file name first; unreadable files are logged and skipped.
     pub fn pending(&self) -> Vec<Report> {
         let Ok(entries) = fs::read_dir(&self.dir) else {
@@ -85,9 +97,10 @@ impl Outbox {
         }
     }
 
-    /// The entry's file: always directly inside the outbox directory, whatever the operation id
-    /// holds (ids come from the database, where a hand-written INSERT can put anything).
-    fn path_of(&self, lease: &Lease) -> PathBuf {
+    /// Where the outcome of `lease` is kept: always directly inside the outbox directory, whatever
+    /// the operation id holds (ids come from the database, where a hand-written INSERT can put
+    /// anything).
+    pub fn path_of(&self, lease: &Lease) -> PathBuf {
         let id = file_name_safe(&lease.operation_id);
         self.dir.join(format!("{id}-{}.json", lease.attempt))
     }

@@ -132,7 +132,8 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
             _ = tokio::time::sleep_until(buffer_deadline.unwrap_or_else(far_future)),
                 if buffer_deadline.is_some() => worker.release_overdue(),
             _ = registry_heartbeat.tick() => {
-                renew_registration(&pool, &identity, lease_seconds).await;
+                let undelivered = settings.outbox.len();
+                renew_registration(&pool, &identity, lease_seconds, undelivered).await;
             }
         }
         worker.claim_if_needed();
@@ -441,8 +442,15 @@ fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86_400)
 }
 
-async fn renew_registration(pool: &PgPool, identity: &workers::WorkerIdentity, lease_seconds: f64) {
-    let renewed = match workers::heartbeat(pool, &identity.worker_id, lease_seconds).await {
+async fn renew_registration(
+    pool: &PgPool,
+    identity: &workers::WorkerIdentity,
+    lease_seconds: f64,
+    undelivered_outcomes: usize,
+) {
+    let undelivered = i32::try_from(undelivered_outcomes).unwrap_or(i32::MAX);
+    let heartbeat = workers::heartbeat(pool, &identity.worker_id, lease_seconds, Some(undelivered));
+    let renewed = match heartbeat.await {
         Ok(true) => Ok(()),
         Ok(false) => workers::register(pool, identity, lease_seconds).await,
         Err(err) => Err(err),

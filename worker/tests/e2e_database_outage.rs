@@ -1,6 +1,7 @@
 //! Seed M1: PostgreSQL goes away for longer than the lease while an operation runs. When it is back,
 //! the same operation is running on the same worker again (reconciled, not failed) and completes.
-//! And a result finished while the database was away waits in the worker's outbox and is reported.
+//! And a result finished while the database was away waits in the worker's outbox and is reported;
+//! one the database refuses is kept there too, counted in the registry, and delivered later.
 
 mod support;
 
@@ -118,4 +119,74 @@ async fn result_finished_during_the_outage_is_delivered_from_the_outbox() -> any
     );
     assert!(!log.contains("outcome refused"), "{log}");
     Ok(())
+}
+
+#[tokio::test]
+async fn an_outcome_the_database_refuses_is_kept_counted_and_delivered_later() -> anyhow::Result<()>
+{
+    let test_db = ktrdr_testkit::TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let outbox = std::env::temp_dir().join(format!("ktrdr-refused-{}", std::process::id()));
+    let outbox_dir = outbox.to_string_lossy().into_owned();
+    let env = [
+        ("KTRDR_OUTBOX_DIR", outbox_dir.as_str()),
+        ("HEARTBEAT_INTERVAL_SECONDS", "0.5"),
+    ];
+    // Not an outage: the database refuses every completion (as it would with a revoked privilege).
+    sqlx::raw_sql(
+        "CREATE FUNCTION public.refuse_completion() RETURNS trigger LANGUAGE plpgsql AS
+             $$ BEGIN RAISE EXCEPTION 'completions are refused by this test'; END $$;
+         CREATE TRIGGER refuse_completion BEFORE UPDATE ON ktrdr.operations FOR EACH ROW
+             WHEN (NEW.status = 'completed') EXECUTE FUNCTION public.refuse_completion();",
+    )
+    .execute(pool)
+    .await?;
+    let mut worker = spawn_named_worker(test_db.url(), "refused", &[], &env);
+    let id = support::submit(pool, "dummy", serde_json::json!({"steps": 1, "step_ms": 0})).await;
+    ktrdr_testkit::wait_for("the outcome in the outbox", LIMIT, || async {
+        let files = std::fs::read_dir(&outbox).ok()?.flatten().count();
+        (files == 1).then_some(())
+    })
+    .await;
+    ktrdr_testkit::wait_for("the registry to count it", LIMIT, || async {
+        let undelivered: i32 = sqlx::query_scalar(
+            "SELECT undelivered_outcomes FROM ktrdr.workers_overview WHERE worker_id = 'refused'",
+        )
+        .fetch_one(pool)
+        .await
+        .ok()?;
+        (undelivered == 1).then_some(())
+    })
+    .await;
+    let log = worker.log();
+    assert!(log.contains("it is kept in the outbox"), "{log}");
+    assert!(
+        log.contains("completions are refused by this test"),
+        "{log}"
+    );
+    assert_eq!(operations_status(pool, &id).await, "running");
+
+    // Once the database takes it again, the next start delivers the kept result.
+    sqlx::raw_sql("DROP TRIGGER refuse_completion ON ktrdr.operations")
+        .execute(pool)
+        .await?;
+    worker.signal(libc::SIGTERM);
+    worker.wait_exit(LIMIT).await;
+    let _again = spawn_named_worker(test_db.url(), "refused-again", &[], &env);
+    let op = wait_for_op(pool, &id, "completed", |op| op.status.is_terminal()).await;
+    assert_eq!(op.status, Status::Completed);
+    assert_eq!(
+        op.result,
+        Some(serde_json::json!({"steps": 1, "step_ms": 0}))
+    );
+    let _ = std::fs::remove_dir_all(&outbox);
+    Ok(())
+}
+
+async fn operations_status(pool: &sqlx::PgPool, id: &str) -> String {
+    sqlx::query_scalar("SELECT status FROM ktrdr.operations WHERE operation_id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }

@@ -62,6 +62,12 @@ pub async fn run(args: JsonArgs, migrate_first: bool) -> anyhow::Result<()> {
         "Workers: {} active, {} lost, {} stopped",
         workers.active, workers.lost, workers.stopped
     );
+    if workers.undelivered_outcomes > 0 {
+        println!(
+            "Undelivered outcomes: {} in workers' outboxes (see `ktrdr workers`; each worker's log says why)",
+            workers.undelivered_outcomes
+        );
+    }
     let mut table = output::table(&["TYPE", "STATUS", "OPERATIONS", "OLDEST"]);
     for depth in &health.queue {
         table.add_row(vec![

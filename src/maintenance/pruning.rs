@@ -124,7 +124,7 @@ impl Pruner {
             &MAX_BATCHES_RANGE,
         )?;
         ensure_in_range(
-            "PrunerConfig.interval",
+            "KTRDR_PRUNING_INTERVAL_SECONDS",
             config.interval.as_secs_f64(),
             &INTERVAL_RANGE_SECONDS,
         )?;
@@ -211,25 +211,31 @@ mod tests {
     #[test]
     fn a_batch_size_limit_or_interval_outside_its_range_is_refused() {
         let bad = [
-            PrunerConfig {
-                batch_size: 0,
-                ..Default::default()
-            },
-            PrunerConfig {
-                max_batches: 0,
-                ..Default::default()
-            },
-            PrunerConfig {
-                interval: Duration::ZERO,
-                ..Default::default()
-            },
+            (
+                PrunerConfig {
+                    batch_size: 0,
+                    ..Default::default()
+                },
+                "PrunerConfig.batch_size",
+            ),
+            (
+                PrunerConfig {
+                    max_batches: 0,
+                    ..Default::default()
+                },
+                "PrunerConfig.max_batches",
+            ),
+            (
+                PrunerConfig {
+                    interval: Duration::ZERO,
+                    ..Default::default()
+                },
+                "KTRDR_PRUNING_INTERVAL_SECONDS",
+            ),
         ];
-        for config in bad {
+        for (config, named) in bad {
             let err = Pruner::new(config).unwrap_err();
-            assert!(
-                err.to_string().starts_with("PrunerConfig."),
-                "{config:?}: {err}"
-            );
+            assert!(err.to_string().starts_with(named), "{config:?}: {err}");
         }
     }
 

@@ -1,8 +1,9 @@
 //! Completions, batched: attempts that completed hand their result to one task, which writes
 //! every completion waiting at that moment with one `ktrdr.complete_operations` call (two such
 //! calls at most at once). Nothing waits for a batch to fill — a lone completion goes out at once;
-//! under load, the completions that arrive while batches are being written form the next. Every completion stays fenced (the
-//! function refuses a stale attempt and says which), and each attempt learns its own answer.
+//! under load, the completions that arrive while batches are being written form the next. Every
+//! completion stays fenced (the function refuses a stale attempt and says which), and each attempt
+//! learns its own answer.
 //!
 //! When a batch cannot be written (the database away, or a result it refuses), each attempt is told
 //! so and reports on its own, through the retrying path with the outbox — so one bad result fails

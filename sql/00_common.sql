@@ -35,6 +35,30 @@ BEGIN
     END IF;
 END $$;
 
+-- The address of the operation's row if the attempt (operation, worker, attempt) holds it — running,
+-- or in reconciliation — else NULL; the row is locked FOR UPDATE either way. The fenced functions
+-- find their row through this and then update it by address. The row is looked up by its key
+-- alone: with the status in the same WHERE, the planner — whose statistics of a queue date from
+-- a moment with no running rows, as often as not — scanned the whole partial index of running
+-- operations for every heartbeat and completion, a cost that grew with the fleet.
+CREATE OR REPLACE FUNCTION ktrdr.held_row(p_operation_id text, p_worker_id text, p_attempt integer)
+RETURNS tid LANGUAGE plpgsql AS $$
+DECLARE
+    v_row tid;
+    v_worker text;
+    v_attempt integer;
+    v_status text;
+BEGIN
+    SELECT ctid, worker_id, attempt, status INTO v_row, v_worker, v_attempt, v_status
+    FROM ktrdr.operations WHERE operation_id = p_operation_id
+    FOR UPDATE;
+    IF v_worker IS DISTINCT FROM p_worker_id OR v_attempt IS DISTINCT FROM p_attempt
+       OR v_status IS NULL OR v_status NOT IN ('running', 'pending_reconciliation') THEN
+        RETURN NULL;
+    END IF;
+    RETURN v_row;
+END $$;
+
 -- Locks the operation's row (FOR UPDATE: no claim or other change can slip in before the caller's
 -- transaction ends) and returns its status; OPERATION_NOT_FOUND (P0002) for an unknown id.
 CREATE OR REPLACE FUNCTION ktrdr.lock_operation(p_operation_id text)

@@ -10,10 +10,15 @@ CREATE OR REPLACE FUNCTION ktrdr.heartbeat(
     p_progress_percent real DEFAULT NULL, p_progress_message text DEFAULT NULL, p_progress jsonb DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
+    v_row tid;
     v_lease interval := ktrdr.lease_interval(p_lease_seconds);
     v_cancel_requested boolean;
 BEGIN
     PERFORM ktrdr.set_event_context(p_worker_id, 'heartbeat after a database outage');
+    v_row := ktrdr.held_row(p_operation_id, p_worker_id, p_attempt);
+    IF v_row IS NULL THEN
+        RETURN 'stop';
+    END IF;
     UPDATE ktrdr.operations
     SET status = 'running',
         reconcile_deadline = NULL,
@@ -22,8 +27,7 @@ BEGIN
         progress_percent = coalesce(least(greatest(p_progress_percent, 0), 100), progress_percent),
         progress_message = coalesce(p_progress_message, progress_message),
         progress = coalesce(p_progress, progress)
-    WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
-      AND status IN ('running', 'pending_reconciliation')
+    WHERE ctid = v_row
     RETURNING cancel_requested_at IS NOT NULL INTO v_cancel_requested;
     IF NOT FOUND THEN
         RETURN 'stop';

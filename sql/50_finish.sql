@@ -9,13 +9,18 @@
 CREATE OR REPLACE FUNCTION ktrdr.complete_operation(
     p_operation_id text, p_worker_id text, p_attempt integer, p_result jsonb DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_row tid;
 BEGIN
     PERFORM ktrdr.set_event_context(p_worker_id, 'completed');
+    v_row := ktrdr.held_row(p_operation_id, p_worker_id, p_attempt);
+    IF v_row IS NULL THEN
+        RETURN 'stop';
+    END IF;
     UPDATE ktrdr.operations
     SET status = 'completed', completed_at = now(), result = p_result, progress_percent = 100,
         lease_expires_at = NULL, reconcile_deadline = NULL, error_message = NULL, version = version + 1
-    WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
-      AND status IN ('running', 'pending_reconciliation');
+    WHERE ctid = v_row;
     IF NOT FOUND THEN
         RETURN 'stop';
     END IF;
@@ -77,9 +82,14 @@ CREATE OR REPLACE FUNCTION ktrdr.fail_operation(
     p_operation_id text, p_worker_id text, p_attempt integer, p_error text, p_retryable boolean DEFAULT true)
 RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
+    v_row tid;
     v_status text;
 BEGIN
     PERFORM ktrdr.set_event_context(p_worker_id, p_error);
+    v_row := ktrdr.held_row(p_operation_id, p_worker_id, p_attempt);
+    IF v_row IS NULL THEN
+        RETURN 'stop';
+    END IF;
     UPDATE ktrdr.operations
     SET status = CASE WHEN p_retryable AND attempt < max_attempts AND cancel_requested_at IS NULL
                       THEN 'pending' ELSE 'failed' END,
@@ -89,8 +99,7 @@ BEGIN
         lease_expires_at = NULL,
         error_message = coalesce(p_error, 'unknown error'),
         version = version + 1
-    WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
-      AND status IN ('running', 'pending_reconciliation')
+    WHERE ctid = v_row
     RETURNING status INTO v_status;
     IF NOT FOUND THEN
         RETURN 'stop';
@@ -102,14 +111,19 @@ END $$;
 CREATE OR REPLACE FUNCTION ktrdr.mark_cancelled(
     p_operation_id text, p_worker_id text, p_attempt integer, p_message text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_row tid;
 BEGIN
     PERFORM ktrdr.set_event_context(p_worker_id, coalesce(p_message, 'cancelled'));
+    v_row := ktrdr.held_row(p_operation_id, p_worker_id, p_attempt);
+    IF v_row IS NULL THEN
+        RETURN 'stop';
+    END IF;
     UPDATE ktrdr.operations
     SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL, reconcile_deadline = NULL,
         error_message = coalesce(p_message, cancel_reason, 'Cancelled'),
         cancel_requested_at = coalesce(cancel_requested_at, now()), version = version + 1
-    WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
-      AND status IN ('running', 'pending_reconciliation');
+    WHERE ctid = v_row;
     RETURN CASE WHEN FOUND THEN 'ok' ELSE 'stop' END;
 END $$;
 
@@ -122,8 +136,14 @@ END $$;
 CREATE OR REPLACE FUNCTION ktrdr.release_operation(
     p_operation_id text, p_worker_id text, p_attempt integer, p_message text DEFAULT NULL)
 RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_row tid;
 BEGIN
     PERFORM ktrdr.set_event_context(p_worker_id, coalesce(p_message, 'released'));
+    v_row := ktrdr.held_row(p_operation_id, p_worker_id, p_attempt);
+    IF v_row IS NULL THEN
+        RETURN 'stop';
+    END IF;
     UPDATE ktrdr.operations
     SET status = CASE WHEN cancel_requested_at IS NULL THEN 'pending' ELSE 'cancelled' END,
         completed_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE now() END,
@@ -131,7 +151,6 @@ BEGIN
                              ELSE coalesce(cancel_reason, 'Cancelled') END,
         lease_expires_at = NULL, reconcile_deadline = NULL,
         max_attempts = max_attempts + 1, version = version + 1
-    WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
-      AND status IN ('running', 'pending_reconciliation');
+    WHERE ctid = v_row;
     RETURN CASE WHEN FOUND THEN 'ok' ELSE 'stop' END;
 END $$;

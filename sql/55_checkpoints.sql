@@ -13,11 +13,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_previous text;
 BEGIN
-    PERFORM 1 FROM ktrdr.operations
-    WHERE operation_id = p_operation_id AND worker_id = p_worker_id AND attempt = p_attempt
-      AND status IN ('running', 'pending_reconciliation')
-    FOR UPDATE;
-    IF NOT FOUND THEN
+    IF ktrdr.held_row(p_operation_id, p_worker_id, p_attempt) IS NULL THEN
         RETURN QUERY SELECT 'stop'::text, NULL::text;
         RETURN;
     END IF;

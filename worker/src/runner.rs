@@ -199,6 +199,11 @@ impl ClaimLoop {
         &self.shared.settings
     }
 
+    /// Whether the worker was told to stop (SIGTERM/SIGINT).
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
     /// A notification, a reconnect or the poll timer: there may be pending operations.
     fn work_may_be_waiting(&mut self) {
         self.may_have_work = true;
@@ -216,6 +221,7 @@ impl ClaimLoop {
         if self.claims_in_flight >= MAX_CLAIMS_IN_FLIGHT
             || !self.may_have_work
             || unreported > MAX_UNREPORTED
+            || self.stopping()
         {
             return;
         }
@@ -286,7 +292,9 @@ impl ClaimLoop {
 
     /// Fills the free slots from the buffer.
     fn start_buffered(&mut self) {
-        while self.busy_slots < self.settings().concurrency {
+        // Once stopping, nothing new starts: a slot that the shutdown itself freed must not pick
+        // up a buffered operation, which goes back to pending instead.
+        while self.busy_slots < self.settings().concurrency && !self.stopping() {
             let Some(op) = self.ahead.pop() else { break };
             self.busy_slots += 1;
             let slot = JobSlot::take(&self.slot_freed);

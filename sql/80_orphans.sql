@@ -80,7 +80,8 @@ $$;
 
 -- run_orphan_detection: one pass of the orphan detector (the ticker's `orphans` service,
 -- src/maintenance/orphans.rs; run_maintenance calls it too). Called by one process at a time — the
--- holder of the ticker's advisory lock — but safe to call concurrently.
+-- holder of the ticker's leader lease (sql/82_leadership.sql) — but safe to call concurrently. It
+-- records no leader: only the lease names one (p_ticker_id is kept for callers' compatibility).
 --
 -- 1. Outage check: the database was unavailable if the server restarted since the last pass
 --    (pg_postmaster_start_time changed) or no pass ran for longer than the orphan timeout plus the
@@ -140,9 +141,7 @@ BEGIN
         'next_due', v_next_due);
 
     UPDATE ktrdr.maintenance_state
-    SET leader_id = p_ticker_id,
-        leader_since = CASE WHEN leader_id IS DISTINCT FROM p_ticker_id THEN now() ELSE leader_since END,
-        last_check = now(),
+    SET last_check = now(),
         last_result = v_result,
         potential_orphans_count = v_potential,
         orphan_timeout_seconds = p_orphan_timeout_seconds,

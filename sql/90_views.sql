@@ -33,14 +33,10 @@ FROM ktrdr.operation_events
 WHERE at > now() - interval '1 hour' AND to_status IN ('completed', 'failed', 'cancelled')
 GROUP BY 1, 2;
 
--- The orphan detector as `ktrdr health` shows it. `running`: some process holds the ticker's advisory
--- lock (key 1802791267, see src/leader.rs) in this database.
+-- The orphan detector as `ktrdr health` shows it. `running`: some ticker holds a live leader lease
+-- (sql/82_leadership.sql); leader_id and leader_since name its holder (the last one when none is live).
 CREATE OR REPLACE VIEW ktrdr.orphan_detector AS
-SELECT EXISTS (SELECT 1 FROM pg_locks l
-               WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 1802791267
-                 AND l.objsubid = 1
-                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
-           AS running,
+SELECT coalesce(s.leader_lease_expires_at > now(), false) AS running,
        s.leader_id, s.leader_since, s.last_check, s.potential_orphans_count, s.orphan_timeout_seconds,
        s.check_interval_seconds, s.outage_detected_at, s.reconcile_grace_seconds, s.last_result
 FROM ktrdr.maintenance_state s;

@@ -18,7 +18,7 @@ pub struct Health {
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct OrphanDetector {
-    /// Some process holds the ticker's leader lock.
+    /// Some ticker holds a live leader lease (`leader` names it; the last leader when false).
     pub running: bool,
     pub leader: Option<String>,
     pub leader_since: Option<DateTime<Utc>>,

@@ -1,62 +1,137 @@
 //! Leader election of the maintenance ticker: at most one process per database runs the maintenance
 //! services at a time.
 //!
-//! Leadership is the PostgreSQL session-level advisory lock [`LEADER_LOCK_KEY`], taken with
-//! `pg_try_advisory_lock` on a connection of the candidate's own (never a pooled one: a pool would
-//! hand the session, and with it the lock, to other work). When the leader dies, or only its
-//! connection does, its backend exits, the server releases the lock, and the next follower to try
-//! takes it. `ktrdr.orphan_detector` (sql/90_views.sql) finds the holder in `pg_locks`, so psql,
-//! `ktrdr health` and Grafana see whether some ticker leads.
+//! Leadership is a lease in the `ktrdr.maintenance_state` row (sql/82_leadership.sql): the leader's
+//! id, when its lease expires, and an epoch that grows with every change of leader. A follower
+//! [takes](Leadership::take) leadership only when there is no live lease; the leader
+//! [renews](Leadership::renew) it with the epoch it got, and a renewal fails once another has taken
+//! over — a leader that froze (SIGSTOP, a network partition) and woke up learns so before it runs
+//! anything, and steps down. Nothing depends on a session or a connection: a frozen process that keeps
+//! its connection blocks no one, its lease just lapses. On a clean shutdown the leader
+//! [resigns](Leadership::resign), so a follower takes over on its next try instead of after the lease.
 //!
-//! This module touches nothing but its own connection and the lock.
+//! Lease length: [`lease_for`] — twice the check interval (ORPHAN_CHECK_INTERVAL_SECONDS), renewed
+//! at least every check interval (see [`crate::ticker`]), so a healthy leader renews with a whole
+//! interval to spare; followers try every check interval, so they take over within one check
+//! interval after a lease lapses, at most three check intervals after the leader froze.
+//!
+//! Every call runs on the pool under [`call_timeout`]: a `statement_timeout` in its transaction, and
+//! the same limit on the client side (a half-open connection never answers the server's error), so a
+//! leader cannot hang on a call past its lease. `ktrdr.orphan_detector` (sql/90_views.sql) shows
+//! whether a lease is live and whose it is, for psql, `ktrdr health` and Grafana.
 
-use sqlx::{Connection, PgConnection, postgres::PgConnectOptions};
+use std::time::Duration;
+
+use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::Result;
 
-/// Advisory lock key of the ticker leader ("ktic"); `ktrdr.orphan_detector` looks for it in pg_locks.
-pub const LEADER_LOCK_KEY: i64 = 0x6b74_6963;
-
-/// A ticker's own connection, on which it competes for the leader lock and, once it won, holds it.
-pub struct Candidate {
-    conn: PgConnection,
+/// How long a lease lasts: twice the check interval, which is also the longest between renewals.
+pub fn lease_for(check_interval: Duration) -> Duration {
+    check_interval * 2
 }
 
-impl Candidate {
-    /// Connection options for candidates: `url`, named `ktrdr-ticker` in `pg_stat_activity`.
-    pub fn options(url: &str) -> Result<PgConnectOptions> {
-        crate::db::connect_options(url, "ktrdr-ticker")
+/// The longest a leadership call may take: the check interval, so that a renewal begun at most one
+/// interval after the last one ends before the lease (two intervals) lapses.
+pub fn call_timeout(check_interval: Duration) -> Duration {
+    check_interval
+}
+
+/// One ticker's side of the election, on `pool`.
+pub struct Leadership {
+    pool: PgPool,
+    ticker_id: String,
+    lease: Duration,
+    timeout: Duration,
+}
+
+/// Leadership as won: the epoch to renew and resign with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Term {
+    pub epoch: i64,
+}
+
+impl Leadership {
+    /// Ticker `ticker_id` competing with leases of `lease`, each call limited to `timeout`.
+    pub fn new(pool: PgPool, ticker_id: &str, lease: Duration, timeout: Duration) -> Self {
+        Self {
+            pool,
+            ticker_id: ticker_id.to_string(),
+            lease,
+            timeout,
+        }
     }
 
-    pub async fn connect(options: &PgConnectOptions) -> Result<Self> {
-        Ok(Self {
-            conn: PgConnection::connect_with(options).await?,
+    /// Tries once to take leadership; the term when this ticker now leads, None when another does.
+    pub async fn take(&self) -> Result<Option<Term>> {
+        let epoch: Option<i64> = self
+            .limited(async {
+                let mut tx = self.begin().await?;
+                let epoch = sqlx::query_scalar("SELECT ktrdr.take_leadership($1, $2)")
+                    .bind(&self.ticker_id)
+                    .bind(self.lease.as_secs_f64())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(epoch)
+            })
+            .await?;
+        Ok(epoch.map(|epoch| Term { epoch }))
+    }
+
+    /// Renews the lease of `term`; false when another took over since (or it was resigned), and then
+    /// this ticker must run nothing more.
+    pub async fn renew(&self, term: Term) -> Result<bool> {
+        self.limited(async {
+            let mut tx = self.begin().await?;
+            let renewed = sqlx::query_scalar("SELECT ktrdr.renew_leadership($1, $2, $3)")
+                .bind(&self.ticker_id)
+                .bind(term.epoch)
+                .bind(self.lease.as_secs_f64())
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(renewed)
         })
+        .await
     }
 
-    /// Tries once to take the lock; true when this candidate now leads.
-    pub async fn try_lead(&mut self) -> Result<bool> {
-        Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(LEADER_LOCK_KEY)
-            .fetch_one(&mut self.conn)
-            .await?)
+    /// Ends the lease of `term`, so that a follower takes over at once.
+    pub async fn resign(&self, term: Term) -> Result<()> {
+        self.limited(async {
+            let mut tx = self.begin().await?;
+            sqlx::query("SELECT ktrdr.resign_leadership($1, $2)")
+                .bind(&self.ticker_id)
+                .bind(term.epoch)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
     }
 
-    /// Whether this candidate's session still holds the lock. An error means the connection is gone,
-    /// and with it the lock: the leader must stop running services before another takes over.
-    pub async fn still_leads(&mut self) -> Result<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks
-                            WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
-                              AND objsubid = 1 AND (classid::bigint << 32 | objid::bigint) = $1)",
-        )
-        .bind(LEADER_LOCK_KEY)
-        .fetch_one(&mut self.conn)
-        .await?)
+    /// A transaction whose statements time out after `self.timeout` (`SET LOCAL statement_timeout`).
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(format!("{}ms", self.timeout.as_millis().max(1)))
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     }
 
-    /// Closes the connection, which releases the lock if this candidate held it.
-    pub async fn close(self) {
-        let _ = self.conn.close().await;
+    /// `work`, failed with a timeout when it takes longer than `self.timeout` on the client side.
+    async fn limited<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(crate::Error::Database(sqlx::Error::Io(
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("leadership call took longer than {:?}", self.timeout),
+                    ),
+                )))
+            })
     }
 }

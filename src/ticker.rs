@@ -1,102 +1,124 @@
 //! The ticker: schedules the [maintenance services](crate::maintenance) while this process leads.
 //!
 //! Every worker runs one (unless `--no-ticker`), and so does `ktrdr ticker`; [leader
-//! election](crate::leader) lets one at a time run the services, and a follower tries to take over
-//! every check interval. The leader keeps a next-due time per service, runs those that are due, and
-//! sleeps until the earliest: the orphan detector just after the earliest lease expiry its last pass
-//! saw (so an orphan is detected moments after its lease lapses, not on a fixed scan), the
-//! reconciliation expiry just after the earliest deadline, the checkpoint cleanup every
-//! CHECKPOINT_CLEANUP_INTERVAL_HOURS, pruning every hour (every second while a backlog lasts, so
-//! that its bounded passes and the other services take turns). Every service is due when
-//! leadership begins. Before each round
-//! the leader checks on its own connection that it still holds the lock, and steps down otherwise.
+//! election](crate::leader) lets one at a time run the services, and a follower tries to take the
+//! lease every check interval (ORPHAN_CHECK_INTERVAL_SECONDS). The leader keeps a next-due time per
+//! service, runs those that are due, and sleeps until the earliest: the orphan detector just after
+//! the earliest lease expiry its last pass saw (so an orphan is detected moments after its lease
+//! lapses, not on a fixed scan), the reconciliation expiry just after the earliest deadline, the
+//! checkpoint cleanup every CHECKPOINT_CLEANUP_INTERVAL_HOURS, pruning every hour (every second while
+//! a backlog lasts, so that its bounded passes and the other services take turns). Every service is
+//! due when leadership begins.
 //!
-//! The services run on the pool the ticker is given; only the leader lock has a connection of its
-//! own. The ticker decides nothing about operations itself.
+//! Fencing: before every service pass the leader renews its lease with its epoch, and it never sleeps
+//! longer than the renewal interval (one check interval; the lease lasts two), so a healthy leader's
+//! lease never lapses even when every service is due much later. When a renewal fails or errs —
+//! another took over while this process was frozen or cut off — it stops leading at once, runs
+//! nothing more, and goes back to following. On shutdown the leader resigns its lease.
+//!
+//! Everything, leadership included, runs on the pool the ticker is given. The ticker decides nothing
+//! about operations itself.
 
 use std::time::Duration;
 
-use sqlx::{PgPool, postgres::PgConnectOptions};
+use sqlx::PgPool;
 use tokio::{sync::watch, time::Instant};
 
-use crate::{Result, config::TickerSettings, leader::Candidate, maintenance::Service};
+use crate::{
+    Result,
+    config::TickerSettings,
+    leader::{self, Leadership, Term},
+    maintenance::Service,
+};
 
 /// A ticker with its services built and validated, ready to [`run`](Ticker::run).
 pub struct Ticker {
     ticker_id: String,
-    leader_options: PgConnectOptions,
+    leadership: Leadership,
     pool: PgPool,
-    /// How often a follower tries to take over (ORPHAN_CHECK_INTERVAL_SECONDS).
-    takeover_interval: Duration,
+    /// How often a follower tries to take over, and the longest a leader goes without renewing
+    /// (ORPHAN_CHECK_INTERVAL_SECONDS).
+    check_interval: Duration,
     services: Vec<Service>,
 }
 
 impl Ticker {
-    /// A ticker named `ticker_id` that competes for leadership over its own connection to `url` and
-    /// runs the services on `pool`. Fails on a bad URL or setting.
-    pub fn new(
-        url: &str,
-        pool: PgPool,
-        ticker_id: &str,
-        settings: &TickerSettings,
-    ) -> Result<Self> {
+    /// A ticker named `ticker_id` that competes for leadership and runs the services on `pool`.
+    /// Fails on a bad setting.
+    pub fn new(pool: PgPool, ticker_id: &str, settings: &TickerSettings) -> Result<Self> {
+        let check_interval = settings.orphans.check_interval;
         Ok(Self {
             ticker_id: ticker_id.to_string(),
-            leader_options: Candidate::options(url)?,
+            leadership: Leadership::new(
+                pool.clone(),
+                ticker_id,
+                leader::lease_for(check_interval),
+                leader::call_timeout(check_interval),
+            ),
             services: Service::all(ticker_id, settings, &pool)?,
             pool,
-            takeover_interval: settings.orphans.check_interval,
+            check_interval,
         })
     }
 
-    /// Runs until `shutdown` turns true. Never fails: connection problems are retried.
+    /// Runs until `shutdown` turns true. Never fails: database problems are retried.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         while !*shutdown.borrow() {
-            match Candidate::connect(&self.leader_options).await {
-                Ok(mut candidate) => {
-                    if let Err(err) = self.follow_or_lead(&mut candidate, &mut shutdown).await {
-                        tracing::warn!("ticker lost its connection: {err}");
-                    }
-                    candidate.close().await;
-                }
-                Err(err) => tracing::debug!("ticker cannot connect: {err}"),
+            match self.leadership.take().await {
+                Ok(Some(term)) => self.lead(term, &mut shutdown).await,
+                Ok(None) => {}
+                Err(err) => tracing::debug!("ticker cannot try to lead: {err}"),
             }
-            sleep_or_shutdown(self.takeover_interval, &mut shutdown).await;
+            sleep_or_shutdown(self.check_interval, &mut shutdown).await;
         }
     }
 
-    /// Tries to become leader every takeover interval; once leader, leads until shutdown, an error,
-    /// or the loss of the lock.
-    async fn follow_or_lead(
-        &self,
-        candidate: &mut Candidate,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<()> {
-        while !candidate.try_lead().await? {
-            if sleep_or_shutdown(self.takeover_interval, shutdown).await {
-                return Ok(());
-            }
-        }
-        tracing::info!(ticker_id = %self.ticker_id, "ticker leader: running maintenance");
+    /// Leads in `term` until shutdown (then resigns) or until a renewal fails or errs.
+    async fn lead(&self, term: Term, shutdown: &mut watch::Receiver<bool>) {
+        tracing::info!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker leader: running maintenance");
         let mut due = vec![Instant::now(); self.services.len()];
         loop {
-            if !candidate.still_leads().await? {
-                tracing::warn!(ticker_id = %self.ticker_id, "ticker no longer holds the leader lock");
-                return Ok(());
+            let mut renewed_at = Instant::now();
+            if !self.still_leads(term).await {
+                return;
             }
+            // The first pass of a round runs on the renewal above; every later one renews first.
+            let mut just_renewed = true;
             for (service, due) in self.services.iter().zip(due.iter_mut()) {
                 if *due <= Instant::now() {
+                    if !just_renewed {
+                        renewed_at = Instant::now();
+                        if !self.still_leads(term).await {
+                            return;
+                        }
+                    }
+                    just_renewed = false;
                     let wait = service.run_pass(&self.pool).await;
                     *due = Instant::now() + wait;
                 }
             }
-            let earliest = due
-                .iter()
-                .min()
-                .copied()
-                .unwrap_or_else(|| Instant::now() + self.takeover_interval);
-            if sleep_until_or_shutdown(earliest, shutdown).await {
-                return Ok(());
+            let renew_by = renewed_at + self.check_interval;
+            let next = due.iter().min().map_or(renew_by, |&d| d.min(renew_by));
+            if sleep_until_or_shutdown(next, shutdown).await {
+                if let Err(err) = self.leadership.resign(term).await {
+                    tracing::warn!(ticker_id = %self.ticker_id, "ticker could not resign: {err}");
+                }
+                return;
+            }
+        }
+    }
+
+    /// Renews the lease of `term`; false (logged) when this ticker must step down.
+    async fn still_leads(&self, term: Term) -> bool {
+        match self.leadership.renew(term).await {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::warn!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker lost its leader lease: stepping down");
+                false
+            }
+            Err(err) => {
+                tracing::warn!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker could not renew its leader lease, stepping down: {err}");
+                false
             }
         }
     }

@@ -484,7 +484,7 @@ async fn the_ticker_runs_the_pruning_when_it_starts_leading() -> anyhow::Result<
         pruning: PrunerConfig::default(),
         ..TickerSettings::from_env()?
     };
-    let ticker = ktrdr::ticker::Ticker::new(test_db.url(), pool.clone(), "t", &settings)?;
+    let ticker = ktrdr::ticker::Ticker::new(pool.clone(), "t", &settings)?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(ticker.run(shutdown));
     ktrdr_testkit::wait_for("the ticker to prune", Duration::from_secs(30), || async {

@@ -6,6 +6,5 @@ pub mod embedded;
 mod migrate;
 pub mod scratch;
 
-pub(crate) use connect::connect_options;
 pub use connect::{connect, connect_with_size, resolve_database_url, wait_until_reachable};
 pub use migrate::{MigrationReport, migrate};

@@ -147,7 +147,7 @@ pub async fn assert_nothing_submitted(pool: &PgPool, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// The id of the ticker's leader (the process whose orphan detector runs), if there is one.
+/// The id of the ticker's leader (the holder of a live leader lease), if there is one.
 pub async fn ticker_leader(pool: &PgPool) -> Option<String> {
     let detector = ktrdr::health::read(pool).await.ok()?.orphan_detector;
     detector.leader.filter(|_| detector.running)

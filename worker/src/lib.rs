@@ -16,7 +16,7 @@
 //! let settings = ktrdr_worker::settings::WorkerSettings::from_args(&args)?;
 //! let url = ktrdr::db::resolve_database_url()?;
 //! let pool = ktrdr::db::connect(&url).await?;
-//! ktrdr_worker::runner::run(pool, url, settings).await // until SIGTERM
+//! ktrdr_worker::runner::run(pool, settings).await // until SIGTERM
 //! # }
 //! ```
 

@@ -25,5 +25,5 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if !args.no_migrate {
         ktrdr::db::migrate(&pool).await?;
     }
-    runner::run(pool, url, settings).await
+    runner::run(pool, settings).await
 }

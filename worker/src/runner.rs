@@ -38,7 +38,7 @@ const MAX_UNREPORTED: usize = 4000;
 /// slots do not idle through a claim's round trip and commit.
 const MAX_CLAIMS_IN_FLIGHT: usize = 2;
 
-pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow::Result<()> {
+pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
     if let Some(threads) = settings.torch_threads {
         tch::set_num_threads(threads);
     }
@@ -62,13 +62,10 @@ pub async fn run(pool: PgPool, url: String, settings: WorkerSettings) -> anyhow:
     settings.outbox.flush(&pool, |_| false).await;
 
     let shutdown = ktrdr::shutdown::install()?;
-    // The ticker's services share the worker's pool; only its leader lock has a connection of its
-    // own.
+    // The ticker (its leadership lease and its services) shares the worker's pool.
     let ticker = settings
         .ticker
-        .map(|ticker_settings| {
-            Ticker::new(&url, pool.clone(), &settings.worker_id, &ticker_settings)
-        })
+        .map(|ticker_settings| Ticker::new(pool.clone(), &settings.worker_id, &ticker_settings))
         .transpose()?
         .map(|ticker| tokio::spawn(ticker.run(shutdown.clone())));
     let (mut wakeups, listener) = notify::spawn_listener(

@@ -20,7 +20,7 @@ pub async fn run(args: JsonArgs, migrate_first: bool) -> anyhow::Result<()> {
         if detector.running {
             "yes"
         } else {
-            "NO (no ticker holds the leader lock)"
+            "NO (no ticker holds a live leader lease)"
         }
     );
     println!(

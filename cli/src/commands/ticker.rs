@@ -14,8 +14,7 @@ pub struct TickerArgs {
 pub async fn run(args: TickerArgs, migrate_first: bool) -> anyhow::Result<()> {
     let settings = TickerSettings::from_env()?;
     let url = ktrdr::db::resolve_database_url()?;
-    // The services run one pass at a time, so a small pool will do; the leader lock has a
-    // connection of its own.
+    // The services and the leadership calls run one at a time, so a small pool will do.
     let pool = ktrdr::db::connect_with_size(&url, 2).await?;
     if migrate_first {
         ktrdr::db::migrate(&pool).await?;
@@ -23,7 +22,7 @@ pub async fn run(args: TickerArgs, migrate_first: bool) -> anyhow::Result<()> {
     let id = args
         .id
         .unwrap_or_else(|| format!("ticker-{}", std::process::id()));
-    let ticker = Ticker::new(&url, pool.clone(), &id, &settings)?;
+    let ticker = Ticker::new(pool.clone(), &id, &settings)?;
     let stop = ktrdr::shutdown::install()?;
     eprintln!(
         "ticker {id}: orphan timeout {} s, check interval {} s, cleanup every {} h (Ctrl-C stops)",

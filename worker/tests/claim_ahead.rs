@@ -32,10 +32,10 @@ const LONG_LEASES: &[(&str, &str)] = &[
 
 const ORPHAN_MESSAGE: &str = "Operation was RUNNING but no worker claimed it";
 
-/// Starts `worker_id` (one slot, up to 5 claimed ahead, no ticker, `leases`), teaches it that jobs are short
-/// (20 no-op dummies), then submits 6 long dummies and waits until it holds all 6: the first
-/// submitted runs, the other five wait in its buffer. Returns the worker and the 6 ids in
-/// submission order.
+/// Starts `worker_id` (one slot, up to 5 claimed ahead, no ticker, `leases`), teaches it that jobs
+/// are short (20 no-op dummies), then submits 6 long dummies and waits until it holds all 6 and
+/// the first submitted runs: the other five wait in its buffer. Returns the worker and the 6 ids
+/// in submission order.
 async fn worker_holding_five_ahead(
     test_db: &TestDatabase,
     worker_id: &str,
@@ -64,6 +64,13 @@ async fn worker_holding_five_ahead(
         (held == 6).then_some(())
     })
     .await;
+    // Held in the database is not yet started: the worker may not have taken the claim's answer in.
+    // The first one's progress (written half a second in) says it runs.
+    wait_for("the first long operation to run", LIMIT, || async {
+        ever_progressed(pool, &ids[0]).await.then_some(())
+    })
+    .await;
+    assert_eq!(held_by(pool, worker_id, &ids).await, 6, "still all held");
     (worker, ids)
 }
 

@@ -5,14 +5,10 @@
 use std::time::Duration;
 
 use ktrdr::{
-    config::{LeaseSettings, TickerSettings},
     leader::{Leadership, Term},
-    maintenance::{
-        CheckpointCleanerConfig, OrphanDetectorConfig, PrunerConfig, ReconciliationExpirerConfig,
-    },
     ticker::Ticker,
 };
-use ktrdr_testkit::{TestDatabase, wait_for};
+use ktrdr_testkit::{TestDatabase, fast_ticker_settings, wait_for};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -125,24 +121,6 @@ async fn leadership_calls_from_rust_take_renew_and_resign() -> anyhow::Result<()
     Ok(())
 }
 
-fn settings() -> TickerSettings {
-    TickerSettings {
-        lease: LeaseSettings {
-            orphan_timeout_seconds: 1.0,
-            heartbeat_interval_seconds: 0.3,
-        },
-        orphans: OrphanDetectorConfig {
-            orphan_timeout: Duration::from_secs(1),
-            check_interval: Duration::from_millis(200),
-        },
-        reconciliation: ReconciliationExpirerConfig {
-            interval: Duration::from_millis(200),
-        },
-        checkpoint_cleanup: CheckpointCleanerConfig::default(),
-        pruning: PrunerConfig::default(),
-    }
-}
-
 async fn last_check(pool: &PgPool) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
     Ok(
         sqlx::query_scalar("SELECT last_check FROM ktrdr.maintenance_state")
@@ -157,7 +135,7 @@ async fn a_ticker_whose_lease_another_took_stops_running_services() -> anyhow::R
     let pool = &test_db.pool;
     let limit = Duration::from_secs(30);
     let (stop, shutdown) = watch::channel(false);
-    let task = tokio::spawn(Ticker::new(pool.clone(), "T", &settings())?.run(shutdown));
+    let task = tokio::spawn(Ticker::new(pool.clone(), "T", &fast_ticker_settings())?.run(shutdown));
     wait_for("T to lead and check for orphans", limit, || async {
         let leads = ktrdr_testkit::ticker_leader(pool).await? == "T";
         (leads && last_check(pool).await.ok()?.is_some()).then_some(())

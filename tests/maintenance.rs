@@ -7,11 +7,10 @@ use chrono::TimeDelta;
 use ktrdr::{
     artifacts::ArtifactStore,
     checkpoints::{self, CheckpointKind, NewCheckpoint},
-    config::{LeaseSettings, TickerSettings},
     job_kinds::JobKinds,
     maintenance::{
         CheckpointCleaner, CheckpointCleanerConfig, OrphanDetector, OrphanDetectorConfig,
-        PrunerConfig, ReconciliationExpirer, ReconciliationExpirerConfig,
+        ReconciliationExpirer, ReconciliationExpirerConfig,
     },
     operations::{self, ClaimedOperation, HeartbeatVerdict, NewOperation, Progress, Status},
     ticker::Ticker,
@@ -399,21 +398,7 @@ fn spawn_ticker(
     test_db: &TestDatabase,
     id: &str,
 ) -> anyhow::Result<(watch::Sender<bool>, tokio::task::JoinHandle<()>)> {
-    let settings = TickerSettings {
-        lease: LeaseSettings {
-            orphan_timeout_seconds: 1.0,
-            heartbeat_interval_seconds: 0.3,
-        },
-        orphans: OrphanDetectorConfig {
-            orphan_timeout: Duration::from_secs(1),
-            check_interval: Duration::from_millis(200),
-        },
-        reconciliation: ReconciliationExpirerConfig {
-            interval: Duration::from_millis(200),
-        },
-        checkpoint_cleanup: CheckpointCleanerConfig::default(),
-        pruning: PrunerConfig::default(),
-    };
+    let settings = ktrdr_testkit::fast_ticker_settings();
     let ticker = Ticker::new(test_db.pool.clone(), id, &settings)?;
     let (stop, shutdown) = watch::channel(false);
     Ok((stop, tokio::spawn(ticker.run(shutdown))))

@@ -28,6 +28,7 @@
 mod queue;
 mod temp_cluster;
 mod test_database;
+mod ticker_settings;
 mod wait;
 mod worker_process;
 
@@ -39,5 +40,6 @@ pub use queue::{
 };
 pub use temp_cluster::TempCluster;
 pub use test_database::TestDatabase;
+pub use ticker_settings::fast_ticker_settings;
 pub use wait::wait_for;
 pub use worker_process::WorkerProcess;

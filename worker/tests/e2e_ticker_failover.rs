@@ -22,15 +22,7 @@ async fn another_process_takes_over_and_detects_orphans() -> anyhow::Result<()> 
     })
     .await;
     let _second = spawn_named_worker(test_db.url(), "second", &[], SHORT_TIMEOUTS);
-    wait_for("second to register", LIMIT, || async {
-        let active = ktrdr_testkit::count_rows(
-            pool,
-            "SELECT count(*) FROM ktrdr.workers_overview
-             WHERE worker_id = 'second' AND status = 'active'",
-        );
-        (active.await.ok()? == 1).then_some(())
-    })
-    .await;
+    registered(pool, "second").await;
 
     first.signal(libc::SIGKILL);
     let killed_at = Instant::now();
@@ -71,15 +63,7 @@ async fn a_frozen_leader_is_replaced_and_steps_down_when_it_wakes() -> anyhow::R
     })
     .await;
     let _standby = spawn_named_worker(url, "standby", &["--types", "training"], SHORT_TIMEOUTS);
-    wait_for("the standby to register", LIMIT, || async {
-        let active = ktrdr_testkit::count_rows(
-            pool,
-            "SELECT count(*) FROM ktrdr.workers_overview
-             WHERE worker_id = 'standby' AND status = 'active'",
-        );
-        (active.await.ok()? == 1).then_some(())
-    })
-    .await;
+    registered(pool, "standby").await;
     let (la_epoch, _) = lease_holder(pool).await;
 
     la.signal(libc::SIGSTOP);
@@ -116,4 +100,19 @@ async fn a_frozen_leader_is_replaced_and_steps_down_when_it_wakes() -> anyhow::R
     );
     la.signal(libc::SIGKILL);
     Ok(())
+}
+
+/// Waits until `worker_id` is an active worker in the registry.
+async fn registered(pool: &sqlx::PgPool, worker_id: &str) {
+    wait_for(&format!("{worker_id} to register"), LIMIT, || async {
+        let active: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM ktrdr.workers_overview WHERE worker_id = $1 AND status = 'active'",
+        )
+        .bind(worker_id)
+        .fetch_one(pool)
+        .await
+        .ok()?;
+        (active == 1).then_some(())
+    })
+    .await;
 }

@@ -14,7 +14,9 @@ pub use lease::{
     ClaimedOperation, FailOutcome, FenceVerdict, HeartbeatVerdict, Lease, Outcome, Progress,
     Reported, claim, complete_batch, reclaim,
 };
-pub use params_limits::{MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, check_params_limits};
+pub use params_limits::{
+    MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, check_params_limits, check_params_text_depth,
+};
 pub use query::{ListFilter, Operation, OperationEvent, events, get, list};
 pub use status::Status;
 pub use submit::{NewOperation, submit, submit_many};

@@ -20,9 +20,7 @@ pub fn check_params_limits(params: &Value) -> Result<()> {
     // Depth first and without recursion: the size below recurses, and a deep value may be one a
     // program built (serde_json's parser itself stops at 128).
     if depth_beyond(params, MAX_PARAMS_DEPTH) {
-        return Err(Error::InvalidInput(format!(
-            "params nest deeper than {MAX_PARAMS_DEPTH} levels of objects and arrays (the limit)"
-        )));
+        return Err(too_deep());
     }
     let bytes = jsonb_text_len(params);
     if bytes > MAX_PARAMS_BYTES {
@@ -31,6 +29,37 @@ pub fn check_params_limits(params: &Value) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Refuses JSON text whose objects and arrays nest deeper than [`MAX_PARAMS_DEPTH`], before it is
+/// parsed: serde_json's parser stops at 128 levels with "recursion limit exceeded", which says
+/// neither the limit nor what to fix.
+pub fn check_params_text_depth(text: &str) -> Result<()> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in text.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{' | b'[') => {
+                depth += 1;
+                if depth > MAX_PARAMS_DEPTH {
+                    return Err(too_deep());
+                }
+            }
+            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn too_deep() -> Error {
+    Error::InvalidInput(format!(
+        "params nest deeper than {MAX_PARAMS_DEPTH} levels of objects and arrays (the limit)"
+    ))
 }
 
 /// Whether objects and arrays nest more than `max` levels in `value`.
@@ -79,7 +108,7 @@ fn scalar_len(value: &Value) -> usize {
 mod tests {
     use serde_json::json;
 
-    use super::{depth_beyond, jsonb_text_len};
+    use super::{MAX_PARAMS_DEPTH, check_params_text_depth, depth_beyond, jsonb_text_len};
 
     #[test]
     fn the_length_is_that_of_postgresqls_jsonb_text() {
@@ -95,5 +124,16 @@ mod tests {
         assert!(depth_beyond(&json!({"a": []}), 1));
         assert!(!depth_beyond(&json!({"a": [[]]}), 3));
         assert!(depth_beyond(&json!({"a": [[]]}), 2));
+    }
+
+    #[test]
+    fn text_depth_counts_brackets_outside_strings_only() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(check_params_text_depth(&nested(MAX_PARAMS_DEPTH)).is_ok());
+        assert!(check_params_text_depth(&nested(MAX_PARAMS_DEPTH + 1)).is_err());
+        assert!(check_params_text_depth(&nested(200)).is_err());
+        // Brackets inside strings, after an escaped quote too, do not nest.
+        let in_strings = format!(r#"{{"a": "{}", "b": "\"{{"}}"#, "[".repeat(100));
+        assert!(check_params_text_depth(&in_strings).is_ok(), "{in_strings}");
     }
 }

@@ -121,6 +121,7 @@ pub async fn run(command: OpsCommand, migrate_first: bool) -> anyhow::Result<()>
 
 async fn submit(args: SubmitArgs, migrate_first: bool) -> anyhow::Result<()> {
     let (text, from) = params_text(&args.params)?;
+    operations::check_params_text_depth(&text)?;
     let params: Value = serde_json::from_str(&text)
         .map_err(|err| anyhow::anyhow!("--params{from} is not valid JSON: {err}"))?;
     // Before connecting: the submit would check the same, after the connection was made.

@@ -55,9 +55,10 @@ const SECTIONS: [&str; 11] = [
 /// Reads and validates a strategy file; a file over [`MAX_STRATEGY_BYTES`] is refused without
 /// being read whole.
 pub fn parse_file(path: &Path) -> Result<Strategy, Vec<Problem>> {
+    // Callers name the file; the problem's path is the place inside it, as for every problem.
     let problem = |message: String| {
         vec![Problem {
-            path: path.display().to_string(),
+            path: "(file)".into(),
             line: None,
             message,
         }]

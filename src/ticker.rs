@@ -97,7 +97,8 @@ impl Ticker {
                     }
                     just_renewed = false;
                     let Some(wait) = service.run_pass(&self.pool, &fence).await else {
-                        tracing::warn!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker lost its leader lease during a pass: stepping down");
+                        // (The refusal itself is the service's warning.)
+                        tracing::info!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker stepping down");
                         return;
                     };
                     *due = Instant::now() + wait;

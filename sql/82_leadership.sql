@@ -46,3 +46,29 @@ RETURNS void LANGUAGE sql AS $$
     SET leader_lease_expires_at = NULL
     WHERE leader_id = p_ticker_id AND leader_epoch = p_epoch;
 $$;
+
+-- Fences a maintenance write (src/leader.rs, begin_fenced): called first in the write's
+-- transaction by leader p_leader_id of epoch p_epoch, it share-locks the lease row until the
+-- transaction ends — take_leadership updates that row, so a takeover waits for the write to commit
+-- — and raises SQLSTATE KT001 (not leader) when another epoch holds the lease or it was resigned,
+-- so that a leader that froze mid-pass, or renewed just before its lease lapsed and was taken
+-- over, changes nothing. A lapsed lease that nobody took passes, as renew_leadership renews it: no
+-- one else led since, and no one can before this transaction ends. The maintenance functions
+-- themselves are not fenced: called without this (psql, pg_cron, `ktrdr checkpoints cleanup`) they
+-- run as the operator's manual calls.
+CREATE OR REPLACE FUNCTION ktrdr.assert_leadership(p_leader_id text, p_epoch bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    v_state ktrdr.maintenance_state;
+BEGIN
+    SELECT * INTO v_state FROM ktrdr.maintenance_state FOR SHARE;
+    IF v_state.leader_id IS DISTINCT FROM p_leader_id
+       OR v_state.leader_epoch IS DISTINCT FROM p_epoch
+       OR v_state.leader_lease_expires_at IS NULL THEN
+        RAISE EXCEPTION 'ticker % no longer leads (epoch %): the lease is %, so this maintenance write did nothing',
+            p_leader_id, p_epoch,
+            CASE WHEN v_state.leader_lease_expires_at IS NULL THEN 'resigned'
+                 ELSE format('%s''s in epoch %s', v_state.leader_id, v_state.leader_epoch) END
+            USING ERRCODE = 'KT001';
+    END IF;
+END $$;

@@ -7,7 +7,8 @@
 -- after their lease lapses (the ticker wakes at the earliest lease expiry instead). run_maintenance
 -- covers the ticker's orphan and reconciliation services, run_pruning its pruning; the checkpoint
 -- cleanup also deletes from the artifact store, which may be a directory SQL cannot reach, so
--- schedule `ktrdr checkpoints cleanup` with the system's cron for it. Run workers with --no-ticker when pg_cron does this job. Arguments:
+-- schedule `ktrdr checkpoints cleanup` with the system's cron for it. Run workers with --no-ticker when pg_cron does this job:
+-- its calls carry no leader epoch, so they are not fenced (sql/82_leadership.sql, assert_leadership). Arguments:
 -- ticker name, ORPHAN_TIMEOUT_SECONDS, check interval (the schedule's period, in seconds).
 CREATE EXTENSION IF NOT EXISTS pg_cron;
 

@@ -169,18 +169,23 @@ pub const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(36
 
 /// Deletes checkpoints older than `max_age_days` (of operations not running) with their artifacts,
 /// then sweeps checkpoint artifacts older than `sweep_min_age` that no checkpoint row references.
-/// Only ever deletes under the store's `checkpoints/` prefix, whatever a row says.
+/// Only ever deletes under the store's `checkpoints/` prefix, whatever a row says. The rows are
+/// deleted in a transaction fenced by `fence` (the ticker's; `None` for a manual cleanup, see
+/// [`leader::begin_fenced`](crate::leader::begin_fenced)), before any artifact.
 pub async fn cleanup(
     pool: &PgPool,
     store: &ArtifactStore,
     max_age_days: f64,
     sweep_min_age: std::time::Duration,
+    fence: Option<&crate::leader::Fence>,
 ) -> Result<CleanupReport> {
+    let mut tx = crate::leader::begin_fenced(pool, fence).await?;
     let removed: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT operation_id, artifact_location FROM ktrdr.cleanup_checkpoints($1)")
             .bind(max_age_days)
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await?;
+    tx.commit().await?;
     let mut report = CleanupReport {
         checkpoints_deleted: removed.len(),
         ..Default::default()

@@ -27,15 +27,20 @@ pub enum Error {
     Artifact(String),
     #[error("migration failed: {0}")]
     Migration(String),
-    /// PostgreSQL could not be reached.
-    #[error("cannot reach PostgreSQL at {target}: {source}")]
+    /// A maintenance pass fenced by a leader's epoch whose lease another ticker has taken over (or
+    /// that was resigned): the pass changed nothing (SQLSTATE KT001 from `ktrdr.assert_leadership`).
+    #[error("{0}")]
+    NotLeader(String),
+    /// PostgreSQL could not be reached, or refused the login; the cause says what to fix. (The
+    /// cause is part of the message, not a source: printed with its causes, the error stays one
+    /// line.)
+    #[error("cannot connect to PostgreSQL at {target}: {cause}")]
     Unreachable {
         target: String,
-        #[source]
-        source: sqlx::Error,
+        cause: crate::db::ConnectFailure,
     },
-    #[error("database error: {0}")]
-    Database(#[source] sqlx::Error),
+    #[error("database error: {}", DatabaseMessage(.0))]
+    Database(sqlx::Error),
 }
 
 impl Error {
@@ -43,7 +48,7 @@ impl Error {
     /// callers retry these with backoff instead of giving up.
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Unreachable { .. } => true,
+            Error::Unreachable { cause, .. } => cause.is_transient(),
             Error::Database(err) => is_transient_sqlx(err),
             _ => false,
         }
@@ -76,6 +81,7 @@ impl From<sqlx::Error> for Error {
                     return Error::InvalidInput(message);
                 }
                 Some("55000") | Some("55006") | Some("40001") => return Error::Conflict(message),
+                Some(crate::leader::NOT_LEADER_SQLSTATE) => return Error::NotLeader(message),
                 _ => {}
             }
         }
@@ -83,8 +89,25 @@ impl From<sqlx::Error> for Error {
     }
 }
 
-/// Shows a database URL without its password.
-pub(crate) struct RedactedUrl<'a>(pub &'a str);
+/// A driver error as one line: the server's message and SQLSTATE for errors the server raised
+/// (the driver's own wording adds the line of the server's C source that raised it), the driver's
+/// text otherwise.
+struct DatabaseMessage<'a>(&'a sqlx::Error);
+
+impl fmt::Display for DatabaseMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            sqlx::Error::Database(db) => match db.code() {
+                Some(code) => write!(f, "{} (SQLSTATE {code})", db.message()),
+                None => f.write_str(db.message()),
+            },
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+/// Shows a database URL without its password (`postgres://me:***@db/x`), as every message does.
+pub struct RedactedUrl<'a>(pub &'a str);
 
 impl fmt::Display for RedactedUrl<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -15,6 +15,18 @@
 //! interval to spare; followers try every check interval, so they take over within one check
 //! interval after a lease lapses, at most three check intervals after the leader froze.
 //!
+//! Fencing of the maintenance writes: renewing before every pass is not enough, since a pass that
+//! began just before the lease lapsed — or whose process froze mid-pass — would still run its SQL
+//! after a follower took over. So every maintenance write of a leader runs in a transaction begun
+//! by [`begin_fenced`] with the leader's [`Fence`] (id and epoch): its first statement,
+//! `ktrdr.assert_leadership`, share-locks the lease row and raises SQLSTATE
+//! [`KT001`](NOT_LEADER_SQLSTATE) ([`Error::NotLeader`](crate::Error::NotLeader)) when another
+//! epoch holds the lease or it was resigned. A takeover updates that row, so it waits until a pass
+//! under way commits, and a pass that starts after the takeover changes nothing. A lease that lapsed
+//! but that nobody took passes the check, as it renews: no one else led in between, and no one can
+//! until the pass commits. Calls without a fence (tests, `ktrdr checkpoints cleanup`, pg_cron's
+//! SQL) are not checked: they are the operator's, who runs them knowing no ticker may.
+//!
 //! Every call runs on the pool under [`call_timeout`]: a `statement_timeout` in its transaction, and
 //! the same limit on the client side (a half-open connection never answers the server's error), so a
 //! leader cannot hang on a call past its lease. `ktrdr.orphan_detector` (sql/90_views.sql) shows
@@ -25,6 +37,10 @@ use std::time::Duration;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::Result;
+
+/// The SQLSTATE with which `ktrdr.assert_leadership` refuses a write whose fence another epoch has
+/// overtaken (a class of the project's own, "KT"; mapped to [`Error::NotLeader`](crate::Error::NotLeader)).
+pub const NOT_LEADER_SQLSTATE: &str = "KT001";
 
 /// How long a lease lasts: twice the check interval, which is also the longest between renewals.
 pub fn lease_for(check_interval: Duration) -> Duration {
@@ -51,6 +67,33 @@ pub struct Term {
     pub epoch: i64,
 }
 
+/// What a leader's maintenance writes are fenced with (see the module documentation): its id and
+/// the epoch of its term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub leader_id: String,
+    pub epoch: i64,
+}
+
+/// A transaction on `pool` for a maintenance write. With `fence`, it first checks that the fence's
+/// lease still holds, and keeps the lease row share-locked until it ends, so that no takeover
+/// happens before it commits; [`Error::NotLeader`](crate::Error::NotLeader) when another epoch
+/// holds the lease or it was resigned. With `None`, a plain (unfenced) transaction.
+pub async fn begin_fenced(
+    pool: &PgPool,
+    fence: Option<&Fence>,
+) -> Result<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await?;
+    if let Some(fence) = fence {
+        sqlx::query("SELECT ktrdr.assert_leadership($1, $2)")
+            .bind(&fence.leader_id)
+            .bind(fence.epoch)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
+}
+
 impl Leadership {
     /// Ticker `ticker_id` competing with leases of `lease`, each call limited to `timeout`.
     pub fn new(pool: PgPool, ticker_id: &str, lease: Duration, timeout: Duration) -> Self {
@@ -59,6 +102,14 @@ impl Leadership {
             ticker_id: ticker_id.to_string(),
             lease,
             timeout,
+        }
+    }
+
+    /// The fence of this ticker's `term`, for its maintenance writes.
+    pub fn fence(&self, term: Term) -> Fence {
+        Fence {
+            leader_id: self.ticker_id.clone(),
+            epoch: term.epoch,
         }
     }
 

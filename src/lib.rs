@@ -45,7 +45,7 @@ pub mod shutdown;
 pub mod ticker;
 pub mod workers;
 
-pub use error::{Error, Result};
+pub use error::{Error, RedactedUrl, Result};
 
 /// Version of this build, recorded in the worker registry.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -39,9 +39,14 @@ pub fn spawn_listener(
             match listen(&pool, channels, &tx).await {
                 ListenEnd::ReceiverGone => return,
                 ListenEnd::Failed(err) => {
-                    tracing::warn!(
-                        "notification listener lost its connection: {err}; retrying in {delay:?}"
-                    );
+                    let err = crate::Error::from(err);
+                    if err.is_transient() {
+                        crate::db::outage::failed("notification listener", &err);
+                    } else {
+                        tracing::warn!(
+                            "notification listener failed: {err}; retrying in {delay:?}"
+                        );
+                    }
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
@@ -64,6 +69,7 @@ async fn listen(pool: &PgPool, channels: &[&str], tx: &mpsc::UnboundedSender<Wak
     if let Err(err) = listener.listen_all(channels.iter().copied()).await {
         return ListenEnd::Failed(err);
     }
+    crate::db::outage::reached();
     loop {
         if tx.send(Wakeup::Reconnected).is_err() {
             return ListenEnd::ReceiverGone;

@@ -10,7 +10,9 @@
 //! a backlog lasts, so that its bounded passes and the other services take turns). Every service is
 //! due when leadership begins.
 //!
-//! Fencing: before every service pass the leader renews its lease with its epoch, and it never sleeps
+//! Fencing: every write of a service pass is fenced by the leader's epoch in its own transaction (see
+//! [`leader`](crate::leader)): a pass that another's takeover overtook changes nothing and the
+//! ticker steps down. And before every service pass the leader renews its lease, and it never sleeps
 //! longer than the renewal interval (one check interval; the lease lasts two), so a healthy leader's
 //! lease never lapses even when every service is due much later. When a renewal fails or errs —
 //! another took over while this process was frozen or cut off — it stops leading at once, runs
@@ -76,6 +78,7 @@ impl Ticker {
     /// Leads in `term` until shutdown (then resigns) or until a renewal fails or errs.
     async fn lead(&self, term: Term, shutdown: &mut watch::Receiver<bool>) {
         tracing::info!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker leader: running maintenance");
+        let fence = self.leadership.fence(term);
         let mut due = vec![Instant::now(); self.services.len()];
         loop {
             let mut renewed_at = Instant::now();
@@ -93,7 +96,11 @@ impl Ticker {
                         }
                     }
                     just_renewed = false;
-                    let wait = service.run_pass(&self.pool).await;
+                    let Some(wait) = service.run_pass(&self.pool, &fence).await else {
+                        // (The refusal itself is the service's warning.)
+                        tracing::info!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker stepping down");
+                        return;
+                    };
                     *due = Instant::now() + wait;
                 }
             }
@@ -114,6 +121,11 @@ impl Ticker {
             Ok(true) => true,
             Ok(false) => {
                 tracing::warn!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker lost its leader lease: stepping down");
+                false
+            }
+            Err(err) if err.is_transient() => {
+                crate::db::outage::failed("renewing the ticker's leader lease", &err);
+                tracing::info!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker stepping down until the database is back");
                 false
             }
             Err(err) => {

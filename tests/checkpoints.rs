@@ -207,7 +207,7 @@ async fn cleanup_removes_old_checkpoints_and_strays_but_nothing_outside_the_root
     )
     .await?;
 
-    let report = checkpoints::cleanup(pool, &store, 30.0, std::time::Duration::ZERO).await?;
+    let report = checkpoints::cleanup(pool, &store, 30.0, std::time::Duration::ZERO, None).await?;
     assert_eq!(report.checkpoints_deleted, 2);
     assert_eq!(
         report.artifacts_deleted, 1,

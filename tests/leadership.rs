@@ -1,11 +1,19 @@
 //! Leadership of the maintenance ticker as a lease (sql/82_leadership.sql, src/leader.rs): taking,
-//! renewing with an epoch (fencing), takeover after the lease lapses, resigning; and a ticker that
-//! loses its lease stops running services.
+//! renewing with an epoch (fencing), takeover after the lease lapses, resigning; maintenance passes
+//! fenced by the epoch (a leader that was taken over changes nothing, a takeover waits for a pass
+//! under way); and a ticker that loses its lease stops running services.
 
 use std::time::Duration;
 
 use ktrdr::{
-    leader::{Leadership, Term},
+    Error,
+    artifacts::ArtifactStore,
+    leader::{self, Leadership, Term},
+    maintenance::{
+        CheckpointCleaner, CheckpointCleanerConfig, OrphanDetector, OrphanDetectorConfig, Pruner,
+        PrunerConfig, ReconciliationExpirer, ReconciliationExpirerConfig,
+    },
+    operations::{self, Status},
     ticker::Ticker,
 };
 use ktrdr_testkit::{TestDatabase, fast_ticker_settings, wait_for};
@@ -189,5 +197,147 @@ async fn a_ticker_whose_lease_another_took_stops_running_services() -> anyhow::R
         None,
         "T resigned on shutdown"
     );
+    Ok(())
+}
+
+/// A running operation whose lease lapsed a second ago: an orphan for the next orphan pass.
+async fn orphan(pool: &PgPool) -> anyhow::Result<String> {
+    let id = ktrdr_testkit::running_dummy(pool, "gone", 30.0)
+        .await?
+        .lease
+        .operation_id;
+    sqlx::query(
+        "UPDATE ktrdr.operations SET lease_expires_at = now() - interval '1 second'
+         WHERE operation_id = $1",
+    )
+    .bind(&id)
+    .execute(pool)
+    .await?;
+    Ok(id)
+}
+
+fn leadership(pool: &PgPool, id: &str) -> Leadership {
+    Leadership::new(
+        pool.clone(),
+        id,
+        Duration::from_secs(30),
+        Duration::from_secs(30),
+    )
+}
+
+fn assert_not_leader<T: std::fmt::Debug>(outcome: ktrdr::Result<T>, service: &str) {
+    match outcome {
+        Err(Error::NotLeader(message)) => assert_eq!(
+            message,
+            "ticker A no longer leads (epoch 1): the lease is B's in epoch 2, so this maintenance \
+             write did nothing",
+            "{service}"
+        ),
+        other => panic!("{service}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn passes_fenced_by_an_epoch_another_took_over_change_nothing() -> anyhow::Result<()> {
+    let pool = &TestDatabase::create().await?.pool;
+    let (a, b) = (leadership(pool, "A"), leadership(pool, "B"));
+    let fence_a = a.fence(a.take().await?.expect("A leads"));
+    let orphan = orphan(pool).await?;
+    // A froze; its lease lapsed and B took over.
+    expire_lease(pool).await?;
+    let fence_b = b.fence(b.take().await?.expect("B takes over"));
+    assert_eq!((fence_a.epoch, fence_b.epoch), (1, 2));
+
+    let detector = OrphanDetector::new("A", OrphanDetectorConfig::default())?;
+    assert_not_leader(detector.run_once(pool, Some(&fence_a)).await, "orphans");
+    let expirer = ReconciliationExpirer::new(ReconciliationExpirerConfig::default())?;
+    assert_not_leader(
+        expirer.run_once(pool, Some(&fence_a)).await,
+        "reconciliation",
+    );
+    let store = ArtifactStore::Database(pool.clone());
+    let cleaner = CheckpointCleaner::new(CheckpointCleanerConfig::default(), store)?;
+    assert_not_leader(cleaner.run_once(pool, Some(&fence_a)).await, "cleanup");
+    let pruner = Pruner::new(PrunerConfig::default())?;
+    assert_not_leader(pruner.run_once(pool, Some(&fence_a)).await, "pruning");
+    // Nothing changed: the orphan A would have settled still runs, and no pass is recorded.
+    assert_eq!(
+        operations::get(pool, &orphan).await?.status,
+        Status::Running
+    );
+    let recorded: (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ) = sqlx::query_as("SELECT last_check, last_pruning_at FROM ktrdr.maintenance_state")
+        .fetch_one(pool)
+        .await?;
+    assert_eq!(recorded, (None, None));
+
+    // The new leader's passes run.
+    let detector = OrphanDetector::new("B", OrphanDetectorConfig::default())?;
+    let report = detector.run_once(pool, Some(&fence_b)).await?;
+    assert_eq!(report.orphans_failed, 1);
+    assert_eq!(operations::get(pool, &orphan).await?.status, Status::Failed);
+    assert_eq!(pruner.run_once(pool, Some(&fence_b)).await?.batches, 1);
+
+    // A resigned lease fences its own leader too.
+    b.resign(Term {
+        epoch: fence_b.epoch,
+    })
+    .await?;
+    match detector.run_once(pool, Some(&fence_b)).await {
+        Err(Error::NotLeader(message)) => assert!(
+            message.ends_with("the lease is resigned, so this maintenance write did nothing")
+        ),
+        other => panic!("{other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_takeover_waits_for_the_fenced_pass_under_way() -> anyhow::Result<()> {
+    let pool = &TestDatabase::create().await?.pool;
+    let (a, b) = (leadership(pool, "A"), leadership(pool, "B"));
+    let fence_a = a.fence(a.take().await?.expect("A leads"));
+    let orphan = orphan(pool).await?;
+    // A's lease lapses just as its pass begins: nobody took it yet, so the pass may run…
+    expire_lease(pool).await?;
+    let mut pass = leader::begin_fenced(pool, Some(&fence_a)).await?;
+    // …and B, trying to take over meanwhile, waits for it.
+    let takeover = tokio::spawn(async move { b.take().await });
+    wait_for(
+        "B's takeover to wait on A's pass",
+        Duration::from_secs(30),
+        || async {
+            let waiting: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                            WHERE wait_event_type = 'Lock' AND query LIKE '%take_leadership%'
+                              AND pid <> pg_backend_pid())",
+            )
+            .fetch_one(pool)
+            .await
+            .ok()?;
+            waiting.then_some(())
+        },
+    )
+    .await;
+    // The pass itself locks the row for update (run_orphan_detection): no deadlock with B.
+    let report: serde_json::Value =
+        sqlx::query_scalar("SELECT ktrdr.run_orphan_detection('A', 60, 15)")
+            .fetch_one(&mut *pass)
+            .await?;
+    assert_eq!(report["orphans_failed"], 1);
+    assert!(!takeover.is_finished(), "B took over during A's pass");
+    pass.commit().await?;
+
+    let term_b = takeover
+        .await??
+        .expect("B takes over once A's pass committed");
+    assert_eq!(term_b.epoch, fence_a.epoch + 1);
+    assert_eq!(operations::get(pool, &orphan).await?.status, Status::Failed);
+    assert!(matches!(
+        leader::begin_fenced(pool, Some(&fence_a)).await,
+        Err(Error::NotLeader(_))
+    ));
     Ok(())
 }

@@ -84,7 +84,7 @@ async fn status(pool: &PgPool, id: &str) -> Status {
 async fn an_operation_whose_lease_lapsed_fails_with_the_orphan_message() -> anyhow::Result<()> {
     let pool = &TestDatabase::create().await?.pool;
     let claimed = lapsed_operation(pool, 1).await;
-    let report = detector().run_once(pool).await?;
+    let report = detector().run_once(pool, None).await?;
     assert_eq!((report.orphans_failed, report.orphans_requeued), (1, 0));
     let op = operations::get(pool, &claimed.lease.operation_id).await?;
     assert_eq!(op.status, Status::Failed);
@@ -105,7 +105,7 @@ async fn an_orphan_with_attempts_left_is_requeued_and_a_cancelled_one_cancelled(
     let retry = lapsed_operation(pool, 2).await;
     let cancel = lapsed_operation(pool, 2).await;
     operations::request_cancel(pool, &cancel.lease.operation_id, None).await?;
-    let report = detector().run_once(pool).await?;
+    let report = detector().run_once(pool, None).await?;
     assert_eq!((report.orphans_requeued, report.orphans_cancelled), (1, 1));
     assert_eq!(
         status(pool, &retry.lease.operation_id).await,
@@ -134,7 +134,7 @@ async fn healthy_and_late_operations_are_left_alone_and_counted() -> anyhow::Res
     .bind(&claimed[0].lease.operation_id)
     .execute(pool)
     .await?;
-    let report = detector().run_once(pool).await?;
+    let report = detector().run_once(pool, None).await?;
     assert!(!report.changed_anything());
     assert_eq!(report.potential_orphans_count, 1);
     // The earliest expiry is 20 s away, beyond the check interval: the next pass is due after that.
@@ -153,7 +153,7 @@ async fn the_orphan_detector_is_due_just_after_the_earliest_lease_expiry() -> an
     let pool = &TestDatabase::create().await?.pool;
     let soon = ktrdr_testkit::running_dummy(pool, "w", 5.0).await?;
     ktrdr_testkit::running_dummy(pool, "w", 10.0).await?;
-    let report = detector().run_once(pool).await?;
+    let report = detector().run_once(pool, None).await?;
     let expiry = operations::get(pool, &soon.lease.operation_id)
         .await?
         .lease_expires_at
@@ -166,11 +166,11 @@ async fn the_orphan_detector_is_due_just_after_the_earliest_lease_expiry() -> an
 async fn after_an_outage_lapsed_leases_are_reconciled_not_failed() -> anyhow::Result<()> {
     let pool = &TestDatabase::create().await?.pool;
     let detector = detector_with_short_grace();
-    detector.run_once(pool).await?;
+    detector.run_once(pool, None).await?;
     let kept = lapsed_operation(pool, 1).await;
     let abandoned = lapsed_operation(pool, 1).await;
     pretend_an_outage(pool).await;
-    let report = detector.run_once(pool).await?;
+    let report = detector.run_once(pool, None).await?;
     assert!(report.outage_detected);
     assert_eq!(
         (report.moved_to_reconciliation, report.orphans_failed),
@@ -205,7 +205,7 @@ async fn after_an_outage_lapsed_leases_are_reconciled_not_failed() -> anyhow::Re
         "the reconciliation deadline to pass",
         Duration::from_secs(30),
         || async {
-            let report = expirer.run_once(pool).await.ok()?;
+            let report = expirer.run_once(pool, None).await.ok()?;
             (report.expired() > 0).then_some(report)
         },
     )
@@ -225,14 +225,20 @@ async fn after_an_outage_lapsed_leases_are_reconciled_not_failed() -> anyhow::Re
 async fn an_expired_reconciliation_is_settled_by_its_attempts_and_cancel_and_counted()
 -> anyhow::Result<()> {
     let pool = &TestDatabase::create().await?.pool;
-    detector().run_once(pool).await?;
+    detector().run_once(pool, None).await?;
     let fails = lapsed_operation(pool, 1).await.lease.operation_id;
     let retries = lapsed_operation(pool, 2).await.lease.operation_id;
     let cancels = lapsed_operation(pool, 2).await.lease.operation_id;
     let waits = lapsed_operation(pool, 1).await.lease.operation_id;
     operations::request_cancel(pool, &cancels, None).await?;
     pretend_an_outage(pool).await;
-    assert_eq!(detector().run_once(pool).await?.moved_to_reconciliation, 4);
+    assert_eq!(
+        detector()
+            .run_once(pool, None)
+            .await?
+            .moved_to_reconciliation,
+        4
+    );
     // Three deadlines passed; the fourth is 5 s away.
     sqlx::query(
         "UPDATE ktrdr.operations
@@ -244,7 +250,7 @@ async fn an_expired_reconciliation_is_settled_by_its_attempts_and_cancel_and_cou
     .execute(pool)
     .await?;
 
-    let report = expirer().run_once(pool).await?;
+    let report = expirer().run_once(pool, None).await?;
     assert_eq!(
         (report.failed, report.requeued, report.cancelled),
         (1, 1, 1)
@@ -263,17 +269,21 @@ async fn an_expired_reconciliation_is_settled_by_its_attempts_and_cancel_and_cou
         message,
         format!("{ORPHAN_MESSAGE} (not reclaimed after a database outage)")
     );
-    assert_eq!(expirer().run_once(pool).await?.expired(), 0, "settled once");
+    assert_eq!(
+        expirer().run_once(pool, None).await?.expired(),
+        0,
+        "settled once"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn a_heartbeat_takes_back_an_operation_in_reconciliation() -> anyhow::Result<()> {
     let pool = &TestDatabase::create().await?.pool;
-    detector().run_once(pool).await?;
+    detector().run_once(pool, None).await?;
     let claimed = lapsed_operation(pool, 1).await;
     pretend_an_outage(pool).await;
-    detector().run_once(pool).await?;
+    detector().run_once(pool, None).await?;
     let id = &claimed.lease.operation_id;
     assert_eq!(status(pool, id).await, Status::PendingReconciliation);
     let verdict = claimed
@@ -340,7 +350,7 @@ async fn the_checkpoint_cleanup_reports_what_it_deleted() -> anyhow::Result<()> 
     };
     let cleaner = CheckpointCleaner::new(config, store.clone())?;
 
-    let report = cleaner.run_once(pool).await?;
+    let report = cleaner.run_once(pool, None).await?;
     assert_eq!(report.removed.checkpoints_deleted, 1);
     assert_eq!(report.removed.artifacts_deleted, 1);
     assert_eq!(report.removed.unreferenced_artifacts_swept, 1, "the stray");
@@ -348,7 +358,7 @@ async fn the_checkpoint_cleanup_reports_what_it_deleted() -> anyhow::Result<()> 
     assert!(checkpoints::get(pool, &old).await?.is_none());
     assert!(checkpoints::get(pool, &kept).await?.is_some());
     assert!(store.get(&stray).await.is_err());
-    let again = cleaner.run_once(pool).await?;
+    let again = cleaner.run_once(pool, None).await?;
     assert_eq!(again.removed, checkpoints::CleanupReport::default());
     Ok(())
 }
@@ -358,10 +368,10 @@ async fn run_maintenance_runs_orphan_detection_and_reconciliation_expiry_in_one_
 -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    detector().run_once(pool).await?;
+    detector().run_once(pool, None).await?;
     let reconciling = lapsed_operation(pool, 1).await.lease.operation_id;
     pretend_an_outage(pool).await;
-    detector().run_once(pool).await?;
+    detector().run_once(pool, None).await?;
     // The outage is long over and nobody took the operation back.
     sqlx::query(
         "UPDATE ktrdr.maintenance_state SET outage_detected_at = now() - interval '1 hour'",

@@ -91,7 +91,7 @@ async fn finished_operations_older_than_the_retention_go_with_their_events_and_y
     ];
     assert!(young_events.iter().all(|&n| n > 0), "{young_events:?}");
 
-    let report = pruner().run_once(pool).await?;
+    let report = pruner().run_once(pool, None).await?;
     assert_eq!(report.operations_deleted, 3, "{report:?}");
     assert_eq!(report.events_deleted, old_events, "{report:?}");
     assert_eq!(report.batches, 1);
@@ -105,7 +105,7 @@ async fn finished_operations_older_than_the_retention_go_with_their_events_and_y
         assert_eq!(event_count(pool, id).await, events);
     }
     // Nothing is left to prune: the next pass deletes nothing and is due after the interval.
-    let again = pruner().run_once(pool).await?;
+    let again = pruner().run_once(pool, None).await?;
     assert!(!again.deleted_anything(), "{again:?}");
     assert_eq!(again.next_due, again.checked_at + TimeDelta::hours(1));
     Ok(())
@@ -137,7 +137,7 @@ async fn active_operations_are_never_pruned_however_old() -> anyhow::Result<()> 
         .execute(pool)
         .await?;
     }
-    let report = pruner().run_once(pool).await?;
+    let report = pruner().run_once(pool, None).await?;
     assert!(!report.deleted_anything(), "{report:?}");
     for id in [&pending, &running, &reconciling] {
         assert!(exists(pool, id).await, "{id} was pruned");
@@ -164,7 +164,7 @@ async fn an_operation_with_a_checkpoint_stays_resumable_until_its_checkpoint_is_
     claimed.lease.mark_cancelled(pool, None).await?;
     finished_days_ago(pool, &id, 90).await;
 
-    let report = pruner().run_once(pool).await?;
+    let report = pruner().run_once(pool, None).await?;
     assert_eq!(report.operations_deleted, 0, "{report:?}");
     assert!(checkpoints::get(pool, &id).await?.is_some());
     // Still resumable, and kept when it ends again; once its checkpoint is deleted (by hand or by
@@ -175,9 +175,9 @@ async fn an_operation_with_a_checkpoint_stays_resumable_until_its_checkpoint_is_
         .unwrap();
     claimed.lease.mark_cancelled(pool, None).await?;
     finished_days_ago(pool, &id, 90).await;
-    assert_eq!(pruner().run_once(pool).await?.operations_deleted, 0);
+    assert_eq!(pruner().run_once(pool, None).await?.operations_deleted, 0);
     checkpoints::delete(pool, &store, &id).await?;
-    assert_eq!(pruner().run_once(pool).await?.operations_deleted, 1);
+    assert_eq!(pruner().run_once(pool, None).await?.operations_deleted, 1);
     assert!(!exists(pool, &id).await);
     Ok(())
 }
@@ -211,11 +211,11 @@ async fn a_parent_goes_after_its_children_and_children_of_an_active_parent_stay(
         operations::Status::Running
     );
 
-    let first = pruner().run_once(pool).await?;
+    let first = pruner().run_once(pool, None).await?;
     assert_eq!(first.operations_deleted, 1, "{first:?}");
     assert!(!exists(pool, &done_child).await);
     assert!(exists(pool, &done_parent).await);
-    let second = pruner().run_once(pool).await?;
+    let second = pruner().run_once(pool, None).await?;
     assert_eq!(second.operations_deleted, 1, "{second:?}");
     assert!(!exists(pool, &done_parent).await);
 
@@ -253,7 +253,7 @@ async fn batches_of_ten_delete_all_thirty_five_old_operations_in_four_calls() ->
         batch_size: 10,
         ..PrunerConfig::default()
     };
-    let report = Pruner::new(config)?.run_once(pool).await?;
+    let report = Pruner::new(config)?.run_once(pool, None).await?;
     assert_eq!(report.batches, 4, "{report:?}");
     assert_eq!(report.operations_deleted, 35);
     assert_eq!(report.events_deleted, events);
@@ -279,14 +279,14 @@ async fn a_pass_stops_at_its_batch_limit_and_is_due_again_at_once() -> anyhow::R
     };
     let pruner = Pruner::new(config)?;
     let before = Utc::now();
-    let first = pruner.run_once(pool).await?;
+    let first = pruner.run_once(pool, None).await?;
     assert_eq!((first.batches, first.operations_deleted), (2, 20));
     let backlog_wait = TimeDelta::from_std(pruning::BACKLOG_WAIT)?;
     assert!(
         first.next_due <= Utc::now() + backlog_wait && first.next_due >= before + backlog_wait,
         "{first:?}"
     );
-    let second = pruner.run_once(pool).await?;
+    let second = pruner.run_once(pool, None).await?;
     assert_eq!((second.batches, second.operations_deleted), (2, 15));
     assert_eq!(second.next_due, second.checked_at + TimeDelta::hours(1));
     Ok(())
@@ -300,7 +300,7 @@ async fn a_retention_of_zero_keeps_everything() -> anyhow::Result<()> {
         retention_days: 0.0,
         ..PrunerConfig::default()
     };
-    let report = Pruner::new(config)?.run_once(pool).await?;
+    let report = Pruner::new(config)?.run_once(pool, None).await?;
     assert_eq!(report.batches, 0, "{report:?}");
     assert!(!report.deleted_anything());
     // pg_cron's function keeps everything at a retention of zero too.
@@ -382,7 +382,7 @@ async fn workers_silent_longer_than_the_retention_are_pruned_and_live_ones_kept(
         "{statuses:?}"
     );
 
-    let report = pruner().run_once(pool).await?;
+    let report = pruner().run_once(pool, None).await?;
     assert_eq!(report.workers_deleted, 2, "{report:?}");
     let mut left: Vec<String> = workers::list(pool)
         .await?
@@ -403,7 +403,7 @@ async fn every_pass_is_recorded_for_health_also_from_pg_cron() -> anyhow::Result
     assert!(before.last_pass.is_none(), "{before:?}");
     cancelled(pool, 31).await;
     cancelled(pool, 31).await;
-    let report = pruner().run_once(pool).await?;
+    let report = pruner().run_once(pool, None).await?;
     let health = ktrdr::health::read(pool).await?.pruning;
     assert!(health.last_pass.is_some());
     assert_eq!(health.operations_deleted, Some(report.operations_deleted));

@@ -1,7 +1,7 @@
 //! Throw-away databases on a server: every test and benchmark run gets its own, fully migrated, so
 //! they never see each other's rows and can run in parallel against one server.
 
-use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool, postgres::PgConnectOptions};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, postgres::PgConnectOptions};
 
 use crate::{Error, Result, db};
 
@@ -51,12 +51,7 @@ impl ScratchDatabase {
 }
 
 async fn admin_connection(admin_url: &str) -> Result<PgConnection> {
-    PgConnection::connect(admin_url)
-        .await
-        .map_err(|source| Error::Unreachable {
-            target: crate::error::RedactedUrl(admin_url).to_string(),
-            source,
-        })
+    db::connect_single(admin_url).await
 }
 
 /// `admin_url` with its database replaced by `name`.

@@ -2,7 +2,8 @@
 //! running) with their artifacts, then sweeps checkpoint artifacts that no checkpoint references.
 //!
 //! One pass is [`checkpoints::cleanup`]: `ktrdr.cleanup_checkpoints` (sql/55_checkpoints.sql) deletes
-//! the rows in one transaction, and the artifacts are deleted from the checkpoint store afterwards
+//! the rows in one transaction (fenced by the leader's epoch when the ticker runs it, see
+//! [`leader`](crate::leader)), and the artifacts are deleted from the checkpoint store afterwards
 //! (an artifact whose deletion fails is swept by a later pass). Unreferenced artifacts younger than
 //! the sweep age are left alone: a worker may be between writing a new checkpoint's artifact and
 //! pointing the row at it. The pass is due again every CHECKPOINT_CLEANUP_INTERVAL_HOURS. This
@@ -19,6 +20,7 @@ use crate::{
     artifacts::ArtifactStore,
     checkpoints::{self, CleanupReport},
     config::ensure_in_range,
+    leader::Fence,
 };
 
 /// CHECKPOINT_CLEANUP_INTERVAL_HOURS by default.
@@ -96,14 +98,21 @@ impl CheckpointCleaner {
         self.every
     }
 
-    /// One pass (see the module documentation).
-    pub async fn run_once(&self, pool: &PgPool) -> Result<CheckpointCleanupReport> {
+    /// One pass (see the module documentation), its deletion of rows fenced by a leader's `fence`
+    /// (see [`leader`](crate::leader)): [`Error::NotLeader`](crate::Error::NotLeader), and nothing
+    /// deleted, when another took over. `None` for an unfenced, manual pass.
+    pub async fn run_once(
+        &self,
+        pool: &PgPool,
+        fence: Option<&Fence>,
+    ) -> Result<CheckpointCleanupReport> {
         let checked_at = Utc::now();
         let removed = checkpoints::cleanup(
             pool,
             &self.store,
             self.config.max_age_days,
             self.config.sweep_min_age,
+            fence,
         )
         .await?;
         Ok(CheckpointCleanupReport {

@@ -16,7 +16,9 @@
 //! `run_once` that does one pass and returns a small report: what the pass changed and when the
 //! service is next due. Services keep nothing between passes — the state is in the database — so
 //! whichever process leads next simply runs the next pass. The [`ticker`](crate::ticker) runs
-//! [`Service::all`] while it leads (see [`leader`](crate::leader)); tests call `run_once` directly;
+//! [`Service::all`] while it leads (see [`leader`](crate::leader)), each write fenced by its epoch
+//! (a `run_once` given the leader's [`Fence`] refuses, changing nothing, once another took over);
+//! tests call `run_once` directly, unfenced (`None`);
 //! pg_cron can call the SQL instead (`ktrdr.run_maintenance` runs orphan detection and
 //! reconciliation expiry in one call, `ktrdr.run_pruning` one pruning batch; sql/cron.sql).
 //!
@@ -32,7 +34,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
-use crate::{Result, artifacts::ArtifactStore, config::TickerSettings};
+use crate::{Error, Result, artifacts::ArtifactStore, config::TickerSettings, leader::Fence};
 
 pub use checkpoint_cleanup::{CheckpointCleaner, CheckpointCleanerConfig, CheckpointCleanupReport};
 pub use orphans::{OrphanDetector, OrphanDetectorConfig, OrphanReport};
@@ -77,25 +79,28 @@ impl Service {
         }
     }
 
-    /// Runs one pass (the service's `run_once`) and logs what it changed; returns how long until the
-    /// service is due again. A pass that fails (the database is away, say) is logged and retried
-    /// after the service's longest wait.
-    pub async fn run_pass(&self, pool: &PgPool) -> Duration {
+    /// Runs one pass (the service's `run_once`) as the leader of `fence` and logs what it changed;
+    /// returns how long until the service is due again, or `None` when the pass was refused because
+    /// another ticker leads now (it changed nothing; the caller must stop leading). A pass that
+    /// fails otherwise (the database is away, say) is logged and retried after the service's
+    /// longest wait.
+    pub async fn run_pass(&self, pool: &PgPool, fence: &Fence) -> Option<Duration> {
+        let fence = Some(fence);
         // (whether the pass changed something worth an info line, the report, its clock readings)
         let passed = match self {
-            Service::Orphans(detector) => detector.run_once(pool).await.map(|r| {
+            Service::Orphans(detector) => detector.run_once(pool, fence).await.map(|r| {
                 let changed = r.changed_anything() || r.outage_detected;
                 (changed, format!("{r:?}"), r.checked_at, r.next_due)
             }),
             Service::Reconciliation(expirer) => expirer
-                .run_once(pool)
+                .run_once(pool, fence)
                 .await
                 .map(|r| (r.expired() > 0, format!("{r:?}"), r.checked_at, r.next_due)),
             Service::CheckpointCleanup(cleaner) => cleaner
-                .run_once(pool)
+                .run_once(pool, fence)
                 .await
                 .map(|r| (true, format!("{r:?}"), r.checked_at, r.next_due)),
-            Service::Pruning(pruner) => pruner.run_once(pool).await.map(|r| {
+            Service::Pruning(pruner) => pruner.run_once(pool, fence).await.map(|r| {
                 (
                     r.deleted_anything(),
                     format!("{r:?}"),
@@ -109,16 +114,25 @@ impl Service {
                 if changed {
                     tracing::info!(service = self.name(), report, "maintenance pass");
                 }
-                (next_due - checked_at).to_std().unwrap_or(Duration::ZERO)
+                crate::db::outage::reached();
+                Some((next_due - checked_at).to_std().unwrap_or(Duration::ZERO))
+            }
+            Err(Error::NotLeader(why)) => {
+                tracing::warn!(service = self.name(), "maintenance pass refused: {why}");
+                None
             }
             Err(err) => {
                 let retry = self.longest_wait();
-                tracing::warn!(
-                    service = self.name(),
-                    ?retry,
-                    "maintenance pass failed: {err}"
-                );
-                retry
+                if err.is_transient() {
+                    crate::db::outage::failed("a maintenance pass", &err);
+                } else {
+                    tracing::warn!(
+                        service = self.name(),
+                        ?retry,
+                        "maintenance pass failed: {err}"
+                    );
+                }
+                Some(retry)
             }
         }
     }

@@ -1,7 +1,8 @@
 //! The orphan detector: finds running operations whose worker stopped heartbeating, and notices when
 //! the database itself was away.
 //!
-//! One pass is one call of `ktrdr.run_orphan_detection` (sql/80_orphans.sql), one transaction:
+//! One pass is one call of `ktrdr.run_orphan_detection` (sql/80_orphans.sql), one transaction
+//! (fenced by the leader's epoch when the ticker runs it, see [`leader`](crate::leader)):
 //! - outage check — the server restarted since the last pass, or no pass ran for longer than the
 //!   orphan timeout plus the check interval; for a grace period (the orphan timeout) afterwards,
 //!   lapsed leases are not the workers' fault;
@@ -20,11 +21,12 @@ use std::{ops::RangeInclusive, time::Duration};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgExecutor;
+use sqlx::PgPool;
 
 use crate::{
     Result,
     config::{LeaseSettings, ensure_in_range},
+    leader::{self, Fence},
 };
 
 /// ORPHAN_CHECK_INTERVAL_SECONDS by default.
@@ -113,15 +115,19 @@ impl OrphanDetector {
         self.config.check_interval.min(self.config.orphan_timeout)
     }
 
-    /// One pass (see the module documentation).
-    pub async fn run_once(&self, executor: impl PgExecutor<'_>) -> Result<OrphanReport> {
+    /// One pass (see the module documentation), fenced by a leader's `fence` (see
+    /// [`leader`](crate::leader)): [`Error::NotLeader`](crate::Error::NotLeader), and nothing
+    /// changed, when another took over. `None` for an unfenced, manual pass.
+    pub async fn run_once(&self, pool: &PgPool, fence: Option<&Fence>) -> Result<OrphanReport> {
+        let mut tx = leader::begin_fenced(pool, fence).await?;
         let report: sqlx::types::Json<OrphanReport> =
             sqlx::query_scalar("SELECT ktrdr.run_orphan_detection($1, $2, $3)")
                 .bind(&self.ticker_id)
                 .bind(self.config.orphan_timeout.as_secs_f64())
                 .bind(self.config.check_interval.as_secs_f64())
-                .fetch_one(executor)
+                .fetch_one(&mut *tx)
                 .await?;
+        tx.commit().await?;
         Ok(report.0)
     }
 }

@@ -21,7 +21,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::{Result, config::ensure_in_range};
+use crate::{
+    Result,
+    config::ensure_in_range,
+    leader::{self, Fence},
+};
 
 /// KTRDR_RETENTION_DAYS by default.
 pub const RETENTION_DAYS_DEFAULT: f64 = 30.0;
@@ -136,8 +140,11 @@ impl Pruner {
         self.config.interval
     }
 
-    /// One pass (see the module documentation).
-    pub async fn run_once(&self, pool: &PgPool) -> Result<PruningReport> {
+    /// One pass (see the module documentation), every batch and the record fenced by a leader's
+    /// `fence` (see [`leader`](crate::leader)): a pass whose leader was overtaken stops at the
+    /// next batch with [`Error::NotLeader`](crate::Error::NotLeader). `None` for an unfenced,
+    /// manual pass.
+    pub async fn run_once(&self, pool: &PgPool, fence: Option<&Fence>) -> Result<PruningReport> {
         let checked_at = Utc::now();
         let mut report = PruningReport {
             checked_at,
@@ -153,14 +160,16 @@ impl Pruner {
         }
         let mut more_left = false;
         while report.batches < self.config.max_batches {
-            // On the pool, not in a transaction: every batch commits on its own.
+            // Every batch commits on its own.
+            let mut tx = leader::begin_fenced(pool, fence).await?;
             let batch: sqlx::types::Json<Batch> = sqlx::query_scalar(
                 "SELECT ktrdr.prune_operations(make_interval(secs => $1 * 86400), $2)",
             )
             .bind(self.config.retention_days)
             .bind(self.config.batch_size)
-            .fetch_one(pool)
+            .fetch_one(&mut *tx)
             .await?;
+            tx.commit().await?;
             report.batches += 1;
             report.operations_deleted += batch.operations_deleted;
             report.events_deleted += batch.events_deleted;
@@ -174,10 +183,12 @@ impl Pruner {
         if more_left {
             report.next_due = Utc::now() + delta(BACKLOG_WAIT);
         }
+        let mut tx = leader::begin_fenced(pool, fence).await?;
         sqlx::query("SELECT ktrdr.record_pruning($1)")
             .bind(sqlx::types::Json(&report))
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(report)
     }
 }

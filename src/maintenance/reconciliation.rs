@@ -4,7 +4,7 @@
 //! message and "(not reclaimed after a database outage)".
 //!
 //! One pass is one call of `ktrdr.run_reconciliation_expiry` (sql/81_reconciliation.sql), one
-//! transaction. It is a service of its own because nothing ties it to the orphan pass: a deadline
+//! transaction (fenced by the leader's epoch when the ticker runs it, see [`leader`](crate::leader)). It is a service of its own because nothing ties it to the orphan pass: a deadline
 //! is set one grace period ahead, so the orphan pass that sets it never expires it, and each expiry
 //! is a state change of its own. The pass is due again just after the earliest deadline it saw, and
 //! at the latest after its interval — which must not exceed the grace period, so that a deadline set
@@ -15,9 +15,13 @@ use std::{ops::RangeInclusive, time::Duration};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgExecutor;
+use sqlx::PgPool;
 
-use crate::{Result, config::ensure_in_range};
+use crate::{
+    Result,
+    config::ensure_in_range,
+    leader::{self, Fence},
+};
 
 /// The longest wait between two passes by default: ORPHAN_CHECK_INTERVAL_SECONDS's default.
 pub const INTERVAL_DEFAULT: Duration = super::orphans::CHECK_INTERVAL_DEFAULT;
@@ -81,13 +85,20 @@ impl ReconciliationExpirer {
         self.config.interval
     }
 
-    /// One pass (see the module documentation).
-    pub async fn run_once(&self, executor: impl PgExecutor<'_>) -> Result<ReconciliationReport> {
+    /// One pass (see the module documentation), fenced by a leader's `fence` (see
+    /// [`leader`](crate::leader)); `None` for an unfenced, manual pass.
+    pub async fn run_once(
+        &self,
+        pool: &PgPool,
+        fence: Option<&Fence>,
+    ) -> Result<ReconciliationReport> {
+        let mut tx = leader::begin_fenced(pool, fence).await?;
         let report: sqlx::types::Json<ReconciliationReport> =
             sqlx::query_scalar("SELECT ktrdr.run_reconciliation_expiry($1)")
                 .bind(self.config.interval.as_secs_f64())
-                .fetch_one(executor)
+                .fetch_one(&mut *tx)
                 .await?;
+        tx.commit().await?;
         Ok(report.0)
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgExecutor;
 
-use crate::{Error, Result};
+use crate::{Error, Result, operations::StoredParams};
 
 /// The fencing token of one attempt at one operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,8 +130,7 @@ pub async fn claim(
                         attempt,
                     },
                     operation_type,
-                    params: serde_json::from_str(&params)
-                        .map_err(|err| format!("the stored params cannot be read: {err}")),
+                    params: StoredParams::from(params).into_result(),
                     max_attempts,
                     lease_expires_at,
                 }

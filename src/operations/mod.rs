@@ -7,6 +7,7 @@ mod lease;
 mod params_limits;
 mod query;
 mod status;
+mod stored_params;
 mod submit;
 
 pub use cancel::{CancelOutcome, request_cancel, resume};
@@ -19,4 +20,5 @@ pub use params_limits::{
 };
 pub use query::{ListFilter, Operation, OperationEvent, events, get, list};
 pub use status::Status;
+pub use stored_params::StoredParams;
 pub use submit::{NewOperation, submit, submit_many};

@@ -5,7 +5,10 @@ use serde::Serialize;
 use serde_json::Value;
 use sqlx::{FromRow, PgPool};
 
-use crate::{Error, Result, operations::Status};
+use crate::{
+    Error, Result,
+    operations::{Status, StoredParams},
+};
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct Operation {
@@ -13,7 +16,9 @@ pub struct Operation {
     pub operation_type: String,
     pub status: Status,
     pub priority: i32,
-    pub params: Value,
+    /// Decoded per operation: params that cannot be decoded are shown, not an error.
+    #[sqlx(try_from = "String")]
+    pub params: StoredParams,
     pub parent_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
@@ -64,7 +69,7 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
-const COLUMNS: &str = "o.operation_id, operation_type, status, priority, params, parent_id,
+const COLUMNS: &str = "o.operation_id, operation_type, status, priority, params::text AS params, parent_id,
     o.created_at, started_at, completed_at, worker_id, o.attempt, max_attempts, lease_expires_at,
     heartbeat_at, progress_percent, progress_message, progress, cancel_requested_at, cancel_reason,
     result, error_message, reconcile_deadline, version,

@@ -2,7 +2,9 @@
 //!
 //! - [`TestDatabase`]: a migrated database of its own for one test, on the server named by
 //!   `DATABASE_URL` (or the embedded cluster), dropped when the value is — also when an assertion
-//!   failed and the test is unwinding, so a failing test leaks nothing.
+//!   failed and the test is unwinding, so a failing test leaks nothing; [`server_url_as`] names
+//!   its server with another login, for logins the server refuses (shown as
+//!   messages show it by [`ktrdr::RedactedUrl`]).
 //! - [`TempCluster`]: a private PostgreSQL cluster for tests that stop or restart the server.
 //! - [`WorkerProcess`]: a real `ktrdr-worker` process, killed on drop, its log printed when the
 //!   test failed.
@@ -39,7 +41,7 @@ pub use queue::{
     ticker_leader,
 };
 pub use temp_cluster::TempCluster;
-pub use test_database::TestDatabase;
+pub use test_database::{TestDatabase, server_url_as};
 pub use ticker_settings::fast_ticker_settings;
 pub use wait::wait_for;
 pub use worker_process::WorkerProcess;

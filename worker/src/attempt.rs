@@ -116,7 +116,11 @@ pub async fn run(
         }
         let progress = progress_rx.borrow_and_update().clone();
         (progress_dirty, written_at) = (false, Instant::now());
-        match lease.heartbeat(pool, lease_seconds, &progress).await {
+        let verdict = lease.heartbeat(pool, lease_seconds, &progress).await;
+        if verdict.is_ok() {
+            ktrdr::db::outage::reached();
+        }
+        match verdict {
             Ok(HeartbeatVerdict::Continue) => {}
             Ok(HeartbeatVerdict::Cancel) => {
                 if *stop_tx.borrow() == StopRequest::None {
@@ -131,6 +135,9 @@ pub async fn run(
                 );
                 job.abort();
                 return;
+            }
+            Err(err) if err.is_transient() => {
+                ktrdr::db::outage::failed("heartbeat (the operations keep running)", &err)
             }
             Err(err) => tracing::warn!(
                 operation_id = %lease.operation_id,
@@ -216,6 +223,7 @@ pub async fn report(
     loop {
         match lease.report(pool, &report.outcome).await {
             Ok(answer) => {
+                ktrdr::db::outage::reached();
                 log_reported(lease, answer);
                 break;
             }
@@ -228,7 +236,7 @@ pub async fn report(
                         }
                     }
                 }
-                tracing::warn!(operation_id = %id, "cannot report to the database ({err}); retrying in {delay:?}");
+                ktrdr::db::outage::failed("reporting an outcome (kept in the outbox)", &err);
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = check_now.notified() => {}

@@ -181,7 +181,7 @@ struct ClaimLoop {
     /// The attempt tasks; each ends with its operation id and attempt.
     attempts: JoinSet<(String, i32)>,
     shutdown: watch::Receiver<bool>,
-    /// Whether the last claim reached the database, so an outage is logged once, not on every poll.
+    /// Whether the last claim reached the database: one that does after one did not re-registers.
     database_ok: bool,
 }
 
@@ -261,6 +261,7 @@ impl ClaimLoop {
         self.asked_in_flight -= asked;
         let claimed = match claimed {
             Ok(claimed) => {
+                ktrdr::db::outage::reached();
                 if !self.database_ok {
                     self.database_ok = true;
                     self.reregister().await;
@@ -268,10 +269,12 @@ impl ClaimLoop {
                 claimed
             }
             Err(err) => {
-                if self.database_ok {
+                if err.is_transient() {
+                    ktrdr::db::outage::failed("claiming operations", &err);
+                } else if self.database_ok {
                     tracing::warn!("cannot claim operations: {err}");
-                    self.database_ok = false;
                 }
+                self.database_ok = false;
                 // Next try on the poll timer, not in a tight loop.
                 self.may_have_work = false;
                 return;
@@ -403,7 +406,7 @@ impl ClaimLoop {
     /// verdict, a finished one delivers its outcome now instead of at the end of its backoff — and
     /// deliver what earlier processes left in the outbox.
     async fn reregister(&mut self) {
-        tracing::info!("database reachable again: re-registering");
+        tracing::debug!("claims reach the database again: re-registering");
         let pool = &self.shared.pool;
         let lease_seconds = self.settings().lease.orphan_timeout_seconds;
         let attempts: Vec<(String, i32)> = self

@@ -1,6 +1,6 @@
 //! Seed M1: PostgreSQL goes away for longer than the lease while an operation runs. When it is back,
 //! the same operation is running on the same worker again (reconciled, not failed) and completes.
-//! And a result finished while the database was away waits in the worker's outbox and is reported;
+//! The outage is logged once, not by every retry. And a result finished while the database was away waits in the worker's outbox and is reported;
 //! one the database refuses is kept there too, counted in the registry, and delivered later.
 
 mod support;
@@ -50,6 +50,17 @@ async fn operation_is_reconciled_to_its_worker_after_an_outage() -> anyhow::Resu
     let op = wait_for_op(&pool, &id, "completed", |op| op.status.is_terminal()).await;
     assert_eq!(op.status, Status::Completed, "{}", worker.log());
     assert_eq!(op.attempt, 1);
+    // Heartbeats, claims, the listener and the ticker all failed, and retried, for seconds: the
+    // outage is one warning, and its end one line.
+    let log = worker.log();
+    let warnings: Vec<&str> = log.lines().filter(|line| line.contains(" WARN ")).collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(warnings[0].contains("database unreachable ("), "{log}");
+    assert_eq!(
+        log.matches("database reachable again after").count(),
+        1,
+        "{log}"
+    );
     let events = ktrdr_testkit::event_history(&pool, &id).await?;
     assert!(
         events

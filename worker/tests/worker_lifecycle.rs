@@ -287,3 +287,46 @@ async fn invalid_settings_stop_the_worker_with_one_line_naming_the_variable() ->
     std::fs::remove_file(&a_file)?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_login_the_server_refuses_stops_the_worker_with_one_line_saying_what_to_fix()
+-> anyhow::Result<()> {
+    let url = ktrdr_testkit::server_url_as(None, "ktrdr_no_such_database")?;
+    let mut worker = spawn_worker(&url, &[], &[]);
+    assert!(!worker.wait_exit(LIMIT).await.success());
+    assert_eq!(
+        worker.log(),
+        format!(
+            "error: cannot connect to PostgreSQL at {}: database \"ktrdr_no_such_database\" does \
+             not exist — create it (createdb), or fix the database name in DATABASE_URL\n",
+            ktrdr::RedactedUrl(&url)
+        )
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_worker_started_before_its_database_says_why_once_and_keeps_waiting() -> anyhow::Result<()>
+{
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let mut worker = spawn_worker(&url, &[], &[]);
+    let expected = format!(
+        "cannot connect to PostgreSQL at {url}: connection refused — is the server running? \
+         (check DATABASE_URL); retrying for up to 60 s"
+    );
+    wait_for("the worker to say why it waits", LIMIT, || async {
+        worker.log().contains(&expected).then_some(())
+    })
+    .await;
+    // It retries (backoff from 100 ms) while it waits for the server to come up, without a line
+    // each: a second of it holds several retries, and no line more.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(worker.is_running(), "{}", worker.log());
+    let log = worker.log();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.contains(" WARN "), "{log}");
+    Ok(())
+}

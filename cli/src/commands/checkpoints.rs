@@ -152,9 +152,14 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
                 Some(days) => days,
                 None => config::checkpoint_max_age_days()?,
             };
-            let report =
-                checkpoints::cleanup(&pool, &store, max_age_days, checkpoints::SWEEP_MIN_AGE)
-                    .await?;
+            let report = checkpoints::cleanup(
+                &pool,
+                &store,
+                max_age_days,
+                checkpoints::SWEEP_MIN_AGE,
+                None,
+            )
+            .await?;
             if args.json {
                 return output::print_json(&report);
             }

@@ -6,6 +6,7 @@ mod cancel;
 mod lease;
 mod params_limits;
 mod query;
+mod retry;
 mod status;
 mod submit;
 
@@ -16,5 +17,6 @@ pub use lease::{
 };
 pub use params_limits::{MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, check_params_limits};
 pub use query::{ListFilter, Operation, OperationEvent, events, get, list};
+pub use retry::retry;
 pub use status::Status;
 pub use submit::{NewOperation, submit, submit_many};

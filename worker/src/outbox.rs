@@ -19,6 +19,9 @@ use ktrdr::operations::{Lease, Outcome};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+/// The variable naming the outbox directory.
+const OUTBOX_DIR: &str = "KTRDR_OUTBOX_DIR";
+
 /// One stored outcome: the attempt's lease (its fencing token) and how the attempt ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -32,13 +35,24 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// `$KTRDR_OUTBOX_DIR`, else `outbox/` in the project's `.ktrdr/`.
+    /// `$KTRDR_OUTBOX_DIR` (an absolute path), else `outbox/` in the project's `.ktrdr/`.
     pub fn locate() -> anyhow::Result<Self> {
-        let dir = match std::env::var_os("KTRDR_OUTBOX_DIR").filter(|d| !d.is_empty()) {
-            Some(dir) => PathBuf::from(dir),
+        let dir = match ktrdr::config::directory_setting(OUTBOX_DIR)? {
+            Some(dir) => dir,
             None => ktrdr::db::embedded::project_home()?.join("outbox"),
         };
         Ok(Self { dir })
+    }
+
+    /// Refuses an outbox this process cannot store outcomes in (a probe file is written and
+    /// removed), with one line saying what to do.
+    pub fn check_writable(&self) -> anyhow::Result<()> {
+        ktrdr::artifacts::probe_writable(&self.dir).map_err(|err| {
+            anyhow::anyhow!(
+                "outbox directory {} is not writable: {err}; fix its permissions or set {OUTBOX_DIR}",
+                self.dir.display()
+            )
+        })
     }
 
     /// Stores `report` durably; replaces an earlier entry of the same attempt.

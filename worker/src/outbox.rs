@@ -175,10 +175,23 @@ mod tests {
         let outbox = Outbox {
             dir: root.join("a").join("outbox"),
         };
-        let hostile = "../../escaped/pwn";
-        let normal = "op_dummy_20261202_010000_0123abcd";
-        outbox.store(&report(hostile)).unwrap();
-        outbox.store(&report(normal)).unwrap();
+        // (id, the file name it gets), in the order of the file names.
+        let ids = [
+            (
+                "../../escaped/pwn",
+                "%2E%2E%2F%2E%2E%2Fescaped%2Fpwn-1.json",
+            ),
+            ("/etc/passwd", "%2Fetc%2Fpasswd-1.json"),
+            ("", "-1.json"),
+            ("op\0x", "op%00x-1.json"),
+            (
+                "op_dummy_20261202_010000_0123abcd",
+                "op_dummy_20261202_010000_0123abcd-1.json",
+            ),
+        ];
+        for (id, _) in ids {
+            outbox.store(&report(id)).unwrap();
+        }
 
         assert!(
             !root.join("escaped").exists(),
@@ -189,22 +202,16 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(
-            names,
-            [
-                "%2E%2E%2F%2E%2E%2Fescaped%2Fpwn-1.json",
-                &format!("{normal}-1.json")
-            ]
-        );
-        // Both read back as they were stored, and are removed by their lease.
+        assert_eq!(names, ids.map(|(_, name)| name));
+        // Each reads back as it was stored, and is removed by its lease.
         let pending: Vec<String> = outbox
             .pending()
             .into_iter()
             .map(|r| r.lease.operation_id)
             .collect();
-        assert_eq!(pending, [hostile, normal]);
-        outbox.remove(&report(hostile).lease);
-        assert_eq!(outbox.pending().len(), 1);
+        assert_eq!(pending, ids.map(|(id, _)| id));
+        outbox.remove(&report("../../escaped/pwn").lease);
+        assert_eq!(outbox.pending().len(), ids.len() - 1);
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -11,14 +11,19 @@
 use std::{
     fs,
     io::Write,
-    path::{Component, Path, PathBuf},
+    path::{Path, PathBuf},
 };
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::{Error, Result};
+use crate::{Error, Result, config};
+
+/// The variable naming the artifact store's directory.
+pub const ARTIFACTS_PATH: &str = "KTRDR_ARTIFACTS_PATH";
+/// The variable naming the checkpoint store's directory, when it is not the artifact store.
+pub const CHECKPOINT_ARTIFACTS_PATH: &str = "CHECKPOINT_ARTIFACTS_PATH";
 
 #[derive(Debug, Clone)]
 pub enum ArtifactStore {
@@ -35,20 +40,51 @@ pub struct ArtifactRef {
 }
 
 impl ArtifactStore {
-    /// The directory of `KTRDR_ARTIFACTS_PATH` when set, else the database.
-    pub fn from_env(pool: &PgPool) -> Self {
-        match std::env::var_os("KTRDR_ARTIFACTS_PATH").filter(|p| !p.is_empty()) {
-            Some(path) => ArtifactStore::Directory(PathBuf::from(path)),
+    /// The directory of `KTRDR_ARTIFACTS_PATH` when set (an absolute path, else an error naming
+    /// the variable), else the database.
+    pub fn from_env(pool: &PgPool) -> Result<Self> {
+        Ok(match config::directory_setting(ARTIFACTS_PATH)? {
+            Some(path) => ArtifactStore::Directory(path),
             None => ArtifactStore::Database(pool.clone()),
-        }
+        })
     }
 
     /// Where checkpoints go: the directory of `CHECKPOINT_ARTIFACTS_PATH` when set (e.g. fast scratch
     /// space, apart from the models), else the same store as everything else ([`Self::from_env`]).
-    pub fn for_checkpoints(pool: &PgPool) -> Self {
-        match std::env::var_os("CHECKPOINT_ARTIFACTS_PATH").filter(|p| !p.is_empty()) {
-            Some(path) => ArtifactStore::Directory(PathBuf::from(path)),
+    pub fn for_checkpoints(pool: &PgPool) -> Result<Self> {
+        match config::directory_setting(CHECKPOINT_ARTIFACTS_PATH)? {
+            Some(path) => Ok(ArtifactStore::Directory(path)),
             None => Self::from_env(pool),
+        }
+    }
+
+    /// Refuses a store this process cannot write to, so that it is found out at start rather than
+    /// when the first job ends: a directory gets a probe file written and removed; in the database
+    /// the role needs INSERT and DELETE on `ktrdr.artifacts`.
+    pub async fn check_writable(&self) -> Result<()> {
+        match self {
+            ArtifactStore::Directory(root) => probe_writable(root).map_err(|err| {
+                Error::Artifact(format!(
+                    "directory {} is not writable: {err}",
+                    root.display()
+                ))
+            }),
+            ArtifactStore::Database(pool) => {
+                let allowed: bool = sqlx::query_scalar(
+                    "SELECT has_table_privilege('ktrdr.artifacts', 'INSERT, DELETE')",
+                )
+                .fetch_one(pool)
+                .await?;
+                if allowed {
+                    Ok(())
+                } else {
+                    Err(Error::Artifact(
+                        "database table ktrdr.artifacts is not writable: this role lacks INSERT or \
+                         DELETE on it"
+                            .into(),
+                    ))
+                }
+            }
         }
     }
 
@@ -214,17 +250,28 @@ pub fn hex_sha256(content: &[u8]) -> String {
         .collect()
 }
 
-/// A key must be a relative path that stays inside the store's root.
-fn checked_key(key: &str) -> Result<PathBuf> {
-    let path = Path::new(key);
-    let inside = !key.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
-    if inside {
-        Ok(path.to_path_buf())
+/// A key must be a relative path of plain names — no empty part (so no leading `/` and no `//`), no
+/// `.` or `..`, no NUL — so that joined to a store's root it names a path inside that root, whatever
+/// an id or a hand-edited row put into it.
+pub(crate) fn checked_key(key: &str) -> Result<PathBuf> {
+    let plain =
+        |part: &str| !part.is_empty() && part != "." && part != ".." && !part.contains('\0');
+    if key.split('/').all(plain) {
+        Ok(PathBuf::from(key))
     } else {
         Err(Error::Artifact(format!(
-            "artifact key '{key}' must be a relative path without '..'"
+            "artifact key {key:?} must be a relative path of plain names (no empty part, '.', '..' or NUL)"
         )))
     }
+}
+
+/// Creates `dir` if missing, then writes and removes a probe file in it: whether this process can
+/// store files there (also used for the worker's outbox).
+pub fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    fs::write(&probe, b"ktrdr")?;
+    fs::remove_file(&probe)
 }
 
 /// Temporary name, fsync, rename, fsync of the directory: the file is either absent or whole (also
@@ -247,7 +294,16 @@ mod tests {
     #[test]
     fn keys_cannot_leave_the_root() {
         assert!(checked_key("models/op_1/weights.ot").is_ok());
-        for bad in ["", "../etc/passwd", "/etc/passwd", "models/../../x", "./x"] {
+        for bad in [
+            "",
+            "../etc/passwd",
+            "/etc/passwd",
+            "models/../../x",
+            "./x",
+            "models//x",
+            "models/x/",
+            "models/x\0/y",
+        ] {
             assert!(checked_key(bad).is_err(), "{bad}");
         }
     }

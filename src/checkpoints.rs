@@ -1,7 +1,10 @@
 //! Checkpoints (sql/55_checkpoints.sql): one current checkpoint per operation — how far it got (an
 //! epoch or a bar), the JSON state to continue from, and the artifact holding what does not fit in
-//! JSON (weights, optimizer moments), by location and SHA-256. Saving is fenced by the attempt's
-//! lease; the row is deleted when the operation completes.
+//! JSON (weights, optimizer moments), by location and SHA-256. The state has its SHA-256 too
+//! (computed by `save_checkpoint` over jsonb's canonical text), so an edited state is found out like
+//! a corrupt artifact. Saving is fenced by the attempt's lease; the row is deleted when the operation
+//! completes. A worker that finds a checkpoint unusable marks it corrupt: it is then no longer
+//! resumable, and `ktrdr ops retry` runs the operation again from scratch.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,8 +12,8 @@ use serde_json::Value;
 use sqlx::{FromRow, PgExecutor, PgPool};
 
 use crate::{
-    Result,
-    artifacts::{ArtifactRef, ArtifactStore},
+    Error, Result,
+    artifacts::{self, ArtifactRef, ArtifactStore},
     operations::Lease,
 };
 
@@ -77,12 +80,18 @@ pub struct Checkpoint {
     pub unit: String,
     pub unit_value: i64,
     pub state: Value,
+    /// SHA-256 of the state's jsonb text, as saved.
+    pub state_sha256: String,
     pub artifact_location: Option<String>,
     pub artifact_sha256: Option<String>,
     pub artifact_size_bytes: Option<i64>,
     pub state_size_bytes: i32,
     pub attempt: i32,
     pub created_at: DateTime<Utc>,
+    /// Why the checkpoint cannot be used, or None: what the worker that found it out recorded
+    /// (a corrupt or missing artifact, say), else a state that no longer matches its SHA-256
+    /// (`ktrdr.checkpoint_corruption`).
+    pub corrupt_reason: Option<String>,
 }
 
 impl Checkpoint {
@@ -131,12 +140,28 @@ pub async fn save(
     })
 }
 
+/// Records why the lease's checkpoint cannot be used (fenced: a stale attempt records nothing) and
+/// returns the message to fail the operation with, which says how to go on.
+pub async fn mark_corrupt(pool: &PgPool, lease: &Lease, reason: &str) -> Result<String> {
+    Ok(
+        sqlx::query_scalar("SELECT ktrdr.mark_checkpoint_corrupt($1, $2, $3, $4)")
+            .bind(&lease.operation_id)
+            .bind(&lease.worker_id)
+            .bind(lease.attempt)
+            .bind(reason)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Reads `c`, a row of ktrdr.checkpoints; the corruption check hashes its state.
 const COLUMNS: &str =
-    "operation_id, kind, unit, unit_value, state, artifact_location, artifact_sha256,
-    artifact_size_bytes, state_size_bytes, attempt, created_at";
+    "operation_id, kind, unit, unit_value, state, state_sha256, artifact_location, artifact_sha256,
+    artifact_size_bytes, state_size_bytes, attempt, created_at,
+    ktrdr.checkpoint_corruption(c) AS corrupt_reason";
 
 pub async fn get(pool: &PgPool, operation_id: &str) -> Result<Option<Checkpoint>> {
-    let sql = format!("SELECT {COLUMNS} FROM ktrdr.checkpoints WHERE operation_id = $1");
+    let sql = format!("SELECT {COLUMNS} FROM ktrdr.checkpoints c WHERE operation_id = $1");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(operation_id)
         .fetch_optional(pool)
@@ -213,14 +238,43 @@ pub async fn cleanup(
 /// Checkpoint artifacts live under `checkpoints/` of a store; nothing else is ever cleaned up.
 fn is_checkpoint_artifact(location: &str) -> bool {
     location.split_once(':').is_some_and(|(_, key)| {
-        key.starts_with("checkpoints/")
-            && !key.split('/').any(|part| part == ".." || part.is_empty())
+        key.starts_with("checkpoints/") && artifacts::checked_key(key).is_ok()
     })
+}
+
+/// Where the artifact of a checkpoint is stored:
+/// `checkpoints/{operation_id}/attempt{n}-{unit}{value}-{kind}.ckpt`. Built from checked parts only:
+/// the id must be one plain name of the form the database gives ids (letters, digits, `_`, `-`;
+/// migration V7), whatever a hand-written row holds.
+pub fn artifact_key(
+    lease: &Lease,
+    kind: CheckpointKind,
+    unit: &str,
+    value: usize,
+) -> Result<String> {
+    let id = &lease.operation_id;
+    let plain = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if !plain(id) || !plain(unit) {
+        return Err(Error::Artifact(format!(
+            "operation id {id:?} (unit {unit:?}) cannot name a checkpoint artifact: only letters, \
+             digits, '_' and '-' can"
+        )));
+    }
+    Ok(format!(
+        "checkpoints/{id}/attempt{}-{unit}{value}-{}.ckpt",
+        lease.attempt,
+        kind.as_str()
+    ))
 }
 
 /// Every checkpoint, newest first.
 pub async fn list(pool: &PgPool) -> Result<Vec<Checkpoint>> {
-    let sql = format!("SELECT {COLUMNS} FROM ktrdr.checkpoints ORDER BY created_at DESC");
+    let sql = format!("SELECT {COLUMNS} FROM ktrdr.checkpoints c ORDER BY created_at DESC");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_all(pool)
         .await?)
@@ -228,7 +282,33 @@ pub async fn list(pool: &PgPool) -> Result<Vec<Checkpoint>> {
 
 #[cfg(test)]
 mod tests {
-    use super::is_checkpoint_artifact;
+    use super::{CheckpointKind, artifact_key, is_checkpoint_artifact};
+    use crate::operations::Lease;
+
+    #[test]
+    fn artifact_keys_are_built_from_plain_ids_only() {
+        let lease = |id: &str| Lease {
+            operation_id: id.into(),
+            worker_id: "w".into(),
+            attempt: 2,
+        };
+        assert_eq!(
+            artifact_key(
+                &lease("op_training_20261202_010000_0123abcd"),
+                CheckpointKind::Periodic,
+                "epoch",
+                7
+            )
+            .unwrap(),
+            "checkpoints/op_training_20261202_010000_0123abcd/attempt2-epoch7-periodic.ckpt"
+        );
+        for hostile in ["../x", "..", "/etc", "", "a/b", "op\0x", "op x"] {
+            assert!(
+                artifact_key(&lease(hostile), CheckpointKind::Failure, "bar", 1).is_err(),
+                "{hostile:?}"
+            );
+        }
+    }
 
     #[test]
     fn only_checkpoint_artifacts_are_cleaned_up() {
@@ -238,6 +318,8 @@ mod tests {
             "file:models/op_1/weights.ot",
             "file:checkpoints/../models/x",
             "file:/etc/passwd",
+            "file:checkpoints//etc/passwd",
+            "file:checkpoints/op\0/x",
             "nonsense",
         ] {
             assert!(!is_checkpoint_artifact(other), "{other}");

@@ -3,7 +3,7 @@
 //! Every setting is read and validated once at start-up; a bad value stops the process with one line
 //! that names the variable and the accepted range.
 
-use std::{fmt::Display, ops::RangeInclusive, str::FromStr, time::Duration};
+use std::{fmt::Display, ops::RangeInclusive, path::PathBuf, str::FromStr, time::Duration};
 
 use crate::{
     Error, Result,
@@ -60,19 +60,38 @@ fn out_of_range<T: Display>(name: &str, shown: impl Display, range: &RangeInclus
     ))
 }
 
-/// Checks a directory setting (`KTRDR_ARTIFACTS_PATH`, `CHECKPOINT_ARTIFACTS_PATH`) when it is set:
-/// the directory is created if missing, and a path that cannot be one is refused.
-pub fn ensure_directory_setting(name: &str) -> Result<()> {
+/// A directory setting (`KTRDR_ARTIFACTS_PATH`, `CHECKPOINT_ARTIFACTS_PATH`, `KTRDR_OUTBOX_DIR`):
+/// `None` when unset or empty. A relative path is refused: it would mean a different directory for
+/// each process, depending on where it was started.
+pub fn directory_setting(name: &str) -> Result<Option<PathBuf>> {
     let Some(raw) = std::env::var_os(name).filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let path = PathBuf::from(raw);
+    if path.is_relative() {
+        let here = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        return Err(Error::Config(format!(
+            "{name}={} is invalid: it must be an absolute path (a relative one depends on the \
+             directory each process starts in), e.g. {name}={}",
+            path.display(),
+            here.display()
+        )));
+    }
+    Ok(Some(path))
+}
+
+/// Checks a directory setting ([`directory_setting`]) when it is set: the directory is created if
+/// missing, and a path that cannot be one is refused.
+pub fn ensure_directory_setting(name: &str) -> Result<()> {
+    let Some(path) = directory_setting(name)? else {
         return Ok(());
     };
-    let path = std::path::Path::new(&raw);
     let invalid =
         |why: String| Error::Config(format!("{name}={} is invalid: {why}", path.display()));
     if path.exists() && !path.is_dir() {
         return Err(invalid("not a directory".into()));
     }
-    std::fs::create_dir_all(path).map_err(|err| invalid(format!("cannot create it: {err}")))
+    std::fs::create_dir_all(&path).map_err(|err| invalid(format!("cannot create it: {err}")))
 }
 
 /// Lease and heartbeat timing shared by workers and the maintenance functions.
@@ -191,6 +210,31 @@ pub fn database_url_from_env() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::parse_number;
+
+    #[test]
+    fn a_relative_directory_setting_is_refused_with_what_it_would_have_meant() {
+        // A name no other test sets, so that setting it cannot race with them.
+        let name = "KTRDR_TEST_RELATIVE_DIRECTORY";
+        // SAFETY: only this test reads or writes this variable.
+        unsafe { std::env::set_var(name, "../../etc") };
+        let err = super::directory_setting(name).unwrap_err().to_string();
+        let here = std::env::current_dir().unwrap().join("../../etc");
+        assert_eq!(
+            err,
+            format!(
+                "{name}=../../etc is invalid: it must be an absolute path (a relative one depends \
+                 on the directory each process starts in), e.g. {name}={}",
+                here.display()
+            )
+        );
+        unsafe { std::env::set_var(name, "/var/lib/ktrdr/artifacts") };
+        assert_eq!(
+            super::directory_setting(name).unwrap(),
+            Some("/var/lib/ktrdr/artifacts".into())
+        );
+        unsafe { std::env::remove_var(name) };
+        assert_eq!(super::directory_setting(name).unwrap(), None);
+    }
 
     #[test]
     fn numbers_outside_the_range_name_the_variable_and_range() {

@@ -5,7 +5,7 @@ use ktrdr::{
     Error,
     artifacts::{ArtifactRef, ArtifactStore},
     checkpoints::{self, CheckpointKind, NewCheckpoint, SaveVerdict},
-    operations::{self, FailOutcome, Status},
+    operations::{self, FailOutcome, ListFilter, Status},
 };
 use ktrdr_testkit::{self, TestDatabase};
 use serde_json::json;
@@ -99,8 +99,181 @@ async fn resume_refuses_with_precise_errors() -> anyhow::Result<()> {
     let err = operations::resume(pool, &id).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("CHECKPOINT_NOT_FOUND: operation {id} has no checkpoint to resume from")
+        format!(
+            "CHECKPOINT_NOT_FOUND: operation {id} has no checkpoint to resume from; `ktrdr ops retry {id}` runs it again from scratch"
+        )
     );
+    Ok(())
+}
+
+/// Whether `ops list -r` offers the operation for resuming.
+async fn listed_resumable(pool: &sqlx::PgPool, id: &str) -> anyhow::Result<bool> {
+    let filter = ListFilter {
+        resumable_only: true,
+        limit: 100,
+        ..ListFilter::default()
+    };
+    let listed = operations::list(pool, &filter).await?;
+    Ok(listed.iter().any(|op| op.operation_id == id))
+}
+
+fn corrupted_message(id: &str, why: &str) -> String {
+    format!(
+        "CHECKPOINT_CORRUPTED: {why}. The checkpoint cannot be resumed: `ktrdr ops retry {id}` \
+         deletes it and runs the operation again from scratch"
+    )
+}
+
+#[tokio::test]
+async fn an_edited_checkpoint_state_is_found_out_and_refused_with_the_way_on() -> anyhow::Result<()>
+{
+    let pool = &TestDatabase::create().await?.pool;
+    let claimed = ktrdr_testkit::running_dummy(pool, "a", 30.0).await?;
+    let id = claimed.lease.operation_id.clone();
+    checkpoints::save(pool, &claimed.lease, &checkpoint(3, "db:ckpt/3")).await?;
+    claimed.lease.mark_cancelled(pool, None).await?;
+    let saved = checkpoints::get(pool, &id).await?.unwrap();
+    assert_eq!(saved.corrupt_reason, None);
+    assert_eq!(saved.state_sha256.len(), 64);
+    assert!(listed_resumable(pool, &id).await?);
+
+    // Edited by hand, as a DBA might: the state no longer matches its SHA-256.
+    sqlx::query(
+        "UPDATE ktrdr.checkpoints SET state = jsonb_set(state, '{epoch}', '9') WHERE operation_id = $1",
+    )
+    .bind(&id)
+    .execute(pool)
+    .await?;
+    let why = format!(
+        "checkpoint state of operation {id} does not match its sha256 {}: it was changed after it was saved",
+        saved.state_sha256
+    );
+    let edited = checkpoints::get(pool, &id).await?.unwrap();
+    assert_eq!(edited.corrupt_reason.as_deref(), Some(why.as_str()));
+    let refused = operations::resume(pool, &id).await.unwrap_err();
+    assert!(matches!(refused, Error::Conflict(_)), "{refused:?}");
+    assert_eq!(refused.to_string(), corrupted_message(&id, &why));
+    assert_eq!(operations::get(pool, &id).await?.status, Status::Cancelled);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_checkpoint_marked_corrupt_is_not_resumable_until_a_new_save_replaces_it()
+-> anyhow::Result<()> {
+    let pool = &TestDatabase::create().await?.pool;
+    let retried = ktrdr_testkit::dummy_with_attempts(2);
+    let first = ktrdr_testkit::submit_and_claim(pool, &retried, "a", 30.0).await?;
+    let id = first.lease.operation_id.clone();
+    checkpoints::save(pool, &first.lease, &checkpoint(3, "db:ckpt/3")).await?;
+    first.lease.fail(pool, "transient", true).await?;
+    let second = ktrdr_testkit::claim_next(pool, "b", "dummy")
+        .await?
+        .expect("the retry");
+
+    // A stale attempt records nothing, though it is told the same message.
+    let why = "artifact db:ckpt/3 is missing";
+    let message = checkpoints::mark_corrupt(pool, &first.lease, why).await?;
+    assert_eq!(message, corrupted_message(&id, why));
+    assert_eq!(
+        checkpoints::get(pool, &id).await?.unwrap().corrupt_reason,
+        None
+    );
+
+    assert_eq!(
+        checkpoints::mark_corrupt(pool, &second.lease, why).await?,
+        message
+    );
+    assert_eq!(
+        checkpoints::get(pool, &id)
+            .await?
+            .unwrap()
+            .corrupt_reason
+            .as_deref(),
+        Some(why)
+    );
+    // A new checkpoint of the attempt is whole again.
+    checkpoints::save(pool, &second.lease, &checkpoint(4, "db:ckpt/4")).await?;
+    assert_eq!(
+        checkpoints::get(pool, &id).await?.unwrap().corrupt_reason,
+        None
+    );
+
+    checkpoints::mark_corrupt(pool, &second.lease, why).await?;
+    second.lease.fail(pool, &message, false).await?;
+    assert_eq!(operations::get(pool, &id).await?.status, Status::Failed);
+    assert!(!listed_resumable(pool, &id).await?, "listed as resumable");
+    assert!(!operations::get(pool, &id).await?.resumable);
+    let refused = operations::resume(pool, &id).await.unwrap_err();
+    assert_eq!(refused.to_string(), message);
+    Ok(())
+}
+
+#[tokio::test]
+async fn retry_runs_a_failed_or_cancelled_operation_again_from_scratch() -> anyhow::Result<()> {
+    let pool = &TestDatabase::create().await?.pool;
+    let store = ArtifactStore::Database(pool.clone());
+    let unknown = operations::retry(pool, &store, "op_nope")
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, Error::NotFound(_)), "{unknown:?}");
+
+    let claimed = ktrdr_testkit::running_dummy(pool, "a", 30.0).await?;
+    let id = claimed.lease.operation_id.clone();
+    let refused = operations::retry(pool, &store, &id).await.unwrap_err();
+    assert!(matches!(refused, Error::Conflict(_)), "{refused:?}");
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "OPERATION_NOT_RETRYABLE: operation {id} is RUNNING; only FAILED or CANCELLED operations can be run again"
+        )
+    );
+    let artifact = store
+        .put(&format!("checkpoints/{id}/a.ckpt"), b"weights")
+        .await?;
+    let saved = NewCheckpoint {
+        artifact: Some(artifact.clone()),
+        ..checkpoint(2, "")
+    };
+    checkpoints::save(pool, &claimed.lease, &saved).await?;
+    claimed
+        .lease
+        .heartbeat(
+            pool,
+            30.0,
+            &ktrdr::operations::Progress {
+                percent: 40.0,
+                ..Default::default()
+            },
+        )
+        .await?;
+    checkpoints::mark_corrupt(pool, &claimed.lease, "artifact is corrupt").await?;
+    claimed
+        .lease
+        .fail(pool, "CHECKPOINT_CORRUPTED: ...", false)
+        .await?;
+
+    operations::retry(pool, &store, &id).await?;
+    let op = operations::get(pool, &id).await?;
+    assert_eq!(op.status, Status::Pending);
+    assert_eq!((op.error_message, op.progress_percent), (None, 0.0));
+    assert!(op.max_attempts > op.attempt, "room for the next attempt");
+    assert!(checkpoints::get(pool, &id).await?.is_none());
+    assert!(
+        store.get(&artifact).await.is_err(),
+        "the artifact was left behind"
+    );
+    let events = operations::events(pool, &id).await?;
+    assert_eq!(
+        events.last().and_then(|e| e.reason.as_deref()),
+        Some("retried from scratch")
+    );
+    // Without a checkpoint, too: a failed operation that never saved one.
+    let next = ktrdr_testkit::claim_next(pool, "b", "dummy")
+        .await?
+        .expect("the retry");
+    next.lease.fail(pool, "boom", false).await?;
+    operations::retry(pool, &store, &id).await?;
+    assert_eq!(operations::get(pool, &id).await?.status, Status::Pending);
     Ok(())
 }
 

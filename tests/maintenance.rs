@@ -418,7 +418,7 @@ fn spawn_ticker(
 async fn the_ticker_leader_runs_every_service_and_a_follower_takes_over() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    let old = old_checkpoint(pool, &ArtifactStore::for_checkpoints(pool)).await?;
+    let old = old_checkpoint(pool, &ArtifactStore::for_checkpoints(pool)?).await?;
     let first_orphan = lapsed_operation(pool, 1).await.lease.operation_id;
     let mut tickers = vec![spawn_ticker(&test_db, "a")?, spawn_ticker(&test_db, "b")?];
     let limit = Duration::from_secs(30);

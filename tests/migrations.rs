@@ -47,3 +47,38 @@ async fn a_changed_sql_bundle_is_applied_once_and_then_recognised() -> anyhow::R
     assert!(!report.sql_bundle_applied, "applied twice: {report:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn v12_gives_checkpoints_saved_before_it_the_sha256_of_their_state() -> anyhow::Result<()> {
+    let pool = &TestDatabase::create().await?.pool;
+    let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
+    let id = &claimed.lease.operation_id;
+    // A checkpoints table as V11 left it, with a row saved then.
+    sqlx::query(
+        "ALTER TABLE ktrdr.checkpoints DROP COLUMN state_sha256, DROP COLUMN corrupt_reason",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO ktrdr.checkpoints (operation_id, kind, unit, unit_value, state, state_size_bytes, attempt)
+         VALUES ($1, 'periodic', 'epoch', 3, '{\"epoch\": 3, \"loss\": [0.5, 0.25]}', 30, 1)",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    sqlx::raw_sql(include_str!(
+        "../migrations/V12__checkpoint_state_sha256.sql"
+    ))
+    .execute(pool)
+    .await?;
+    let (stored, computed, corrupt): (String, String, Option<String>) = sqlx::query_as(
+        "SELECT state_sha256, ktrdr.state_sha256(state), ktrdr.checkpoint_corruption(c)
+         FROM ktrdr.checkpoints c WHERE operation_id = $1",
+    )
+    .bind(id)
+    .fetch_one(pool)
+    .await?;
+    assert_eq!(stored, computed);
+    assert_eq!(corrupt, None);
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! Checkpoints through the `ktrdr` binary: the interval options (a bad one is refused with one line
 //! naming the option, before anything is submitted; a good one travels in the operation's params),
-//! and what `ops show` says about an operation's checkpoint.
+//! what `ops show` says about an operation's checkpoint, a corrupt checkpoint with `ops retry`, and
+//! store directories that must be absolute.
 
 use std::process::{Command, Output};
 
@@ -141,5 +142,77 @@ async fn ops_show_names_the_checkpoint_and_how_to_resume() -> anyhow::Result<()>
     let shown: serde_json::Value = serde_json::from_slice(&output.stdout)?;
     assert_eq!(shown["checkpoint"]["kind"], "cancellation");
     assert_eq!(shown["checkpoint"]["unit_value"], 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_corrupt_checkpoint_is_shown_refused_by_resume_and_retry_runs_again() -> anyhow::Result<()>
+{
+    let test_db = TestDatabase::create().await?;
+    let (pool, url) = (&test_db.pool, test_db.url());
+    let lease = ktrdr_testkit::running_dummy(pool, "w1", 60.0).await?.lease;
+    let id = lease.operation_id.clone();
+    let checkpoint = NewCheckpoint {
+        kind: CheckpointKind::Periodic,
+        unit: "epoch",
+        unit_value: 3,
+        state: json!({"next_epoch": 3}),
+        artifact: None,
+    };
+    checkpoints::save(pool, &lease, &checkpoint).await?;
+    let why = "artifact db:x is missing";
+    let message = checkpoints::mark_corrupt(pool, &lease, why).await?;
+    lease.fail(pool, &message, false).await?;
+
+    let show = ktrdr(url, &["ops", "show", &id]);
+    let text = String::from_utf8(show.stdout)?;
+    assert!(
+        text.contains(&format!(
+            ": CORRUPT ({why}); `ktrdr ops retry {id}` runs it again from scratch"
+        )),
+        "{text}"
+    );
+    let list = String::from_utf8(ktrdr(url, &["checkpoints", "list"]).stdout)?;
+    assert!(list.contains("CORRUPT"), "{list}");
+    assert!(list.contains("Total: 1 checkpoints (1 corrupt"), "{list}");
+    let resume = ktrdr(url, &["resume", &id]);
+    assert_eq!(resume.status.code(), Some(1));
+    assert_eq!(stderr(&resume), format!("error: {message}"));
+
+    let retry = ktrdr(url, &["ops", "retry", &id]);
+    assert!(retry.status.success(), "{}", stderr(&retry));
+    assert_eq!(
+        String::from_utf8(retry.stdout)?.trim(),
+        format!(
+            "Retrying {id}: it is PENDING and runs again from scratch on the next free worker."
+        )
+    );
+    assert!(checkpoints::get(pool, &id).await?.is_none());
+    let again = ktrdr(url, &["ops", "retry", &id]);
+    assert_eq!(
+        stderr(&again),
+        format!(
+            "error: OPERATION_NOT_RETRYABLE: operation {id} is PENDING; only FAILED or CANCELLED operations can be run again"
+        )
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_relative_store_directory_is_refused_naming_the_variable() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let output = Command::new(env!("CARGO_BIN_EXE_ktrdr"))
+        .args(["checkpoints", "list"])
+        .env("DATABASE_URL", test_db.url())
+        .env("CHECKPOINT_ARTIFACTS_PATH", "scratch/checkpoints")
+        .output()?;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).starts_with(
+            "error: CHECKPOINT_ARTIFACTS_PATH=scratch/checkpoints is invalid: it must be an absolute path"
+        ),
+        "{}",
+        stderr(&output)
+    );
     Ok(())
 }

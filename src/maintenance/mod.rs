@@ -64,7 +64,7 @@ impl Service {
             Service::Reconciliation(ReconciliationExpirer::new(settings.reconciliation)?),
             Service::CheckpointCleanup(CheckpointCleaner::new(
                 settings.checkpoint_cleanup,
-                ArtifactStore::for_checkpoints(pool),
+                ArtifactStore::for_checkpoints(pool)?,
             )?),
             Service::Pruning(Pruner::new(settings.pruning)?),
         ])

@@ -6,6 +6,7 @@ mod cancel;
 mod lease;
 mod params_limits;
 mod query;
+mod retry;
 mod status;
 mod stored_params;
 mod submit;
@@ -19,6 +20,7 @@ pub use params_limits::{
     MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, check_params_limits, check_params_text_depth,
 };
 pub use query::{ListFilter, Operation, OperationEvent, events, get, list};
+pub use retry::retry;
 pub use status::Status;
 pub use stored_params::StoredParams;
 pub use submit::{NewOperation, submit, submit_many};

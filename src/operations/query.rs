@@ -37,7 +37,9 @@ pub struct Operation {
     pub error_message: Option<String>,
     pub reconcile_deadline: Option<DateTime<Utc>>,
     pub version: i32,
-    /// Failed or cancelled with a checkpoint: `ktrdr resume` can continue it.
+    /// Failed or cancelled with a checkpoint not known to be corrupt: `ktrdr resume` can continue
+    /// it. (A state edited since it was saved is found out by the resume itself: checking it here
+    /// would hash every listed checkpoint.)
     pub resumable: bool,
 }
 
@@ -74,7 +76,8 @@ const COLUMNS: &str = "o.operation_id, operation_type, status, priority, params:
     heartbeat_at, progress_percent, progress_message, progress, cancel_requested_at, cancel_reason,
     result, error_message, reconcile_deadline, version,
     (status IN ('failed', 'cancelled')
-     AND EXISTS (SELECT 1 FROM ktrdr.checkpoints c WHERE c.operation_id = o.operation_id)) AS resumable";
+     AND EXISTS (SELECT 1 FROM ktrdr.checkpoints c
+                 WHERE c.operation_id = o.operation_id AND c.corrupt_reason IS NULL)) AS resumable";
 
 pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> {
     let sql = format!(

@@ -21,6 +21,7 @@ use crate::{
     outbox::Report,
     reporter::Reporter,
     settings::{OnShutdown, WorkerSettings},
+    stores::Stores,
 };
 
 /// Progress is written with the heartbeats, and at most this often in between when it changes —
@@ -35,6 +36,8 @@ pub struct Shared {
     pub pool: PgPool,
     pub settings: Arc<WorkerSettings>,
     pub reporter: Reporter,
+    /// Where jobs write, proven writable at start.
+    pub stores: Stores,
 }
 
 /// One of the worker's `--concurrency` slots, held while a job computes. Dropping it tells the claim
@@ -73,6 +76,7 @@ pub async fn run(
         pool,
         settings,
         reporter,
+        stores,
     } = &*shared;
     let ClaimedOperation {
         lease,
@@ -85,7 +89,13 @@ pub async fn run(
     let (progress_tx, mut progress_rx) = watch::channel(Progress::default());
     let (stop_tx, stop_rx) = watch::channel(StopRequest::None);
     let mut job = tokio::spawn({
-        let ctx = JobContext::new(lease.clone(), pool.clone(), progress_tx, stop_rx);
+        let ctx = JobContext::new(
+            lease.clone(),
+            pool.clone(),
+            stores.clone(),
+            progress_tx,
+            stop_rx,
+        );
         async move { jobs::run(&operation_type, params, ctx).await }
     });
 

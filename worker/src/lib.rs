@@ -4,7 +4,7 @@
 //! [`runner`] is the claim loop; `claim_ahead` the buffer of operations claimed ahead of free
 //! slots; `attempt` the life of one claimed operation (heartbeats, stop requests, the one fenced
 //! report of its outcome); `reporter` batches completions; `outbox` keeps outcomes the database
-//! could not take yet; [`jobs`] holds one computation per job kind — `dummy`, `training` (tch) and
+//! could not take yet; [`stores`] locates and probes where jobs write; [`jobs`] holds one computation per job kind — `dummy`, `training` (tch) and
 //! `backtesting` — with the checkpointing they share. Everything a worker does to an operation goes
 //! through the fenced SQL functions of the `ktrdr` library; it keeps no state another process needs.
 //!
@@ -27,3 +27,4 @@ mod outbox;
 mod reporter;
 pub mod runner;
 pub mod settings;
+pub mod stores;

@@ -19,6 +19,9 @@ use ktrdr::operations::{Lease, Outcome};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
+/// The variable naming the outbox directory.
+const OUTBOX_DIR: &str = "KTRDR_OUTBOX_DIR";
+
 /// One stored outcome: the attempt's lease (its fencing token) and how the attempt ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -32,13 +35,24 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// `$KTRDR_OUTBOX_DIR`, else `outbox/` in the project's `.ktrdr/`.
+    /// `$KTRDR_OUTBOX_DIR` (an absolute path), else `outbox/` in the project's `.ktrdr/`.
     pub fn locate() -> anyhow::Result<Self> {
-        let dir = match std::env::var_os("KTRDR_OUTBOX_DIR").filter(|d| !d.is_empty()) {
-            Some(dir) => PathBuf::from(dir),
+        let dir = match ktrdr::config::directory_setting(OUTBOX_DIR)? {
+            Some(dir) => dir,
             None => ktrdr::db::embedded::project_home()?.join("outbox"),
         };
         Ok(Self { dir })
+    }
+
+    /// Refuses an outbox this process cannot store outcomes in (a probe file is written and
+    /// removed), with one line saying what to do.
+    pub fn check_writable(&self) -> anyhow::Result<()> {
+        ktrdr::artifacts::probe_writable(&self.dir).map_err(|err| {
+            anyhow::anyhow!(
+                "outbox directory {} is not writable: {err}; fix its permissions or set {OUTBOX_DIR}",
+                self.dir.display()
+            )
+        })
     }
 
     /// Stores `report` durably; replaces an earlier entry of the same attempt.
@@ -161,10 +175,23 @@ mod tests {
         let outbox = Outbox {
             dir: root.join("a").join("outbox"),
         };
-        let hostile = "../../escaped/pwn";
-        let normal = "op_dummy_20261202_010000_0123abcd";
-        outbox.store(&report(hostile)).unwrap();
-        outbox.store(&report(normal)).unwrap();
+        // (id, the file name it gets), in the order of the file names.
+        let ids = [
+            (
+                "../../escaped/pwn",
+                "%2E%2E%2F%2E%2E%2Fescaped%2Fpwn-1.json",
+            ),
+            ("/etc/passwd", "%2Fetc%2Fpasswd-1.json"),
+            ("", "-1.json"),
+            ("op\0x", "op%00x-1.json"),
+            (
+                "op_dummy_20261202_010000_0123abcd",
+                "op_dummy_20261202_010000_0123abcd-1.json",
+            ),
+        ];
+        for (id, _) in ids {
+            outbox.store(&report(id)).unwrap();
+        }
 
         assert!(
             !root.join("escaped").exists(),
@@ -175,22 +202,16 @@ mod tests {
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(
-            names,
-            [
-                "%2E%2E%2F%2E%2E%2Fescaped%2Fpwn-1.json",
-                &format!("{normal}-1.json")
-            ]
-        );
-        // Both read back as they were stored, and are removed by their lease.
+        assert_eq!(names, ids.map(|(_, name)| name));
+        // Each reads back as it was stored, and is removed by its lease.
         let pending: Vec<String> = outbox
             .pending()
             .into_iter()
             .map(|r| r.lease.operation_id)
             .collect();
-        assert_eq!(pending, [hostile, normal]);
-        outbox.remove(&report(hostile).lease);
-        assert_eq!(outbox.pending().len(), 1);
+        assert_eq!(pending, ids.map(|(id, _)| id));
+        outbox.remove(&report("../../escaped/pwn").lease);
+        assert_eq!(outbox.pending().len(), ids.len() - 1);
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

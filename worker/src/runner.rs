@@ -28,6 +28,7 @@ use crate::{
     claim_ahead::ClaimAhead,
     reporter::Reporter,
     settings::WorkerSettings,
+    stores::Stores,
 };
 
 /// Attempts whose job ended but whose outcome is not written yet, beyond which the worker claims
@@ -42,6 +43,8 @@ pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
     if let Some(threads) = settings.torch_threads {
         tch::set_num_threads(threads);
     }
+    // Before registering: a worker that could not store what it computes must claim nothing.
+    let stores = Stores::open(&pool, &settings.outbox).await?;
     let settings = Arc::new(settings);
     let identity = workers::WorkerIdentity {
         worker_id: settings.worker_id.clone(),
@@ -84,6 +87,7 @@ pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
             pool: pool.clone(),
             settings: settings.clone(),
             reporter: Reporter::spawn(pool.clone(), settings.worker_id.clone()),
+            stores,
         }),
         identity: identity.clone(),
         ahead: ClaimAhead::new(

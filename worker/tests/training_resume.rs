@@ -7,6 +7,7 @@ mod support;
 use std::time::Duration;
 
 use ktrdr::{
+    artifacts::{ArtifactRef, ArtifactStore},
     checkpoints::{self, CheckpointKind},
     operations::{self, NewOperation, Operation, Status},
 };
@@ -209,34 +210,112 @@ async fn requeued_and_orphaned_trainings_continue_from_their_last_checkpoint() -
     Ok(())
 }
 
+/// How a corrupt checkpoint's operation fails: the reason, then the way on.
+fn corrupted(id: &str, why: &str) -> String {
+    format!(
+        "CHECKPOINT_CORRUPTED: {why}. The checkpoint cannot be resumed: `ktrdr ops retry {id}` \
+         deletes it and runs the operation again from scratch"
+    )
+}
+
+/// Waits until the operation failed, asserts it is not offered for resuming and that resume refuses
+/// it with its error message, and returns that.
+async fn failed_not_resumable(pool: &sqlx::PgPool, id: &str) -> String {
+    let op = finished(pool, id).await;
+    assert_eq!(op.status, Status::Failed);
+    assert!(!op.resumable, "{id} listed as resumable");
+    let message = op.error_message.unwrap_or_default();
+    let refused = operations::resume(pool, id).await.unwrap_err();
+    assert_eq!(refused.to_string(), message);
+    message
+}
+
 #[tokio::test]
-async fn a_corrupt_checkpoint_fails_the_resumed_operation_by_name() -> anyhow::Result<()> {
+async fn a_corrupt_checkpoint_fails_the_resumed_operation_saying_how_to_go_on() -> anyhow::Result<()>
+{
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     store_synthetic_bars(pool, (2022, 1), (2022, 3), 5).await;
-    let mut worker = spawn_worker(test_db.url(), &["--types", "training,dummy"], &[]);
-    let id = submit(pool, "training", params()).await;
-    wait_until(pool, &id, "under way", |op| epoch_reached(op) > 6).await;
-    operations::request_cancel(pool, &id, None).await?;
-    finished(pool, &id).await;
-    let checkpoint = checkpoints::get(pool, &id).await?.expect("a checkpoint");
-    let location = checkpoint.artifact_location.unwrap();
+    let types = ["--types", "training,dummy", "--concurrency", "2"];
+    let mut first = spawn_worker(test_db.url(), &types, &[]);
+    // One gets its artifact overwritten, the other its JSON state edited.
+    let (bad_artifact, bad_state) = (
+        submit(pool, "training", params()).await,
+        submit(pool, "training", params()).await,
+    );
+    for id in [&bad_artifact, &bad_state] {
+        wait_until(pool, id, "under way", |op| epoch_reached(op) > 6).await;
+        operations::request_cancel(pool, id, None).await?;
+    }
+    for id in [&bad_artifact, &bad_state] {
+        finished(pool, id).await;
+    }
+    // No worker while the checkpoints are tampered with: nothing claims the resumed operations
+    // before the edit.
+    first.signal(libc::SIGTERM);
+    assert!(first.wait_exit(Duration::from_secs(60)).await.success());
+
+    let location = checkpoints::get(pool, &bad_artifact)
+        .await?
+        .and_then(|c| c.artifact_location)
+        .expect("a checkpoint with an artifact");
     sqlx::query("UPDATE ktrdr.artifacts SET content = 'garbage' WHERE 'db:' || key = $1")
         .bind(&location)
         .execute(pool)
         .await?;
+    operations::resume(pool, &bad_artifact).await?;
+    let state_sha256 = checkpoints::get(pool, &bad_state)
+        .await?
+        .unwrap()
+        .state_sha256;
+    operations::resume(pool, &bad_state).await?;
+    sqlx::query(
+        "UPDATE ktrdr.checkpoints SET state = jsonb_set(state, '{next_epoch}', '1') WHERE operation_id = $1",
+    )
+    .bind(&bad_state)
+    .execute(pool)
+    .await?;
 
-    operations::resume(pool, &id).await?;
-    let op = finished(pool, &id).await;
-    assert_eq!(op.status, Status::Failed);
-    let message = op.error_message.unwrap_or_default();
+    let mut worker = spawn_worker(test_db.url(), &types, &[]);
+    let state_why = format!(
+        "checkpoint state of operation {bad_state} does not match its sha256 {state_sha256}: it \
+         was changed after it was saved"
+    );
+    assert_eq!(
+        failed_not_resumable(pool, &bad_state).await,
+        corrupted(&bad_state, &state_why)
+    );
+    // The artifact's reason goes on with both hashes.
+    let message = failed_not_resumable(pool, &bad_artifact).await;
+    let way_on = corrupted(&bad_artifact, "");
     assert!(
         message.starts_with(&format!(
-            "CHECKPOINT_CORRUPTED: artifact {location} is corrupt"
-        )),
+            "CHECKPOINT_CORRUPTED: artifact {location} is corrupt: sha256 "
+        )) && message.ends_with(way_on.trim_start_matches("CHECKPOINT_CORRUPTED: ")),
         "{message}"
     );
-    support::assert_new_work_completes(pool).await;
+
+    // The way on works: run again from scratch, each completes without its checkpoint.
+    let store = ArtifactStore::Database(pool.clone());
+    for id in [&bad_artifact, &bad_state] {
+        operations::retry(pool, &store, id).await?;
+    }
+    for id in [&bad_artifact, &bad_state] {
+        let op = completed(pool, id).await;
+        let result = op.result.unwrap();
+        assert!(result["resumed_from_epoch"].is_null(), "{id}: {result}");
+    }
+    assert!(
+        store
+            .get(&ArtifactRef {
+                location,
+                sha256: String::new(),
+                size_bytes: 0
+            })
+            .await
+            .is_err(),
+        "the corrupt artifact was left behind"
+    );
     assert!(worker.is_running());
     Ok(())
 }

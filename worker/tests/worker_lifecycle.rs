@@ -242,6 +242,46 @@ async fn sigterm_requeues_an_operation_without_checkpoint_and_deregisters() -> a
 }
 
 #[tokio::test]
+async fn a_store_it_cannot_write_stops_the_worker_before_it_claims_anything() -> anyhow::Result<()>
+{
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let waiting = submit(pool, json!({"steps": 1, "step_ms": 1})).await;
+    // sysfs refuses new files to everyone, root included (for whom a chmod'ed directory would
+    // not do).
+    let unwritable = "/sys";
+    assert!(
+        std::path::Path::new(unwritable).is_dir(),
+        "this test needs {unwritable}"
+    );
+    for (variable, store) in [
+        ("KTRDR_ARTIFACTS_PATH", "artifacts"),
+        ("CHECKPOINT_ARTIFACTS_PATH", "checkpoint"),
+        ("KTRDR_OUTBOX_DIR", "outbox"),
+    ] {
+        let mut worker = spawn_worker(test_db.url(), &[], &[(variable, unwritable)]);
+        let status = worker.wait_exit(LIMIT).await;
+        assert!(!status.success());
+        let log = worker.log();
+        let last = log.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&format!(
+                "error: {store} directory {unwritable} is not writable: "
+            )) && last.ends_with(&format!("; fix its permissions or set {variable}")),
+            "{log}"
+        );
+        assert_eq!(log.lines().count(), 1, "{log}");
+    }
+    let op = operations::get(pool, &waiting).await?;
+    assert_eq!((op.status, op.attempt), (Status::Pending, 0), "claimed");
+    let registered: i64 = sqlx::query_scalar("SELECT count(*) FROM ktrdr.workers")
+        .fetch_one(pool)
+        .await?;
+    assert_eq!(registered, 0, "a worker registered");
+    Ok(())
+}
+
+#[tokio::test]
 async fn invalid_settings_stop_the_worker_with_one_line_naming_the_variable() -> anyhow::Result<()>
 {
     let test_db = TestDatabase::create().await?;
@@ -254,6 +294,22 @@ async fn invalid_settings_stop_the_worker_with_one_line_naming_the_variable() ->
             "CHECKPOINT_ARTIFACTS_PATH",
             a_file.as_str(),
             not_a_directory.as_str(),
+        ),
+        (
+            "KTRDR_ARTIFACTS_PATH",
+            "../../etc",
+            "KTRDR_ARTIFACTS_PATH=../../etc is invalid: it must be an absolute path (a relative one \
+             depends on the directory each process starts in), e.g. KTRDR_ARTIFACTS_PATH=/",
+        ),
+        (
+            "CHECKPOINT_ARTIFACTS_PATH",
+            "scratch",
+            "CHECKPOINT_ARTIFACTS_PATH=scratch is invalid: it must be an absolute path",
+        ),
+        (
+            "KTRDR_OUTBOX_DIR",
+            "outbox",
+            "KTRDR_OUTBOX_DIR=outbox is invalid: it must be an absolute path",
         ),
         (
             "ORPHAN_TIMEOUT_SECONDS",

@@ -59,15 +59,22 @@ pub struct CleanupArgs {
 
 pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
-    let store = ArtifactStore::for_checkpoints(&pool);
+    let store = ArtifactStore::for_checkpoints(&pool)?;
     match command {
         CheckpointsCommand::List(args) => {
             let all = checkpoints::list(&pool).await?;
             if args.json {
                 return output::print_json(&all);
             }
-            let mut table =
-                output::table(&["OPERATION ID", "KIND", "AT", "ATTEMPT", "SIZE", "CREATED"]);
+            let mut table = output::table(&[
+                "OPERATION ID",
+                "KIND",
+                "AT",
+                "ATTEMPT",
+                "SIZE",
+                "CREATED",
+                "INTEGRITY",
+            ]);
             for c in &all {
                 table.add_row(vec![
                     c.operation_id.clone(),
@@ -76,9 +83,19 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
                     c.attempt.to_string(),
                     output::bytes(c.total_bytes()),
                     output::time(Some(c.created_at)),
+                    if c.corrupt_reason.is_some() {
+                        "CORRUPT"
+                    } else {
+                        "ok"
+                    }
+                    .into(),
                 ]);
             }
-            println!("{table}\nTotal: {} checkpoints", all.len());
+            let corrupt = all.iter().filter(|c| c.corrupt_reason.is_some()).count();
+            println!(
+                "{table}\nTotal: {} checkpoints ({corrupt} corrupt: `ktrdr checkpoints show <id>` says why)",
+                all.len()
+            );
         }
         CheckpointsCommand::Show(args) => {
             let c = checkpoints::get(&pool, &args.operation_id)
@@ -103,10 +120,17 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
                 output::bytes(c.artifact_size_bytes.unwrap_or(0))
             );
             println!(
-                "SHA-256:   {}\nState:     {}",
+                "SHA-256:   {}\nState:     {} (sha256 {})",
                 c.artifact_sha256.as_deref().unwrap_or("-"),
-                output::bytes(i64::from(c.state_size_bytes))
+                output::bytes(i64::from(c.state_size_bytes)),
+                c.state_sha256
             );
+            if let Some(why) = &c.corrupt_reason {
+                println!(
+                    "CORRUPT:   {why}\n           `ktrdr ops retry {}` runs the operation again from scratch",
+                    c.operation_id
+                );
+            }
             if args.verbose {
                 println!("{}", serde_json::to_string_pretty(&c.state)?);
             }

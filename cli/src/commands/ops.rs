@@ -1,9 +1,10 @@
-//! `ktrdr ops submit|list|show|cancel`.
+//! `ktrdr ops submit|list|show|cancel|resume|retry`.
 
 use std::io::Read;
 
 use clap::{Args, Subcommand};
 use ktrdr::{
+    artifacts::ArtifactStore,
     checkpoints,
     operations::{self, CancelOutcome, ListFilter, NewOperation, Status},
 };
@@ -23,6 +24,9 @@ pub enum OpsCommand {
     Cancel(CancelArgs),
     /// Resume a failed or cancelled operation from its checkpoint.
     Resume(ResumeArgs),
+    /// Run a failed or cancelled operation again from scratch, deleting its checkpoint (the way on
+    /// when the checkpoint is corrupt).
+    Retry(ResumeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +120,7 @@ pub async fn run(command: OpsCommand, migrate_first: bool) -> anyhow::Result<()>
         OpsCommand::Show(args) => show(args, migrate_first).await,
         OpsCommand::Cancel(args) => cancel(args, migrate_first).await,
         OpsCommand::Resume(args) => resume(args, migrate_first).await,
+        OpsCommand::Retry(args) => retry(args, migrate_first).await,
     }
 }
 
@@ -250,6 +255,20 @@ async fn resume(args: ResumeArgs, migrate_first: bool) -> anyhow::Result<()> {
     super::train::submitted(&pool, id, args.follow, args.json).await
 }
 
+async fn retry(args: ResumeArgs, migrate_first: bool) -> anyhow::Result<()> {
+    let pool = super::connect(migrate_first).await?;
+    let store = ArtifactStore::for_checkpoints(&pool)?;
+    let id = &args.operation_id;
+    operations::retry(&pool, &store, id).await?;
+    if !args.follow && !args.json {
+        println!(
+            "Retrying {id}: it is PENDING and runs again from scratch on the next free worker."
+        );
+        return Ok(());
+    }
+    super::train::submitted(&pool, id, args.follow, args.json).await
+}
+
 fn print_list(ops: &[operations::Operation]) {
     let mut table = output::table(&[
         "OPERATION ID",
@@ -342,10 +361,15 @@ fn print_operation(
                 c.attempt,
                 output::bytes(size),
                 output::time(Some(c.created_at)),
-                if op.resumable {
-                    format!(": `ktrdr resume {}` continues from it", op.operation_id)
-                } else {
-                    String::new()
+                match &c.corrupt_reason {
+                    Some(why) => format!(
+                        ": CORRUPT ({why}); `ktrdr ops retry {}` runs it again from scratch",
+                        op.operation_id
+                    ),
+                    None if op.resumable => {
+                        format!(": `ktrdr resume {}` continues from it", op.operation_id)
+                    }
+                    None => String::new(),
                 }
             ),
         );

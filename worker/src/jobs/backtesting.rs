@@ -11,7 +11,7 @@
 
 use std::io::Cursor;
 
-use ktrdr::{artifacts::ArtifactStore, checkpoints::CheckpointKind, operations::Progress};
+use ktrdr::{checkpoints::CheckpointKind, operations::Progress};
 use ktrdr_trading::{
     backtest::{BacktestConfig, BacktestState, Backtester, Prediction, Signal},
     features::{self, Scaler},
@@ -139,7 +139,7 @@ async fn load_model(
     let (_, training) = completed_training(&ctx.pool, &params.model)
         .await
         .map_err(model_error)?;
-    let store = ArtifactStore::from_env(&ctx.pool);
+    let store = &ctx.stores.artifacts;
     let metadata = store
         .get(&training.model.metadata)
         .await

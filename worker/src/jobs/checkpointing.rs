@@ -4,7 +4,8 @@
 //!
 //! Also how a job ends with a checkpoint: stopped (`cancellation` or `shutdown`) or failed
 //! (`failure`, and the message says where it can continue from) — and how it reads the checkpoint
-//! to continue from.
+//! to continue from, verified: a state or artifact that does not match its SHA-256, or an artifact
+//! that is gone, marks the checkpoint corrupt and fails the operation saying how to go on.
 
 use std::sync::{
     Arc,
@@ -48,8 +49,11 @@ pub struct Saved<T> {
 
 impl CheckpointSaver {
     pub fn for_job(ctx: &JobContext) -> Self {
-        let store = ArtifactStore::for_checkpoints(&ctx.pool);
-        Self::new(ctx.pool.clone(), store, ctx.lease.clone())
+        Self::new(
+            ctx.pool.clone(),
+            ctx.stores.checkpoints.clone(),
+            ctx.lease.clone(),
+        )
     }
 
     pub fn new(pool: PgPool, store: ArtifactStore, lease: Lease) -> Self {
@@ -62,29 +66,44 @@ impl CheckpointSaver {
         }
     }
 
-    /// The operation's checkpoint to continue from, its artifact verified, or None. One that
-    /// cannot be used fails the job with `CHECKPOINT_CORRUPTED` and the reason (a missing or
-    /// corrupt artifact is named); a database that is away fails it retryably.
+    /// The operation's checkpoint to continue from, its state and artifact verified, or None. One
+    /// that cannot be used is marked corrupt (no longer resumable) and fails the job with
+    /// `CHECKPOINT_CORRUPTED`, the reason, and how to go on (`ktrdr ops retry`); a database that is
+    /// away fails it retryably.
     pub async fn load<T: DeserializeOwned>(&self) -> JobResult<Option<Saved<T>>> {
+        let unreadable = |err| JobEnd::from_error("cannot read the checkpoint", err);
         let row = match checkpoints::get(&self.pool, &self.lease.operation_id).await {
             Ok(Some(row)) => row,
             Ok(None) => return Ok(None),
-            Err(err) => return Err(JobEnd::from_error("cannot read the checkpoint", err)),
+            Err(err) => return Err(unreadable(err)),
         };
-        let corrupted = |why: String| JobEnd::fatal(format!("CHECKPOINT_CORRUPTED: {why}"));
-        let artifact = match row.artifact() {
-            Some(artifact) => Some(self.store.get(&artifact).await.map_err(|err| {
-                if err.is_transient() {
-                    JobEnd::from_error("cannot read the checkpoint", err)
-                } else {
-                    corrupted(err.to_string())
-                }
-            })?),
-            None => None,
+        let verified = async {
+            if let Some(why) = row.corrupt_reason {
+                return Ok(Err(why));
+            }
+            let artifact = match row.artifact() {
+                Some(artifact) => match self.store.get(&artifact).await {
+                    Ok(bytes) => Some(bytes),
+                    Err(err) if err.is_transient() => return Err(err),
+                    Err(err) => return Ok(Err(err.to_string())),
+                },
+                None => None,
+            };
+            Ok(match serde_json::from_value(row.state) {
+                Ok(state) => Ok(Saved { state, artifact }),
+                Err(err) => Err(format!("unreadable state: {err}")),
+            })
         };
-        let state = serde_json::from_value(row.state)
-            .map_err(|err| corrupted(format!("unreadable state: {err}")))?;
-        Ok(Some(Saved { state, artifact }))
+        match verified.await.map_err(unreadable)? {
+            Ok(saved) => Ok(Some(saved)),
+            Err(why) => Err(
+                match checkpoints::mark_corrupt(&self.pool, &self.lease, &why).await {
+                    Ok(message) => JobEnd::fatal(message),
+                    // Found out again by the next attempt, which records it.
+                    Err(err) => unreadable(err),
+                },
+            ),
+        }
     }
 
     /// Checkpoints this attempt saved.
@@ -131,11 +150,7 @@ impl CheckpointSaver {
         let saved = async {
             let artifact = match snapshot.artifact {
                 Some(bytes) => {
-                    let key = format!(
-                        "checkpoints/{id}/attempt{}-{unit}{value}-{}.ckpt",
-                        self.lease.attempt,
-                        kind.as_str()
-                    );
+                    let key = checkpoints::artifact_key(&self.lease, kind, unit, value)?;
                     Some(self.store.put(&key, bytes).await?)
                 }
                 None => None,

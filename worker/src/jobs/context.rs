@@ -1,5 +1,6 @@
 //! What a running job is given: its lease (for fenced writes such as checkpoints), the pool (to read
-//! inputs and write artifacts), a progress channel, and the stop request of a cancel or shutdown.
+//! inputs), the stores to write artifacts and checkpoints to, a progress channel, and the stop
+//! request of a cancel or shutdown.
 
 use ktrdr::operations::{Lease, Progress};
 use ktrdr_trading::market_data::{self, Bar, BarRange};
@@ -7,6 +8,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 
 use super::{JobEnd, JobResult};
+use crate::stores::Stores;
 
 /// Why a job is asked to stop early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +23,10 @@ pub enum StopRequest {
 pub struct JobContext {
     /// The attempt's fencing token, for fenced writes such as checkpoints.
     pub lease: Lease,
-    /// For jobs that read inputs (market data, models) or write artifacts.
+    /// For jobs that read inputs (market data, models).
     pub pool: PgPool,
+    /// Where models and checkpoint artifacts go (checked writable when the worker started).
+    pub stores: Stores,
     progress: watch::Sender<Progress>,
     stop: watch::Receiver<StopRequest>,
 }
@@ -31,12 +35,14 @@ impl JobContext {
     pub fn new(
         lease: Lease,
         pool: PgPool,
+        stores: Stores,
         progress: watch::Sender<Progress>,
         stop: watch::Receiver<StopRequest>,
     ) -> Self {
         Self {
             lease,
             pool,
+            stores,
             progress,
             stop,
         }

@@ -25,7 +25,7 @@ use std::{
     time::Duration,
 };
 
-use ktrdr::{artifacts::ArtifactStore, checkpoints::CheckpointKind, operations::Progress};
+use ktrdr::{checkpoints::CheckpointKind, operations::Progress};
 use ktrdr_trading::{
     features::LABEL_NAMES,
     kinds::{ModelArtifacts, ModelMetadata, SplitRows, Training, TrainingParams, TrainingResult},
@@ -152,7 +152,7 @@ impl Job for Training {
             classes: LABEL_NAMES.map(String::from).to_vec(),
         };
         let key = |name: &str| format!("models/{}/{name}", ctx.lease.operation_id);
-        let store = ArtifactStore::from_env(&ctx.pool);
+        let store = &ctx.stores.artifacts;
         let stored = async {
             let weights = store.put(&key("weights.ot"), &run.weights).await?;
             let metadata = store

@@ -8,7 +8,10 @@
 //! - `training`: training time per epoch, backtest speed, checkpoint cost, and (with `--database`)
 //!   checkpoint saves and a real worker's resume latency; `scripts/bench.sh` puts it beside a plain
 //!   PyTorch loop on the same data.
+//! - `chaos`: real workers under random kill -9, SIGSTOP/CONT, SIGTERM and PostgreSQL restarts for
+//!   a while, then the queue's contract checked from the database (`make chaos`).
 
+mod chaos;
 mod queue;
 mod stats;
 mod training;
@@ -36,6 +39,9 @@ enum Command {
     /// Training time per epoch and backtest speed on synthetic bars (checkpoint costs with
     /// `--database`).
     Training(training::TrainingArgs),
+    /// Workers under random faults (kill -9, SIGSTOP/CONT, SIGTERM, PostgreSQL restarts), then
+    /// every operation's fate checked.
+    Chaos(chaos::ChaosArgs),
 }
 
 #[tokio::main]
@@ -46,6 +52,7 @@ async fn main() -> ExitCode {
         Command::Queue(args) => queue::run(args).await,
         Command::Training(args) => training::run(args).await,
         Command::Worker(args) => worker::run(args).await,
+        Command::Chaos(args) => chaos::run(args).await,
     };
     ktrdr::logging::exit_code(outcome)
 }

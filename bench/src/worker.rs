@@ -202,7 +202,7 @@ where
     outcome
 }
 
-fn worker_binary(bin_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+pub(crate) fn worker_binary(bin_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     let dir = match bin_dir {
         Some(dir) => dir.to_path_buf(),
         None => std::env::current_exe()?

@@ -143,6 +143,20 @@ impl EmbeddedCluster {
         self.pg_ctl_checked(&["restart", "-w", "-m", "fast", "-l", &self.log_file_arg()])
     }
 
+    /// Restarts the server after an immediate shutdown (`pg_ctl restart -m immediate`): its
+    /// processes quit without a checkpoint, as in a crash, and the start runs crash recovery.
+    pub fn restart_immediately(&self) -> Result<()> {
+        let _lock = self.lock()?;
+        self.pg_ctl_checked(&[
+            "restart",
+            "-w",
+            "-m",
+            "immediate",
+            "-l",
+            &self.log_file_arg(),
+        ])
+    }
+
     fn initialize(&self) -> Result<()> {
         let data_dir = self.data_dir();
         fs::create_dir_all(&data_dir).map_err(|err| {

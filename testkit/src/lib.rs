@@ -1,4 +1,4 @@
-//! # ktrdr-testkit — test support for ktrdr's crates (a dev-dependency only; never shipped)
+//! # ktrdr-testkit — test support for ktrdr's crates (a dev-dependency, and the chaos benchmark's cluster; never shipped)
 //!
 //! - [`TestDatabase`]: a migrated database of its own for one test, on the server named by
 //!   `DATABASE_URL` (or the embedded cluster), dropped when the value is — also when an assertion

@@ -65,6 +65,12 @@ impl TempCluster {
         self.on_blocking_thread(|cluster| cluster.restart()).await
     }
 
+    /// Restarts the server as after a crash (immediate shutdown, crash recovery on start).
+    pub async fn restart_server_immediately(&self) -> Result<()> {
+        self.on_blocking_thread(|cluster| cluster.restart_immediately())
+            .await
+    }
+
     /// Runs `pg_ctl` (which blocks) on a blocking thread, off the test's runtime.
     async fn on_blocking_thread(
         &self,

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build demo test bench quality fmt clean libtorch
+.PHONY: all build demo test bench chaos quality fmt clean libtorch
 
 all: build
 
@@ -37,6 +37,16 @@ bench: build
 	target/release/ktrdr-bench queue --pgbench
 	target/release/ktrdr-bench worker
 	@scripts/bench.sh
+
+## make chaos (ktrdr-bench chaos): five minutes of random faults — kill -9, SIGSTOP/CONT (the ticker's
+## leader too), SIGTERM, fast and immediate PostgreSQL restarts and an outage of a throw-away cluster —
+## over four workers, 12,000 dummies and two trainings, then the queue's contract checked from the
+## database; exits non-zero when a check fails. CHAOS_ARGS adds flags (--seed N replays a run's draws,
+## --duration S, --workers N). A one-minute run is part of make test (bench/tests/chaos.rs).
+chaos: libtorch
+	@scripts/ensure-postgres.sh
+	$(CARGO) build --release -p ktrdr-bench -p ktrdr-worker
+	target/release/ktrdr-bench chaos $(CHAOS_ARGS)
 
 ## make quality: formatting, lints, and the SQL applied to a scratch database by the tests.
 quality: libtorch

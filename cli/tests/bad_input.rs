@@ -372,7 +372,10 @@ async fn every_bad_command_line_is_refused_with_one_line_and_stores_nothing() ->
     // Bounded memory whatever the input: /dev/zero and the 50 MiB strategy were read in bounded
     // pieces (the unbounded import took 10 GB in 20 s).
     let peak = peak_child_rss();
-    assert!(peak > 0 && peak < 256 << 20, "a command grew to {peak} bytes");
+    assert!(
+        peak > 0 && peak < 256 << 20,
+        "a command grew to {peak} bytes"
+    );
 
     ktrdr_testkit::assert_nothing_submitted(&test_db.pool, "a bad command line").await?;
     assert!(

@@ -71,7 +71,8 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
-const COLUMNS: &str = "o.operation_id, operation_type, status, priority, params::text AS params, parent_id,
+const COLUMNS: &str =
+    "o.operation_id, operation_type, status, priority, params::text AS params, parent_id,
     o.created_at, started_at, completed_at, worker_id, o.attempt, max_attempts, lease_expires_at,
     heartbeat_at, progress_percent, progress_message, progress, cancel_requested_at, cancel_reason,
     result, error_message, reconcile_deadline, version,

@@ -5,8 +5,8 @@
 //! Faults come 0.3–2 s apart (1.15 s on average). Of the process faults, a kill or a freeze hits the
 //! ticker's leader one time in three; a freeze lasts longer than a lease (3 s) — 3.5 to 7 s — so
 //! the frozen worker's operations are taken over and its stale writes after SIGCONT must be
-//! refused. One fault in ten restarts the database (fast, or immediate as after a crash), and one
-//! outage of [`OUTAGE`] falls somewhere in the middle of the run. (Not more: for a lease's length
+//! refused. One fault in ten restarts the database (fast, or immediate as after a crash), and every
+//! run has at least one of each, and one outage of [`OUTAGE`] somewhere in the middle. (Not more: for a lease's length
 //! after each restart the orphan detector treats lapsed leases as the outage's doing and gives
 //! their workers a grace period, so kills around restarts are detected later.)
 
@@ -36,29 +36,34 @@ pub enum Fault {
     Outage,
 }
 
-/// One drawn fault: what, and a number that picks its target among the live workers.
+/// One drawn fault: what, a number that picks its target among the live workers, and whether it
+/// is one of the planted faults (which are never skipped).
 #[derive(Debug, Clone, Copy)]
 pub struct Planned {
     pub fault: Fault,
     pub pick: usize,
+    pub planted: bool,
 }
 
 pub struct Schedule {
     rng: StdRng,
-    outage_at: Duration,
-    outage_drawn: bool,
+    /// Faults every run has, at drawn instants, earliest last: one fast restart, one immediate
+    /// restart and the outage.
+    planted: Vec<(Duration, Fault)>,
 }
 
 impl Schedule {
     /// The schedule of a run of `duration` from `seed`.
     pub fn new(seed: u64, duration: Duration) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let outage_at = duration.mul_f64(rng.random_range(0.3..0.6));
-        Self {
-            rng,
-            outage_at,
-            outage_drawn: false,
-        }
+        let mut at = |share: std::ops::Range<f64>| duration.mul_f64(rng.random_range(share));
+        let mut planted = vec![
+            (at(0.1..0.3), Fault::RestartFast),
+            (at(0.3..0.6), Fault::Outage),
+            (at(0.6..0.9), Fault::RestartImmediate),
+        ];
+        planted.reverse();
+        Self { rng, planted }
     }
 
     /// The pause before the next fault.
@@ -69,9 +74,9 @@ impl Schedule {
     /// The next fault, `elapsed` into the run.
     pub fn next(&mut self, elapsed: Duration) -> Planned {
         let pick = self.rng.random_range(0..1 << 16);
-        let fault = if !self.outage_drawn && elapsed >= self.outage_at {
-            self.outage_drawn = true;
-            Fault::Outage
+        let planted_due = self.planted.last().is_some_and(|(at, _)| *at <= elapsed);
+        let fault = if planted_due {
+            self.planted.pop().expect("a planted fault").1
         } else {
             let leader = self.rng.random_ratio(1, 3);
             match self.rng.random_range(0..100) {
@@ -85,7 +90,11 @@ impl Schedule {
                 _ => Fault::RestartImmediate,
             }
         };
-        Planned { fault, pick }
+        Planned {
+            fault,
+            pick,
+            planted: planted_due,
+        }
     }
 }
 
@@ -112,7 +121,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_seed_replays_the_same_draws_and_one_outage() {
+    fn a_seed_replays_the_same_draws_with_the_planted_faults() {
         let run = |seed| {
             let mut schedule = Schedule::new(seed, Duration::from_secs(60));
             let mut elapsed = Duration::ZERO;
@@ -126,10 +135,12 @@ mod tests {
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
-        let outages = run(7)
-            .iter()
-            .filter(|(_, fault, _)| *fault == Fault::Outage)
-            .count();
-        assert_eq!(outages, 1);
+        for seed in 0..20 {
+            let draws = run(seed);
+            let count = |wanted: Fault| draws.iter().filter(|(_, f, _)| *f == wanted).count();
+            assert_eq!(count(Fault::Outage), 1, "seed {seed}");
+            assert!(count(Fault::RestartFast) >= 1, "seed {seed}");
+            assert!(count(Fault::RestartImmediate) >= 1, "seed {seed}");
+        }
     }
 }

@@ -17,7 +17,7 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
 use super::{
-    faults::{Fault, FaultCounts, OUTAGE, Schedule},
+    faults::{Fault, FaultCounts, OUTAGE, Planned, Schedule},
     fleet::Fleet,
 };
 
@@ -63,7 +63,7 @@ impl Injector {
             fleet.tend()?;
             if Instant::now() >= next {
                 let planned = self.schedule.next(started.elapsed());
-                self.inject(fleet, planned.fault, planned.pick).await?;
+                self.inject(fleet, planned).await?;
                 next = Instant::now() + self.schedule.pause();
             }
         }
@@ -74,7 +74,12 @@ impl Injector {
         Ok(())
     }
 
-    async fn inject(&mut self, fleet: &mut Fleet, fault: Fault, pick: usize) -> anyhow::Result<()> {
+    async fn inject(&mut self, fleet: &mut Fleet, planned: Planned) -> anyhow::Result<()> {
+        let Planned {
+            fault,
+            pick,
+            planted,
+        } = planned;
         match fault {
             Fault::Kill { leader } => {
                 let Some((slot, on_leader)) = self.target(fleet, leader, pick).await else {
@@ -102,7 +107,7 @@ impl Injector {
                 }
             }
             Fault::RestartFast | Fault::RestartImmediate | Fault::Outage => {
-                self.start_database_fault(fault).await?;
+                self.start_database_fault(fault, planted).await?;
             }
         }
         Ok(())
@@ -128,10 +133,10 @@ impl Injector {
         )
     }
 
-    async fn start_database_fault(&mut self, fault: Fault) -> anyhow::Result<()> {
+    async fn start_database_fault(&mut self, fault: Fault, planted: bool) -> anyhow::Result<()> {
         if let Some(under_way) = self.database_fault.take() {
-            // A restart under way is not repeated; the one outage waits for it to end.
-            if !under_way.is_finished() && fault != Fault::Outage {
+            // A drawn one is skipped while another is under way; a planted one waits for it.
+            if !under_way.is_finished() && !planted {
                 self.database_fault = Some(under_way);
                 self.counts.skipped += 1;
                 return Ok(());

@@ -3,34 +3,13 @@
 //! names — each refused with one line that says what to fix, in bounded memory, before anything is
 //! stored; and the good forms beside them (`--params @FILE` / `--params -`, an import).
 
-use std::{
-    io::Write,
-    path::PathBuf,
-    process::{Command, Output, Stdio},
-};
+mod support;
+
+use std::path::PathBuf;
 
 use ktrdr_testkit::{self, TestDatabase};
 use serde_json::json;
-
-/// Runs `ktrdr args` against `database_url`, with `stdin` as its standard input.
-fn ktrdr(database_url: &str, args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ktrdr"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .env("DATABASE_URL", database_url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the ktrdr binary runs");
-    // The command may refuse before it reads all of stdin: a broken pipe is its answer.
-    let _ = child.stdin.take().unwrap().write_all(stdin);
-    child.wait_with_output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).trim().to_string()
-}
+use support::{ktrdr, ktrdr_with_stdin, stderr};
 
 fn temp_file(name: &str, content: &[u8]) -> PathBuf {
     let path = std::env::temp_dir().join(format!("ktrdr-cli-{name}-{}", std::process::id()));
@@ -42,16 +21,16 @@ fn temp_file(name: &str, content: &[u8]) -> PathBuf {
 /// holding `file`), standard input, and what its one-line error must say.
 struct BadInput {
     what: &'static str,
-    args: &'static [&'static str],
+    args: Vec<String>,
     file: Option<Vec<u8>>,
     stdin: Vec<u8>,
     message: &'static str,
 }
 
-fn case(what: &'static str, args: &'static [&'static str], message: &'static str) -> BadInput {
+fn case(what: &'static str, args: &[&str], message: &'static str) -> BadInput {
     BadInput {
         what,
-        args,
+        args: args.iter().map(ToString::to_string).collect(),
         file: None,
         stdin: Vec::new(),
         message,
@@ -87,6 +66,13 @@ fn catalogue() -> Vec<BadInput> {
         with_file(
             case(what, &["validate", "{file}"], message),
             strategy_with(from, to),
+        )
+    };
+    let import = |what, path, message| {
+        case(
+            what,
+            &["data", "import", path, "--symbol", "X", "--timeframe", "1h"],
+            message,
         )
     };
     let layers = |n: usize| format!("hidden_layers: [{}]", vec!["4096"; n].join(", "));
@@ -186,47 +172,23 @@ fn catalogue() -> Vec<BadInput> {
             &["ops", "list", "--status", "bogus"],
             "error: invalid value 'bogus' for '--status <STATUS>': unknown status 'bogus'",
         ),
-        case(
+        import(
             "an import of an endless stream of NULs",
-            &[
-                "data",
-                "import",
-                "/dev/zero",
-                "--symbol",
-                "X",
-                "--timeframe",
-                "1h",
-            ],
+            "/dev/zero",
             "error: /dev/zero:1: line is longer than 65536 bytes (the limit for one CSV line",
         ),
         with_file(
-            case(
+            import(
                 "an import whose header has no newline",
-                &[
-                    "data",
-                    "import",
-                    "{file}",
-                    "--symbol",
-                    "X",
-                    "--timeframe",
-                    "1h",
-                ],
+                "{file}",
                 ":1: line is longer than 65536 bytes (the limit for one CSV line",
             ),
             vec![b'h'; 8 << 20],
         ),
         with_file(
-            case(
+            import(
                 "an import with one over-long line",
-                &[
-                    "data",
-                    "import",
-                    "{file}",
-                    "--symbol",
-                    "X",
-                    "--timeframe",
-                    "1h",
-                ],
+                "{file}",
                 ":3: line is longer than 65536 bytes (the limit for one CSV line",
             ),
             format!(
@@ -234,17 +196,9 @@ fn catalogue() -> Vec<BadInput> {
                 "1".repeat(70_000)
             ),
         ),
-        case(
+        import(
             "an import of a file that does not exist",
-            &[
-                "data",
-                "import",
-                "/nonexistent.csv",
-                "--symbol",
-                "X",
-                "--timeframe",
-                "1h",
-            ],
+            "/nonexistent.csv",
             "error: cannot read /nonexistent.csv: No such file or directory",
         ),
         case(
@@ -338,7 +292,7 @@ async fn every_bad_command_line_is_refused_with_one_line_and_stores_nothing() ->
             })
             .collect();
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let output = ktrdr(test_db.url(), &args, &bad.stdin);
+        let output = ktrdr_with_stdin(test_db.url(), &args, &bad.stdin);
         if let Some(path) = path {
             std::fs::remove_file(path)?;
         }
@@ -404,7 +358,6 @@ async fn a_good_import_says_how_many_bars() -> anyhow::Result<()> {
             "--timeframe",
             "1h",
         ],
-        b"",
     );
     std::fs::remove_file(&path)?;
     assert!(output.status.success(), "{}", stderr(&output));
@@ -421,7 +374,7 @@ async fn params_come_from_a_file_or_stdin() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let url = test_db.url();
     let submit = |params: &str, stdin: &[u8]| {
-        ktrdr(url, &["ops", "submit", "dummy", "--params", params], stdin)
+        ktrdr_with_stdin(url, &["ops", "submit", "dummy", "--params", params], stdin)
     };
 
     let path = temp_file("good.json", br#"{"steps": 2, "step_ms": 5}"#);

@@ -2,19 +2,10 @@
 //! on stderr naming the server (without its password) and what to fix, and a non-zero exit — at
 //! once for a refused connection, which the pool alone would retry until it "timed out".
 
-use std::{
-    net::TcpListener,
-    process::{Command, Output},
-};
+mod support;
 
-fn ktrdr(database_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ktrdr"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .env("DATABASE_URL", database_url)
-        .output()
-        .expect("the ktrdr binary runs")
-}
+use std::net::TcpListener;
+use support::ktrdr;
 
 /// Runs `ops list` and `ticker` on `url`; each must fail with exactly `expected` on stderr.
 fn refused_with(url: &str, expected: &str) {

@@ -3,25 +3,13 @@
 //! what `ops show` says about an operation's checkpoint, a corrupt checkpoint with `ops retry`, and
 //! store directories that must be absolute.
 
-use std::process::{Command, Output};
+mod support;
 
 use ktrdr::checkpoints::{self, CheckpointKind, NewCheckpoint};
 use ktrdr_testkit::{self, TestDatabase};
 use ktrdr_trading::market_data;
 use serde_json::json;
-
-fn ktrdr(database_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ktrdr"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .env("DATABASE_URL", database_url)
-        .output()
-        .expect("the ktrdr binary runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).trim().to_string()
-}
+use support::{ktrdr, ktrdr_with_env, stderr};
 
 #[tokio::test]
 async fn intervals_and_market_data_are_checked_before_submitting() -> anyhow::Result<()> {
@@ -201,11 +189,11 @@ async fn a_corrupt_checkpoint_is_shown_refused_by_resume_and_retry_runs_again() 
 #[tokio::test]
 async fn a_relative_store_directory_is_refused_naming_the_variable() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
-    let output = Command::new(env!("CARGO_BIN_EXE_ktrdr"))
-        .args(["checkpoints", "list"])
-        .env("DATABASE_URL", test_db.url())
-        .env("CHECKPOINT_ARTIFACTS_PATH", "scratch/checkpoints")
-        .output()?;
+    let output = ktrdr_with_env(
+        test_db.url(),
+        &["checkpoints", "list"],
+        &[("CHECKPOINT_ARTIFACTS_PATH", "scratch/checkpoints")],
+    );
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).starts_with(

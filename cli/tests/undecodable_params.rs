@@ -2,19 +2,13 @@
 //! an older version or a hand-written UPDATE may have stored them past the submit limits) is still
 //! shown and listed by the `ktrdr` binary: its params as undecodable, with the start of their text.
 
-use std::process::{Command, Output};
+mod support;
+
+use std::process::Output;
 
 use ktrdr_testkit::TestDatabase;
 use serde_json::{Value, json};
-
-fn ktrdr(database_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ktrdr"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .env("DATABASE_URL", database_url)
-        .output()
-        .expect("the ktrdr binary runs")
-}
+use support::ktrdr;
 
 /// The standard output of a command that must succeed.
 fn succeeded(output: Output) -> String {

@@ -238,16 +238,18 @@ async fn a_corrupt_checkpoint_fails_the_resumed_operation_saying_how_to_go_on() 
     store_synthetic_bars(pool, (2022, 1), (2022, 3), 5).await;
     let types = ["--types", "training,dummy", "--concurrency", "2"];
     let mut first = spawn_worker(test_db.url(), &types, &[]);
-    // One gets its artifact overwritten, the other its JSON state edited.
-    let (bad_artifact, bad_state) = (
+    // One gets its artifact overwritten, one its JSON state edited, one its artifact taken away
+    // (a checkpoint the training itself finds unusable).
+    let (bad_artifact, bad_state, no_artifact) = (
+        submit(pool, "training", params()).await,
         submit(pool, "training", params()).await,
         submit(pool, "training", params()).await,
     );
-    for id in [&bad_artifact, &bad_state] {
+    for id in [&bad_artifact, &bad_state, &no_artifact] {
         wait_until(pool, id, "under way", |op| epoch_reached(op) > 6).await;
         operations::request_cancel(pool, id, None).await?;
     }
-    for id in [&bad_artifact, &bad_state] {
+    for id in [&bad_artifact, &bad_state, &no_artifact] {
         finished(pool, id).await;
     }
     // No worker while the checkpoints are tampered with: nothing claims the resumed operations
@@ -275,6 +277,15 @@ async fn a_corrupt_checkpoint_fails_the_resumed_operation_saying_how_to_go_on() 
     .bind(&bad_state)
     .execute(pool)
     .await?;
+    operations::resume(pool, &no_artifact).await?;
+    sqlx::query(
+        "UPDATE ktrdr.checkpoints
+         SET artifact_location = NULL, artifact_sha256 = NULL, artifact_size_bytes = NULL
+         WHERE operation_id = $1",
+    )
+    .bind(&no_artifact)
+    .execute(pool)
+    .await?;
 
     let mut worker = spawn_worker(test_db.url(), &types, &[]);
     let state_why = format!(
@@ -284,6 +295,10 @@ async fn a_corrupt_checkpoint_fails_the_resumed_operation_saying_how_to_go_on() 
     assert_eq!(
         failed_not_resumable(pool, &bad_state).await,
         corrupted(&bad_state, &state_why)
+    );
+    assert_eq!(
+        failed_not_resumable(pool, &no_artifact).await,
+        corrupted(&no_artifact, "the checkpoint has no artifact")
     );
     // The artifact's reason goes on with both hashes.
     let message = failed_not_resumable(pool, &bad_artifact).await;
@@ -297,10 +312,10 @@ async fn a_corrupt_checkpoint_fails_the_resumed_operation_saying_how_to_go_on() 
 
     // The way on works: run again from scratch, each completes without its checkpoint.
     let store = ArtifactStore::Database(pool.clone());
-    for id in [&bad_artifact, &bad_state] {
+    for id in [&bad_artifact, &bad_state, &no_artifact] {
         operations::retry(pool, &store, id).await?;
     }
-    for id in [&bad_artifact, &bad_state] {
+    for id in [&bad_artifact, &bad_state, &no_artifact] {
         let op = completed(pool, id).await;
         let result = op.result.unwrap();
         assert!(result["resumed_from_epoch"].is_null(), "{id}: {result}");

@@ -67,13 +67,15 @@ impl Job for Backtesting {
             .await?
             .map(|saved| saved.state);
         let resumed_from_bar = resume.as_ref().map(|state| state.next_bar);
-        let started = match resume {
-            Some(state) => Backtester::resume(&bars, &predictions, config, state).map_err(|err| {
-                format!("CHECKPOINT_CORRUPTED: the checkpoint does not fit these bars: {err}")
-            }),
-            None => Backtester::new(&bars, &predictions, config).map_err(|err| err.to_string()),
+        let mut backtester = match resume {
+            Some(state) => match Backtester::resume(&bars, &predictions, config, state) {
+                Ok(backtester) => backtester,
+                // The engine's error says how the state does not fit these bars.
+                Err(err) => return Err(saver.unusable(&err.to_string()).await),
+            },
+            None => Backtester::new(&bars, &predictions, config)
+                .map_err(|err| JobEnd::fatal(err.to_string()))?,
         };
-        let mut backtester = started.map_err(JobEnd::fatal)?;
         // No artifact: indicators and predictions are recomputed on resume; the engine state is JSON.
         let snapshot = |state: &BacktestState| Snapshot {
             unit: "bar",

@@ -77,32 +77,32 @@ impl CheckpointSaver {
             Ok(None) => return Ok(None),
             Err(err) => return Err(unreadable(err)),
         };
-        let verified = async {
-            if let Some(why) = row.corrupt_reason {
-                return Ok(Err(why));
-            }
-            let artifact = match row.artifact() {
-                Some(artifact) => match self.store.get(&artifact).await {
-                    Ok(bytes) => Some(bytes),
-                    Err(err) if err.is_transient() => return Err(err),
-                    Err(err) => return Ok(Err(err.to_string())),
-                },
-                None => None,
-            };
-            Ok(match serde_json::from_value(row.state) {
-                Ok(state) => Ok(Saved { state, artifact }),
-                Err(err) => Err(format!("unreadable state: {err}")),
-            })
+        if let Some(why) = row.corrupt_reason {
+            return Err(self.unusable(&why).await);
+        }
+        let artifact = match row.artifact() {
+            Some(artifact) => match self.store.get(&artifact).await {
+                Ok(bytes) => Some(bytes),
+                Err(err) if err.is_transient() => return Err(unreadable(err)),
+                Err(err) => return Err(self.unusable(&err.to_string()).await),
+            },
+            None => None,
         };
-        match verified.await.map_err(unreadable)? {
-            Ok(saved) => Ok(Some(saved)),
-            Err(why) => Err(
-                match checkpoints::mark_corrupt(&self.pool, &self.lease, &why).await {
-                    Ok(message) => JobEnd::fatal(message),
-                    // Found out again by the next attempt, which records it.
-                    Err(err) => unreadable(err),
-                },
-            ),
+        match serde_json::from_value(row.state) {
+            Ok(state) => Ok(Some(Saved { state, artifact })),
+            Err(err) => Err(self.unusable(&format!("unreadable state: {err}")).await),
+        }
+    }
+
+    /// How a job ends when its checkpoint cannot be used (found by [`load`](Self::load), or by the
+    /// job itself: a checkpoint that does not fit its inputs): the checkpoint is marked corrupt, so
+    /// it is no longer offered for resuming, and the job fails with `CHECKPOINT_CORRUPTED`, `why`
+    /// and how to go on. A database that is away fails it retryably instead; the next attempt finds
+    /// the checkpoint unusable again and records it.
+    pub async fn unusable(&self, why: &str) -> JobEnd {
+        match checkpoints::mark_corrupt(&self.pool, &self.lease, why).await {
+            Ok(message) => JobEnd::fatal(message),
+            Err(err) => JobEnd::from_error("cannot read the checkpoint", err),
         }
     }
 

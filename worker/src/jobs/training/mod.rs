@@ -66,9 +66,7 @@ impl Job for Training {
                 artifact: Some(tensors),
             }) => Some(TrainingCheckpoint { state, tensors }),
             Some(Saved { artifact: None, .. }) => {
-                return Err(JobEnd::fatal(
-                    "CHECKPOINT_CORRUPTED: the checkpoint has no artifact",
-                ));
+                return Err(saver.unusable("the checkpoint has no artifact").await);
             }
             None => None,
         };

@@ -89,6 +89,7 @@ RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
     v_op ktrdr.operations;
     v_checkpoint ktrdr.checkpoints;
+    v_corruption text;
 BEGIN
     SELECT * INTO v_op FROM ktrdr.operations WHERE operation_id = p_operation_id;
     IF NOT FOUND THEN
@@ -104,9 +105,10 @@ BEGIN
         RAISE EXCEPTION 'CHECKPOINT_NOT_FOUND: operation % has no checkpoint to resume from; `ktrdr ops retry %` runs it again from scratch',
             p_operation_id, p_operation_id USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    IF ktrdr.checkpoint_corruption(v_checkpoint) IS NOT NULL THEN
-        RAISE EXCEPTION '%', ktrdr.checkpoint_corrupted_message(p_operation_id,
-                                                              ktrdr.checkpoint_corruption(v_checkpoint))
+    -- Once: it hashes the state.
+    v_corruption := ktrdr.checkpoint_corruption(v_checkpoint);
+    IF v_corruption IS NOT NULL THEN
+        RAISE EXCEPTION '%', ktrdr.checkpoint_corrupted_message(p_operation_id, v_corruption)
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     PERFORM ktrdr.set_event_context(NULL, 'resumed');

@@ -23,6 +23,15 @@ const SUPERUSER: &str = "ktrdr";
 const DATABASE: &str = "ktrdr";
 const INITIALIZED_MARKER: &str = "initialized";
 
+/// How a restart stops the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Running transactions are rolled back, a checkpoint is written.
+    Fast,
+    /// Processes quit at once without a checkpoint, as in a crash; the start runs crash recovery.
+    Immediate,
+}
+
 #[derive(Debug, Clone)]
 pub struct EmbeddedCluster {
     home: PathBuf,
@@ -137,24 +146,14 @@ impl EmbeddedCluster {
         Ok(())
     }
 
-    /// Restarts the server (`pg_ctl restart -m fast`); every connection is dropped.
-    pub fn restart(&self) -> Result<()> {
+    /// Restarts the server (`pg_ctl restart`); every connection is dropped.
+    pub fn restart(&self, shutdown: Shutdown) -> Result<()> {
         let _lock = self.lock()?;
-        self.pg_ctl_checked(&["restart", "-w", "-m", "fast", "-l", &self.log_file_arg()])
-    }
-
-    /// Restarts the server after an immediate shutdown (`pg_ctl restart -m immediate`): its
-    /// processes quit without a checkpoint, as in a crash, and the start runs crash recovery.
-    pub fn restart_immediately(&self) -> Result<()> {
-        let _lock = self.lock()?;
-        self.pg_ctl_checked(&[
-            "restart",
-            "-w",
-            "-m",
-            "immediate",
-            "-l",
-            &self.log_file_arg(),
-        ])
+        let mode = match shutdown {
+            Shutdown::Fast => "fast",
+            Shutdown::Immediate => "immediate",
+        };
+        self.pg_ctl_checked(&["restart", "-w", "-m", mode, "-l", &self.log_file_arg()])
     }
 
     fn initialize(&self) -> Result<()> {

@@ -5,7 +5,10 @@ use std::{os::unix::fs::PermissionsExt, path::PathBuf, time::Duration};
 
 use ktrdr::{
     Result,
-    db::{self, embedded::EmbeddedCluster},
+    db::{
+        self,
+        embedded::{EmbeddedCluster, Shutdown},
+    },
 };
 use sqlx::PgPool;
 
@@ -62,12 +65,13 @@ impl TempCluster {
 
     /// Restarts the server.
     pub async fn restart_server(&self) -> Result<()> {
-        self.on_blocking_thread(|cluster| cluster.restart()).await
+        self.on_blocking_thread(|cluster| cluster.restart(Shutdown::Fast))
+            .await
     }
 
     /// Restarts the server as after a crash (immediate shutdown, crash recovery on start).
     pub async fn restart_server_immediately(&self) -> Result<()> {
-        self.on_blocking_thread(|cluster| cluster.restart_immediately())
+        self.on_blocking_thread(|cluster| cluster.restart(Shutdown::Immediate))
             .await
     }
 

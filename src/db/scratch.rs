@@ -1,7 +1,7 @@
 //! Throw-away databases on a server: every test and benchmark run gets its own, fully migrated, so
 //! they never see each other's rows and can run in parallel against one server.
 
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, postgres::PgConnectOptions};
+use sqlx::{AssertSqlSafe, PgPool, postgres::PgConnectOptions};
 
 use crate::{Error, Result, db};
 
@@ -16,7 +16,7 @@ impl ScratchDatabase {
     /// Creates `{prefix}_{random}` on the server `admin_url` points at and migrates it.
     pub async fn create(admin_url: &str, prefix: &str) -> Result<Self> {
         let name = format!("{prefix}_{:016x}", rand::random::<u64>());
-        let mut admin = admin_connection(admin_url).await?;
+        let mut admin = db::connect_single(admin_url).await?;
         sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
             .execute(&mut admin)
             .await?;
@@ -39,7 +39,7 @@ impl ScratchDatabase {
 
     /// Drops the database, disconnecting whoever is still connected.
     pub async fn drop_database(self) -> Result<()> {
-        let mut admin = admin_connection(&self.admin_url).await?;
+        let mut admin = db::connect_single(&self.admin_url).await?;
         sqlx::query(AssertSqlSafe(format!(
             "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
             self.name
@@ -48,10 +48,6 @@ impl ScratchDatabase {
         .await?;
         Ok(())
     }
-}
-
-async fn admin_connection(admin_url: &str) -> Result<PgConnection> {
-    db::connect_single(admin_url).await
 }
 
 /// `admin_url` with its database replaced by `name`.

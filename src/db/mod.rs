@@ -13,3 +13,4 @@ pub(crate) use connect::connect_single;
 pub use connect::{connect, connect_with_size, resolve_database_url, wait_until_reachable};
 pub use connect_failure::ConnectFailure;
 pub use migrate::{MigrationReport, migrate};
+pub use scratch::database_url;

@@ -3,7 +3,7 @@
 
 use sqlx::{AssertSqlSafe, PgPool, postgres::PgConnectOptions};
 
-use crate::{Error, Result, db};
+use crate::{Error, Result, db, error::RedactedUrl};
 
 /// A freshly created and migrated database; `drop_database` removes it.
 pub struct ScratchDatabase {
@@ -50,27 +50,21 @@ impl ScratchDatabase {
     }
 }
 
-/// `admin_url` with its database replaced by `name`.
-fn database_url(admin_url: &str, name: &str) -> Result<String> {
-    let (base, query) = match admin_url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (admin_url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_part = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    let url = match query {
-        Some(query) => format!("{host_part}/{name}?{query}"),
-        None => format!("{host_part}/{name}"),
-    };
-    url.parse::<PgConnectOptions>().map_err(|err| {
+/// `url` with its database replaced by `name` (login, host, port and parameters kept).
+pub fn database_url(url: &str, name: &str) -> Result<String> {
+    let invalid = |err: String| {
         Error::Config(format!(
-            "cannot derive a database URL from the admin URL: {err}"
+            "cannot derive a database URL from {}: {err}",
+            RedactedUrl(url)
         ))
-    })?;
-    Ok(url)
+    };
+    let mut parsed = url::Url::parse(url).map_err(|err| invalid(err.to_string()))?;
+    parsed.set_path(name);
+    let derived = parsed.to_string();
+    derived
+        .parse::<PgConnectOptions>()
+        .map_err(|err| invalid(err.to_string()))?;
+    Ok(derived)
 }
 
 #[cfg(test)]

@@ -10,18 +10,21 @@ use sqlx::PgPool;
 
 /// The URL of the test server (as [`TestDatabase`] finds it) with `database` instead of its own,
 /// and `credentials` (`user` or `user:password`) instead of its own when given: for tests of
-/// logins the server refuses. (Query parameters are left out.)
+/// logins the server refuses.
 pub fn server_url_as(credentials: Option<&str>, database: &str) -> Result<String> {
-    let admin_url = db::resolve_database_url()?;
-    let (scheme, rest) = admin_url
-        .split_once("://")
-        .unwrap_or(("postgres", &admin_url));
-    let (own_credentials, address) = rest.rsplit_once('@').unwrap_or(("", rest));
-    let host = address.split(['/', '?']).next().unwrap_or_default();
-    Ok(match credentials.unwrap_or(own_credentials) {
-        "" => format!("{scheme}://{host}/{database}"),
-        credentials => format!("{scheme}://{credentials}@{host}/{database}"),
-    })
+    let url = db::database_url(&db::resolve_database_url()?, database)?;
+    let Some(credentials) = credentials else {
+        return Ok(url);
+    };
+    let mut url = url::Url::parse(&url).expect("database_url gives a valid URL");
+    let (user, password) = match credentials.split_once(':') {
+        Some((user, password)) => (user, Some(password)),
+        None => (credentials, None),
+    };
+    url.set_username(user)
+        .and_then(|()| url.set_password(password))
+        .expect("a URL with a host takes a login");
+    Ok(url.to_string())
 }
 
 /// A migrated database of its own for one test; dropped with this value.

@@ -165,14 +165,11 @@ impl Injector {
 
     /// The ticker's leader, when one holds a live lease and the database answers within a second.
     async fn leader(&self) -> Option<String> {
-        let query = sqlx::query_scalar::<_, Option<String>>(
-            "SELECT leader_id FROM ktrdr.maintenance_state WHERE leader_lease_expires_at > now()",
+        tokio::time::timeout(
+            Duration::from_secs(1),
+            ktrdr_testkit::ticker_leader(&self.pool),
         )
-        .fetch_optional(&self.pool);
-        tokio::time::timeout(Duration::from_secs(1), query)
-            .await
-            .ok()?
-            .ok()?
-            .flatten()
+        .await
+        .ok()?
     }
 }

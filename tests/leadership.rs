@@ -312,7 +312,7 @@ async fn a_takeover_waits_for_the_fenced_pass_under_way() -> anyhow::Result<()> 
             let waiting: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
                             WHERE wait_event_type = 'Lock' AND query LIKE '%take_leadership%'
-                              AND pid <> pg_backend_pid())",
+                              AND datname = current_database() AND pid <> pg_backend_pid())",
             )
             .fetch_one(pool)
             .await

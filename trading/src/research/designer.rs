@@ -29,9 +29,10 @@ use crate::{
     strategy::{self, Strategy},
 };
 
-/// Attempts spent on mutations of one parent (in four rounds of one to four changes) before the
-/// next-best parent.
-const ATTEMPTS_PER_PARENT: u32 = 100;
+/// Attempts spent on mutations of one parent before the next-best parent: one change at first,
+/// one more after every [`ATTEMPTS_PER_STEP`] attempts that found only strategies tried before.
+const ATTEMPTS_PER_PARENT: u32 = 64;
+const ATTEMPTS_PER_STEP: u32 = 8;
 /// Parents tried before fresh strategies.
 const MAX_PARENTS: usize = 3;
 /// Fresh attempts after the parents.
@@ -114,8 +115,7 @@ pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
         let mut rng = rng_for(ctx, attempt);
         let candidate = match parents.get((attempt / ATTEMPTS_PER_PARENT) as usize) {
             Some(parent) => {
-                let changes =
-                    1 + (attempt % ATTEMPTS_PER_PARENT) as usize * 4 / ATTEMPTS_PER_PARENT as usize;
+                let changes = 1 + ((attempt % ATTEMPTS_PER_PARENT) / ATTEMPTS_PER_STEP) as usize;
                 designer.mutation(parent, changes, &mut rng)
             }
             None => designer.fresh(&mut rng),

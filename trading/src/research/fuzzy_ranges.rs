@@ -5,7 +5,7 @@
 //! 150: the middle set peaks at the median, the outer ones are shoulders reaching well beyond the
 //! window's extremes, so a later bar outside the window still belongs to one of them.
 
-use std::collections::BTreeMap;
+use std::{cell::RefCell, collections::BTreeMap, collections::HashMap, rc::Rc};
 
 use rand::{Rng, seq::IndexedRandom};
 
@@ -21,13 +21,15 @@ pub const MIN_QUANTILE_VALUES: usize = 50;
 
 pub type FuzzySets = BTreeMap<String, MembershipFunction>;
 
-/// The bars of the training window as the columns indicators read.
+/// The bars of the training window as the columns indicators read, and the sorted values of
+/// every output computed so far (a design tries many candidates over the same few indicators).
 pub struct Columns {
     open: Vec<f64>,
     high: Vec<f64>,
     low: Vec<f64>,
     close: Vec<f64>,
     volume: Vec<f64>,
+    sorted: RefCell<HashMap<String, Rc<Vec<f64>>>>,
 }
 
 impl Columns {
@@ -39,6 +41,7 @@ impl Columns {
             low: column(|bar| bar.low),
             close: column(|bar| bar.close),
             volume: column(|bar| bar.volume),
+            sorted: RefCell::default(),
         }
     }
 
@@ -56,13 +59,22 @@ impl Columns {
         self.close.len()
     }
 
-    /// The defined values of `output` of `spec` over these bars.
-    pub fn values(&self, spec: &IndicatorSpec, output: &str) -> Vec<f64> {
-        spec.compute(&self.bars())
+    /// The defined values of `output` of `spec` over these bars, in ascending order.
+    pub fn sorted_values(&self, spec: &IndicatorSpec, output: &str) -> Rc<Vec<f64>> {
+        let key = format!("{spec:?}.{output}");
+        if let Some(values) = self.sorted.borrow().get(&key) {
+            return Rc::clone(values);
+        }
+        let mut values: Vec<f64> = spec
+            .compute(&self.bars())
             .into_iter()
             .find(|(name, _)| *name == output)
             .map(|(_, values)| values.into_iter().filter(|v| v.is_finite()).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        values.sort_by(f64::total_cmp);
+        let values = Rc::new(values);
+        self.sorted.borrow_mut().insert(key, Rc::clone(&values));
+        values
     }
 
     /// Whether there are enough bars for quantile sets over `spec`'s outputs.
@@ -81,7 +93,7 @@ pub fn sets_for(
     let kind = Kind::of(spec);
     match kind.scale() {
         Scale::Bounded => Some(bounded_sets(kind, output, rng)),
-        Scale::Quantile => quantile_sets(&columns.values(spec, output), rng),
+        Scale::Quantile => quantile_sets(&columns.sorted_values(spec, output), rng),
     }
 }
 
@@ -145,15 +157,13 @@ fn bounded_sets(kind: Kind, output: &str, rng: &mut impl Rng) -> FuzzySets {
     }
 }
 
-/// low / mid / high at quantiles of `values` (the mid set peaks at the median; the cut quantiles
-/// are drawn from 0.15–0.30 and their mirror), or `None` with fewer than [`MIN_QUANTILE_VALUES`]
-/// values.
-pub fn quantile_sets(values: &[f64], rng: &mut impl Rng) -> Option<FuzzySets> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+/// low / mid / high at quantiles of `sorted` (finite values in ascending order): the mid set peaks
+/// at the median, the cut quantiles are drawn from 0.15–0.30 and their mirror; `None` with fewer
+/// than [`MIN_QUANTILE_VALUES`] values.
+pub fn quantile_sets(sorted: &[f64], rng: &mut impl Rng) -> Option<FuzzySets> {
     if sorted.len() < MIN_QUANTILE_VALUES {
         return None;
     }
-    sorted.sort_by(f64::total_cmp);
     let cut = *[0.15, 0.2, 0.25, 0.3].choose(rng).expect("non-empty");
     let quantile = |q: f64| {
         let position = q * (sorted.len() - 1) as f64;
@@ -184,12 +194,10 @@ pub fn quantile_sets(values: &[f64], rng: &mut impl Rng) -> Option<FuzzySets> {
     // collapsed.
     let spread = |points: Vec<f64>| {
         let mut points = points;
-        let last = points.len() - 1;
-        if points[last] <= points[0] {
-            points[last] = points[0] + step;
-            for index in 1..last {
-                points[index] = points[0];
-            }
+        let (first, last) = (points[0], points.len() - 1);
+        if points[last] <= first {
+            points.fill(first);
+            points[last] = first + step;
         }
         points
     };

@@ -241,15 +241,17 @@ impl Designer<'_> {
         let standing = match (&experiment.verdict, experiment.score) {
             (Some(verdict), Some(score)) => format!(", {verdict}, score {score:.3}"),
             (Some(verdict), None) => format!(", {verdict}"),
+            (None, Some(score)) => format!(", score {score:.3}"),
             _ => String::new(),
         };
         let honoured = suggestion
             .map(|suggestion| format!("; its assessment suggested {}", suggestion.tag()))
             .unwrap_or_default();
         let rationale = format!(
-            "mutates {} (best fitting of {} experiments{standing}{honoured}): {}",
+            "mutates {}, the best fitting of {} experiments ({}{standing}{honoured}): {}",
             experiment.strategy_name,
             self.ctx.experiments.len(),
+            parent.archetype.as_str(),
             done.join("; ")
         );
         Some((strategy, parent.archetype, rationale))

@@ -20,6 +20,7 @@ use super::{
     context::{Design, DesignContext, ExperimentSummary},
     fingerprint::fingerprint,
     fuzzy_ranges::{Columns, MIN_QUANTILE_VALUES},
+    layout,
     mutation::Mutator,
     suggestion::Suggestion,
 };
@@ -277,7 +278,7 @@ impl Designer<'_> {
             self.ctx.cycle,
             self.ctx.seed
         ));
-        let body = serde_yaml_ng::to_string(&strategy)
+        let body = layout::to_yaml(&strategy)
             .map_err(|err| Error::InvalidInput(format!("cannot write the strategy: {err}")))?;
         let yaml = format!("# {rationale}\n{body}");
         // What is stored is what the validator accepts, fingerprinted as it will be read back.

@@ -360,6 +360,7 @@ fn quantile_fuzzy_sets_fit_the_instrument_s_price_scale() {
         .collect();
     let fx = bars("EURUSD", 8);
     assert!((1.0..1.3).contains(&fx[0].close) && (140.0..160.0).contains(&stock[0].close));
+    let mut thresholds = Vec::new();
     for (symbol, series) in [("EURUSD", &fx), ("ACME", &stock)] {
         let (window, later) = series.split_at(series.len() * 3 / 4);
         let mut inputs = 0;
@@ -367,6 +368,10 @@ fn quantile_fuzzy_sets_fit_the_instrument_s_price_scale() {
             let mut ctx = context(seed, 0, Some("macd atr roc"));
             ctx.symbol = symbol.into();
             let strategy = parsed(&research::design(&ctx, window).unwrap());
+            let labels = &strategy.training.labels;
+            // A move over n bars grows as the square root of n.
+            let per_bar = labels.zigzag_threshold / (labels.lookahead as f64).sqrt();
+            thresholds.push((symbol, per_bar));
             for (reference, per_set, covered) in activity(&strategy, window) {
                 inputs += 1;
                 for share in &per_set {
@@ -393,6 +398,21 @@ fn quantile_fuzzy_sets_fit_the_instrument_s_price_scale() {
             "{symbol}: only {inputs} quantile-placed inputs checked"
         );
     }
+    // The ZigZag threshold follows the instrument's moves too: the stock (25 % a year) moves about
+    // three times as much as EURUSD (8 %).
+    let mean = |wanted: &str| {
+        let of: Vec<f64> = thresholds
+            .iter()
+            .filter(|(s, _)| *s == wanted)
+            .map(|(_, t)| *t)
+            .collect();
+        of.iter().sum::<f64>() / of.len() as f64
+    };
+    let ratio = mean("ACME") / mean("EURUSD");
+    assert!(
+        (2.0..5.0).contains(&ratio),
+        "stock/FX threshold ratio {ratio}"
+    );
 }
 
 #[test]

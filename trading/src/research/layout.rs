@@ -71,3 +71,22 @@ pub fn to_yaml(strategy: &Strategy) -> Result<String, String> {
 fn indent_of(line: &str) -> usize {
     line.len() - line.trim_start_matches(' ').len()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::to_yaml;
+    use crate::strategy;
+
+    #[test]
+    fn the_examples_read_back_the_same_in_the_compact_layout() {
+        for name in ["rsi_macd_trend", "bollinger_reversion"] {
+            let path = format!("{}/../strategies/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+            let example = strategy::parse_file(std::path::Path::new(&path)).unwrap();
+            let text = to_yaml(&example).unwrap();
+            assert!(text.contains("hidden_layers: ["), "{text}");
+            assert!(text.contains(": { type: "), "{text}");
+            assert!(!text.contains("\n  - "), "{text}");
+            assert_eq!(strategy::parse(&text).unwrap(), example, "{text}");
+        }
+    }
+}

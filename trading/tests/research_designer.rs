@@ -274,7 +274,10 @@ fn an_unsatisfiable_brief_is_refused_with_the_reason() {
     // Quantile fuzzy sets need the training window's bars.
     let err = refused("macd", &window[..60]);
     assert!(err.contains("the brief asks for macd"), "{err}");
-    assert!(err.contains("60 bars of EURUSD 1h"), "{err}");
+    assert!(
+        err.contains("the 60 bars of EURUSD 1h given have 42 for training"),
+        "{err}"
+    );
     let err = refused("breakout", &[]);
     assert!(
         err.contains("no breakout strategy can be designed from 0 bars"),

@@ -20,7 +20,7 @@ use super::{
     context::{Design, DesignContext, ExperimentSummary},
     fingerprint::fingerprint,
     fuzzy_ranges::{Columns, MIN_QUANTILE_VALUES},
-    layout,
+    grid, layout,
     mutation::Mutator,
     suggestion::Suggestion,
 };
@@ -39,9 +39,10 @@ const MAX_PARENTS: usize = 3;
 /// Fresh attempts after the parents.
 const FRESH_ATTEMPTS: u32 = 200;
 
-/// A new strategy for the research of `ctx`, on its symbol and timeframe; `bars` are the training
-/// window of that series, for fuzzy sets and ZigZag thresholds that fit the instrument. Never
-/// returns a fingerprint listed in `ctx.experiments`.
+/// A new strategy for the research of `ctx`, on its symbol and timeframe. `bars` are that series'
+/// bars, oldest first; their first [`grid::TRAIN_SHARE`] — the training part of a design's
+/// chronological split — place the fuzzy sets and ZigZag thresholds that fit the instrument.
+/// Never returns a fingerprint listed in `ctx.experiments`.
 pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
     let brief = Brief::parse(ctx.brief.as_deref())?;
     let timeframe: Timeframe = ctx.timeframe.parse()?;
@@ -61,7 +62,10 @@ pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
             market_data::SYMBOL_RULE
         )));
     }
-    let columns = Columns::of(bars);
+    // Only the training part of the bars places fuzzy sets and thresholds: what the model is
+    // validated and tested on must not shape its inputs.
+    let window = &bars[..(bars.len() as f64 * grid::TRAIN_SHARE) as usize];
+    let columns = Columns::of(window);
     if let Some(kind) = brief
         .indicators
         .iter()
@@ -69,11 +73,13 @@ pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
     {
         return Err(Error::InvalidInput(format!(
             "the brief asks for {}, whose fuzzy sets are placed at quantiles of the training \
-             window, but the window has {} bars of {} {timeframe} (it needs at least {} past the \
-             indicator's warm-up)",
+             bars, but the {} bars of {} {timeframe} given have {} for training ({:.0} %; it \
+             needs at least {} past the indicator's warm-up)",
             kind.type_name(),
             bars.len(),
             ctx.symbol,
+            window.len(),
+            grid::TRAIN_SHARE * 100.0,
             MIN_QUANTILE_VALUES
         )));
     }
@@ -192,7 +198,7 @@ type Candidate = (Strategy, Archetype, String);
 
 impl Designer<'_> {
     fn fresh(&self, rng: &mut ChaCha8Rng) -> Option<Candidate> {
-        let archetype = super::grid::pick(rng, self.archetypes);
+        let archetype = grid::pick(rng, self.archetypes);
         let strategy = compose::compose(
             archetype,
             self.brief,

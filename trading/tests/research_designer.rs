@@ -279,8 +279,19 @@ fn an_unsatisfiable_brief_is_refused_with_the_reason() {
         "{err}"
     );
     let err = refused("breakout", &[]);
+    assert!(err.contains("no strategy the brief allows can be designed: breakout needs one of atr, bollinger_bands"), "{err}");
     assert!(
-        err.contains("no breakout strategy can be designed from 0 bars"),
+        err.contains("more than the 0 training bars of the 0 given"),
+        "{err}"
+    );
+    let err = refused("breakout without atr or bollinger", &window);
+    assert!(
+        err.contains("breakout needs one of atr, bollinger_bands; the brief rules those out"),
+        "{err}"
+    );
+    let err = refused("rsi, but not rsi", &window);
+    assert!(
+        err.contains("the brief both asks for rsi and rules it out"),
         "{err}"
     );
     // Without bars the bounded oscillators still make designs.
@@ -528,5 +539,36 @@ fn the_fingerprint_ignores_names_and_order_but_not_what_trains() {
     assert_ne!(
         print(&[("confidence_threshold: 0.55", "confidence_threshold: 0.6")]),
         original
+    );
+}
+
+#[test]
+fn a_brief_rules_out_what_it_negates() {
+    let window = bars("EURUSD", 11);
+    let mut ctx = context(2, 0, Some("Momentum, without MACD or ROC"));
+    for cycle in 0..60 {
+        ctx.cycle = cycle;
+        let design = research::design(&ctx, &window).unwrap();
+        let types = indicator_types(&parsed(&design));
+        assert_eq!(design.archetype, "momentum");
+        assert!(
+            !types.contains("macd") && !types.contains("roc"),
+            "cycle {cycle}: {types:?}"
+        );
+        // Fed back, so that later cycles mutate (and might add an indicator).
+        let score = cycle as f64;
+        ctx.experiments
+            .insert(0, experiment(&design, score, Some("enrich: add")));
+    }
+    let archetypes: BTreeSet<String> = (0..60)
+        .map(|seed| {
+            research::design(&context(seed, 0, Some("no breakout, no trend")), &window)
+                .unwrap()
+                .archetype
+        })
+        .collect();
+    assert_eq!(
+        archetypes,
+        BTreeSet::from(["mean_reversion".into(), "momentum".into()])
     );
 }

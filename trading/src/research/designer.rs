@@ -90,17 +90,14 @@ pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
                 && archetype
                     .core()
                     .iter()
-                    .any(|kind| placeable(*kind, &columns))
+                    .any(|kind| brief.permits(*kind) && placeable(*kind, &columns))
         })
         .collect();
     if archetypes.is_empty() {
-        let asked: Vec<&str> = brief.archetypes.iter().map(|a| a.as_str()).collect();
-        return Err(Error::InvalidInput(format!(
-            "no {} strategy can be designed from {} bars of {} {timeframe}: its indicators' \
-             fuzzy sets are placed at quantiles of the training window, which needs more bars",
-            asked.join(" or "),
+        return Err(Error::InvalidInput(no_archetype(
+            &brief,
             bars.len(),
-            ctx.symbol
+            window.len(),
         )));
     }
     let taken: HashSet<&str> = ctx
@@ -143,6 +140,37 @@ pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
             .map(|brief| format!(" (brief: '{brief}')"))
             .unwrap_or_default()
     )))
+}
+
+/// Why no archetype can be designed: each allowed one's core indicators are ruled out by the brief
+/// or need more bars.
+fn no_archetype(brief: &Brief, given: usize, training: usize) -> String {
+    let allowed: Vec<Archetype> = Archetype::ALL
+        .into_iter()
+        .filter(|archetype| brief.allows(*archetype))
+        .collect();
+    if allowed.is_empty() {
+        return "the brief rules out every archetype it allows (momentum, mean reversion, trend, \
+                breakout): allow one"
+            .into();
+    }
+    let reasons: Vec<String> = allowed
+        .iter()
+        .map(|archetype| {
+            let core: Vec<&str> = archetype
+                .core()
+                .iter()
+                .map(|kind| kind.type_name())
+                .collect();
+            format!("{} needs one of {}", archetype.as_str(), core.join(", "))
+        })
+        .collect();
+    format!(
+        "no strategy the brief allows can be designed: {}; the brief rules those out or they need \
+         more than the {training} training bars of the {given} given (quantile fuzzy sets need at \
+         least {MIN_QUANTILE_VALUES} past the warm-up)",
+        reasons.join("; ")
+    )
 }
 
 /// An experiment to mutate, parsed.

@@ -222,7 +222,11 @@ impl Mutator<'_> {
             kinds
                 .iter()
                 .copied()
-                .filter(|kind| !present.contains(kind) && compose::placeable(*kind, self.columns))
+                .filter(|kind| {
+                    !present.contains(kind)
+                        && self.brief.permits(*kind)
+                        && compose::placeable(*kind, self.columns)
+                })
                 .collect()
         };
         let mut candidates = absent(self.archetype.pool());

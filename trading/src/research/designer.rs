@@ -314,7 +314,12 @@ impl Designer<'_> {
         ));
         let body = layout::to_yaml(&strategy)
             .map_err(|err| Error::InvalidInput(format!("cannot write the strategy: {err}")))?;
-        let yaml = format!("# {rationale}\n{body}");
+        // One comment line, whatever an external designer named the parent.
+        let comment: String = rationale
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let yaml = format!("# {comment}\n{body}");
         // What is stored is what the validator accepts, fingerprinted as it will be read back.
         let parsed = strategy::parse(&yaml).map_err(|problems| {
             let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();

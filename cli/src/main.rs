@@ -6,6 +6,7 @@
 mod commands;
 mod follow;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -65,6 +66,8 @@ enum Command {
     Health(output::JsonArgs),
     /// Run the maintenance ticker (orphan detection, reconciliation) without a worker.
     Ticker(ticker::TickerArgs),
+    /// Serve the HTTP API (/api/v1; docs at /api/v1/docs).
+    Serve(serve::ServeArgs),
 }
 
 #[tokio::main]
@@ -103,5 +106,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Checkpoints(command) => checkpoints::run(command, migrate_first).await,
         Command::Health(args) => health::run(args, migrate_first).await,
         Command::Ticker(args) => ticker::run(args, migrate_first).await,
+        Command::Serve(args) => serve::run(args, migrate_first).await,
     }
 }

@@ -68,7 +68,11 @@ pub struct ListFilter {
     pub active_only: bool,
     /// Only operations that can be resumed.
     pub resumable_only: bool,
+    /// Only the children of this operation.
+    pub parent_id: Option<String>,
     pub limit: i64,
+    /// Skip this many of the newest first (paging, for the HTTP API).
+    pub offset: i64,
 }
 
 const COLUMNS: &str =
@@ -88,8 +92,9 @@ pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> 
            AND (NOT $3 OR status IN ('pending', 'running', 'pending_reconciliation'))
            AND ($4::text IS NULL OR worker_id = $4)
            AND (NOT $6 OR resumable)
+           AND ($7::text IS NULL OR parent_id = $7)
          ORDER BY created_at DESC, submit_seq DESC
-         LIMIT $5"
+         LIMIT $5 OFFSET $8"
     );
     let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .bind(filter.status)
@@ -98,6 +103,8 @@ pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> 
         .bind(&filter.worker_id)
         .bind(filter.limit)
         .bind(filter.resumable_only)
+        .bind(&filter.parent_id)
+        .bind(filter.offset)
         .fetch_all(pool)
         .await?;
     Ok(rows)

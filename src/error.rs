@@ -27,6 +27,10 @@ pub enum Error {
     Artifact(String),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The database lacks ktrdr's schema, or has an older one than this build uses (a table or
+    /// function it calls is missing): the message says to run `ktrdr migrate`.
+    #[error("{0}: run `ktrdr migrate` to install or upgrade ktrdr's schema in this database")]
+    NotMigrated(String),
     /// A maintenance pass fenced by a leader's epoch whose lease another ticker has taken over (or
     /// that was resigned): the pass changed nothing (SQLSTATE KT001 from `ktrdr.assert_leadership`).
     #[error("{0}")]
@@ -44,6 +48,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable name for the kind of error, for scripts (`--json` errors, the HTTP API).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotFound(_) => "NOT_FOUND",
+            Error::InvalidInput(_) => "INVALID_INPUT",
+            Error::Conflict(_) => "CONFLICT",
+            Error::Config(_) => "CONFIG",
+            Error::Embedded(_) => "EMBEDDED_CLUSTER",
+            Error::Artifact(_) => "ARTIFACT",
+            Error::Migration(_) => "MIGRATION",
+            Error::NotMigrated(_) => "NOT_MIGRATED",
+            Error::NotLeader(_) => "NOT_LEADER",
+            Error::Unreachable { .. } => "UNREACHABLE",
+            Error::Database(_) => "DATABASE",
+        }
+    }
+
     /// True for failures that may heal by themselves (the database restarting, a dropped connection):
     /// callers retry these with backoff instead of giving up.
     pub fn is_transient(&self) -> bool {
@@ -82,6 +103,10 @@ impl From<sqlx::Error> for Error {
                 }
                 Some("55000") | Some("55006") | Some("40001") => return Error::Conflict(message),
                 Some(crate::leader::NOT_LEADER_SQLSTATE) => return Error::NotLeader(message),
+                // invalid_schema_name, undefined_table, undefined_function — of ktrdr's own schema
+                Some("3F000" | "42P01" | "42883") if message.contains("ktrdr") => {
+                    return Error::NotMigrated(message);
+                }
                 _ => {}
             }
         }
@@ -106,29 +131,64 @@ impl fmt::Display for DatabaseMessage<'_> {
     }
 }
 
-/// Shows a database URL without its password (`postgres://me:***@db/x`), as every message does.
+/// Shows a database URL or connection string without its password, as every message does: the
+/// URL's `user:password@` (`postgres://me:***@db/x`), a `?password=` or `&password=` query
+/// parameter, and libpq's `password=…` key-value form (quoted or not).
 pub struct RedactedUrl<'a>(pub &'a str);
 
 impl fmt::Display for RedactedUrl<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = self.0;
-        match (url.find("://"), url.rfind('@')) {
-            (Some(scheme_end), Some(at)) if at > scheme_end => {
-                let credentials = &url[scheme_end + 3..at];
-                match credentials.find(':') {
-                    Some(colon) => write!(
-                        f,
-                        "{}{}:***{}",
-                        &url[..scheme_end + 3],
-                        &credentials[..colon],
-                        &url[at..]
-                    ),
-                    None => f.write_str(url),
-                }
-            }
-            _ => f.write_str(url),
-        }
+        f.write_str(&redact_password_parameters(&redact_userinfo(self.0)))
     }
+}
+
+fn redact_userinfo(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Replaces the value of every `password=` that starts a parameter (after the start, `?`, `&` or
+/// white space) with `***`; the value ends at `&` or white space, or at its closing quote.
+fn redact_password_parameters(text: &str) -> String {
+    const KEY: &str = "password=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(found) = rest.to_ascii_lowercase().find(KEY) {
+        let starts_parameter = found == 0
+            || rest[..found]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c == '?' || c == '&' || c.is_whitespace());
+        let value_start = found + KEY.len();
+        out.push_str(&rest[..value_start]);
+        rest = &rest[value_start..];
+        if !starts_parameter {
+            continue;
+        }
+        let value_len = match rest.strip_prefix('\'') {
+            Some(quoted) => quoted.find('\'').map_or(rest.len(), |close| close + 2),
+            None => rest
+                .find(|c: char| c == '&' || c.is_whitespace())
+                .unwrap_or(rest.len()),
+        };
+        out.push_str("***");
+        rest = &rest[value_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -144,6 +204,26 @@ mod tests {
         assert_eq!(
             RedactedUrl("postgres://me@db/x").to_string(),
             "postgres://me@db/x"
+        );
+        assert_eq!(
+            RedactedUrl("postgres://db/x?user=me&password=secret&sslmode=require").to_string(),
+            "postgres://db/x?user=me&password=***&sslmode=require"
+        );
+        assert_eq!(
+            RedactedUrl("postgres://db/x?Password=secret").to_string(),
+            "postgres://db/x?Password=***"
+        );
+        assert_eq!(
+            RedactedUrl("host=db user=me password=secret dbname=x").to_string(),
+            "host=db user=me password=*** dbname=x"
+        );
+        assert_eq!(
+            RedactedUrl("host=db password='se cret' dbname=x").to_string(),
+            "host=db password=*** dbname=x"
+        );
+        assert_eq!(
+            RedactedUrl("host=db mypassword=visible").to_string(),
+            "host=db mypassword=visible"
         );
     }
 }

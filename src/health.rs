@@ -14,6 +14,14 @@ pub struct Health {
     pub pruning: Pruning,
     pub workers: WorkerCounts,
     pub queue: Vec<QueueDepth>,
+    /// Types with pending operations that no active worker takes: they wait until one starts.
+    pub unserved_types: Vec<UnservedType>,
+}
+
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct UnservedType {
+    pub operation_type: String,
+    pub pending: i64,
 }
 
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -89,10 +97,20 @@ pub async fn read(pool: &PgPool) -> Result<Health> {
     )
     .fetch_all(pool)
     .await?;
+    let unserved_types = sqlx::query_as(
+        "SELECT q.operation_type, q.operations AS pending FROM ktrdr.queue_depth q
+         WHERE q.status = 'pending'
+           AND NOT EXISTS (SELECT 1 FROM ktrdr.workers_overview w
+                           WHERE w.status = 'active' AND q.operation_type = ANY(w.types))
+         ORDER BY q.operation_type",
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(Health {
         orphan_detector,
         pruning,
         workers,
         queue,
+        unserved_types,
     })
 }

@@ -112,3 +112,23 @@ pub async fn list(pool: &PgPool) -> Result<Vec<WorkerInfo>> {
     .await?;
     Ok(rows)
 }
+
+/// How many active workers take operations of `operation_type`: none means a submitted one waits
+/// in PENDING until such a worker starts, which the CLI says at once.
+pub async fn active_takers(pool: &PgPool, operation_type: &str) -> Result<i64> {
+    let count = sqlx::query_scalar(
+        "SELECT count(*) FROM ktrdr.workers_overview WHERE status = 'active' AND $1 = ANY(types)",
+    )
+    .bind(operation_type)
+    .fetch_one(pool)
+    .await?;
+    Ok(count)
+}
+
+/// The warning for operations of a type no active worker takes, naming the worker to start.
+pub fn no_taker_warning(operation_type: &str) -> String {
+    format!(
+        "no active worker takes `{operation_type}` operations: they stay PENDING until one starts \
+         (`ktrdr-worker --types {operation_type}`)"
+    )
+}

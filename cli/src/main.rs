@@ -1,20 +1,22 @@
 //! `ktrdr`: the command-line interface to a ktrdr database (see `ktrdr --help`).
 //!
 //! Thin over the `ktrdr` library: each command is one module under `commands/`, tables for people,
-//! `--json` for scripts, and every error is one line on stderr with a non-zero exit.
+//! `--json` for scripts, and every error is one line on stderr with a non-zero exit — a JSON
+//! object when the command was given `--json` (see `errors`).
 
 mod commands;
+mod errors;
 mod follow;
 mod output;
 mod serve;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands::{
-    backtest, checkpoints, data, db, health, migrate, ops, results, ticker, train, validate,
-    workers,
+    backtest, checkpoints, completions, data, db, health, migrate, ops, results, ticker, train,
+    validate, workers,
 };
 
 /// ktrdr: PostgreSQL-coordinated jobs for training and backtesting trading models.
@@ -26,6 +28,9 @@ struct Cli {
     /// Do not apply migrations before running the command.
     #[arg(long, global = true)]
     no_migrate: bool,
+    /// The PostgreSQL server to use, instead of DATABASE_URL (or the embedded cluster).
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,17 +71,34 @@ enum Command {
     Health(output::JsonArgs),
     /// Run the maintenance ticker (orphan detection, reconciliation) without a worker.
     Ticker(ticker::TickerArgs),
+    /// Print a shell completion script: `source <(ktrdr completions bash)`.
+    Completions(completions::CompletionsArgs),
     /// Serve the HTTP API (/api/v1; docs at /api/v1/docs).
     Serve(serve::ServeArgs),
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     restore_default_sigpipe();
     ktrdr::config::load_dotenv();
-    let cli = Cli::parse();
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(err) => return errors::usage_error(err),
+    };
+    let json_errors = errors::json_requested(&matches);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => return errors::usage_error(err),
+    };
+    if let Some(url) = &cli.database_url {
+        // SAFETY: no other thread exists yet (the runtime is built below), so nothing reads the
+        // environment while it changes. The library reads the server from DATABASE_URL.
+        unsafe { std::env::set_var("DATABASE_URL", url) };
+    }
     ktrdr::logging::init("warn");
-    ktrdr::logging::exit_code(run(cli).await)
+    let outcome = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    errors::exit_code(outcome, json_errors)
 }
 
 /// `ktrdr ops list | head` should end quietly when `head` exits, like other Unix tools, instead of
@@ -106,6 +128,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Checkpoints(command) => checkpoints::run(command, migrate_first).await,
         Command::Health(args) => health::run(args, migrate_first).await,
         Command::Ticker(args) => ticker::run(args, migrate_first).await,
+        Command::Completions(args) => {
+            completions::run(args, Cli::command());
+            Ok(())
+        }
         Command::Serve(args) => serve::run(args, migrate_first).await,
     }
 }

@@ -1,7 +1,7 @@
 //! Rendering for people (tables, durations, uppercase statuses) and for scripts (`--json`).
 
 use chrono::{DateTime, Utc};
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
 /// The arguments of a command that only prints: `--json` for scripts, tables otherwise.
@@ -16,13 +16,21 @@ pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A table with `headers`, fitted to the terminal.
+/// A table with `headers`, fitted to the terminal — except its id columns (headers ending in
+/// `ID`), which are never wrapped: an id is copied and pasted whole.
 pub fn table(headers: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(headers.iter().copied());
+    for (index, header) in headers.iter().enumerate() {
+        if header.ends_with("ID")
+            && let Some(column) = table.column_mut(index)
+        {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
     table
 }
 
@@ -64,7 +72,7 @@ pub fn duration(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Strin
 mod tests {
     use chrono::{Duration, Utc};
 
-    use super::duration;
+    use super::{duration, table};
 
     #[test]
     fn durations_read_naturally() {
@@ -75,5 +83,31 @@ mod tests {
         assert_eq!(duration(Some(start), after(187_000)), "3m07s");
         assert_eq!(duration(Some(start), after(3_720_000)), "1h02m");
         assert_eq!(duration(None, after(5)), "-");
+    }
+
+    #[test]
+    fn id_columns_are_never_wrapped() {
+        let id = "op_training_20261202_142000_0123abcd";
+        let mut rows = table(&["OPERATION ID", "MESSAGE"]);
+        rows.add_row(vec![
+            id,
+            "a long message that has to wrap to fit the narrow width",
+        ]);
+        rows.set_width(60);
+        let rendered = rows.to_string();
+        assert!(rendered.contains(id), "{rendered}");
+        // The message column did wrap: the table really was narrowed.
+        assert!(rendered.lines().count() > 5, "{rendered}");
+
+        let mut plain = table(&["OPERATION", "MESSAGE"]);
+        plain.add_row(vec![
+            id,
+            "a long message that has to wrap to fit the narrow width",
+        ]);
+        plain.set_width(30);
+        assert!(
+            !plain.to_string().contains(id),
+            "without the constraint an id would wrap"
+        );
     }
 }

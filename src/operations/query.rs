@@ -84,30 +84,62 @@ const COLUMNS: &str =
      AND EXISTS (SELECT 1 FROM ktrdr.checkpoints c
                  WHERE c.operation_id = o.operation_id AND c.corrupt_reason IS NULL)) AS resumable";
 
-pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> {
-    let sql = format!(
-        "SELECT * FROM (SELECT {COLUMNS}, submit_seq FROM ktrdr.operations o) o
-         WHERE ($1::text IS NULL OR status = $1)
+/// The rows a [`ListFilter`] selects, from `o` (the operations with their `resumable` column):
+/// `list` and `count` share it so a count always describes the list it stands beside.
+const FILTER: &str = "($1::text IS NULL OR status = $1)
            AND ($2::text IS NULL OR operation_type = $2)
            AND (NOT $3 OR status IN ('pending', 'running', 'pending_reconciliation'))
            AND ($4::text IS NULL OR worker_id = $4)
-           AND (NOT $6 OR resumable)
-           AND ($7::text IS NULL OR parent_id = $7)
+           AND (NOT $5 OR resumable)
+           AND ($6::text IS NULL OR parent_id = $6)";
+
+pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> {
+    let sql = format!(
+        "SELECT * FROM (SELECT {COLUMNS}, submit_seq FROM ktrdr.operations o) o
+         WHERE {FILTER}
          ORDER BY created_at DESC, submit_seq DESC
-         LIMIT $5 OFFSET $8"
+         LIMIT $7 OFFSET $8"
     );
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(filter.status)
-        .bind(&filter.operation_type)
-        .bind(filter.active_only)
-        .bind(&filter.worker_id)
+    let rows = bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(sql)), filter)
         .bind(filter.limit)
-        .bind(filter.resumable_only)
-        .bind(&filter.parent_id)
         .bind(filter.offset)
         .fetch_all(pool)
         .await?;
     Ok(rows)
+}
+
+/// How many operations the filter selects, ignoring its limit (`Total: 3 shown of 21`).
+pub async fn count(pool: &PgPool, filter: &ListFilter) -> Result<i64> {
+    let sql =
+        format!("SELECT count(*) FROM (SELECT {COLUMNS} FROM ktrdr.operations o) o WHERE {FILTER}");
+    let (total,): (i64,) = bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(sql)), filter)
+        .fetch_one(pool)
+        .await?;
+    Ok(total)
+}
+
+fn bind_filter<'q, O>(
+    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    filter: &'q ListFilter,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+    query
+        .bind(filter.status)
+        .bind(&filter.operation_type)
+        .bind(filter.active_only)
+        .bind(&filter.worker_id)
+        .bind(filter.resumable_only)
+        .bind(&filter.parent_id)
+}
+
+/// The full id of the one operation whose id is `given` or starts with it: an id can be shortened
+/// to any unique prefix. `given` itself when nothing matches (the call it is passed to then says
+/// "not found" in its own words); [`Error::InvalidInput`] naming some of the candidates when
+/// several do.
+pub async fn resolve_id(pool: &PgPool, given: &str) -> Result<String> {
+    Ok(sqlx::query_scalar("SELECT ktrdr.resolve_operation_id($1)")
+        .bind(given)
+        .fetch_one(pool)
+        .await?)
 }
 
 /// One operation; [`Error::NotFound`] for an unknown id.

@@ -21,6 +21,12 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> anyhow::Result<()> {
     let settings = WorkerSettings::from_args(&args)?;
     let url = ktrdr::db::resolve_database_url()?;
+    if ktrdr::config::database_url_from_env().is_none() {
+        tracing::info!(
+            "using the embedded PostgreSQL cluster ({}); set DATABASE_URL for another server",
+            ktrdr::RedactedUrl(&url)
+        );
+    }
     let pool = ktrdr::db::wait_until_reachable(&url, settings.startup_timeout).await?;
     if !args.no_migrate {
         ktrdr::db::migrate(&pool).await?;

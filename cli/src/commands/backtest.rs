@@ -37,7 +37,7 @@ pub struct BacktestArgs {
 pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> {
     let strategy = ktrdr_trading::strategy::load(&args.strategy)?;
     let (symbol, timeframe, start, end) = args.data.parse()?;
-    let params = BacktestParams {
+    let mut params = BacktestParams {
         strategy,
         model: args.model,
         symbol,
@@ -51,14 +51,17 @@ pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> 
             .transpose()?,
     };
     // Every check of the params (range, capital, symbol, strategy) before touching the database.
-    let value = serde_json::to_value(&params)?;
-    Backtesting::parse_params(&value)?;
+    Backtesting::parse_params(&serde_json::to_value(&params)?)?;
     let pool = super::connect(migrate_first).await?;
+    params.model = super::operation_id(&pool, &params.model)
+        .await
+        .map_err(|err| anyhow::anyhow!("--model: {err}"))?;
     completed_training(&pool, &params.model)
         .await
         .map_err(|err| anyhow::anyhow!("--model: {err}"))?;
     require_market_data(&pool, params.bars()).await?;
-    let op = NewOperation::new(Backtesting::NAME).with_params(value);
+    let op = NewOperation::new(Backtesting::NAME).with_params(serde_json::to_value(&params)?);
     let id = operations::submit(&pool, &kinds::ALL, &op).await?;
+    super::warn_without_taker(&pool, Backtesting::NAME).await?;
     submitted(&pool, &id, args.follow, args.json).await
 }

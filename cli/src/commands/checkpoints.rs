@@ -46,6 +46,8 @@ pub struct DeleteArgs {
     /// Really delete (required).
     #[arg(short, long)]
     force: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -97,7 +99,8 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
                 all.len()
             );
         }
-        CheckpointsCommand::Show(args) => {
+        CheckpointsCommand::Show(mut args) => {
+            args.operation_id = super::operation_id(&pool, &args.operation_id).await?;
             let c = checkpoints::get(&pool, &args.operation_id)
                 .await?
                 .ok_or_else(|| {
@@ -135,7 +138,8 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
                 println!("{}", serde_json::to_string_pretty(&c.state)?);
             }
         }
-        CheckpointsCommand::Delete(args) => {
+        CheckpointsCommand::Delete(mut args) => {
+            args.operation_id = super::operation_id(&pool, &args.operation_id).await?;
             if !args.force {
                 anyhow::bail!(
                     "deleting the checkpoint of {} makes it impossible to resume: repeat with --force (-f)",
@@ -143,6 +147,11 @@ pub async fn run(command: CheckpointsCommand, migrate_first: bool) -> anyhow::Re
                 );
             }
             checkpoints::delete(&pool, &store, &args.operation_id).await?;
+            if args.json {
+                return output::print_json(
+                    &json!({ "operation_id": args.operation_id, "checkpoint_deleted": true }),
+                );
+            }
             println!("Deleted the checkpoint of {}.", args.operation_id);
         }
         CheckpointsCommand::Stats(args) => {

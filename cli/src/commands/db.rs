@@ -1,71 +1,88 @@
 //! `ktrdr db up|down|status|url`: the embedded cluster (or, with DATABASE_URL, the configured server).
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use ktrdr::{
-    config,
+    RedactedUrl, config,
     db::embedded::{ClusterState, EmbeddedCluster},
 };
 use serde_json::json;
 
-use crate::output;
+use crate::output::{self, JsonArgs};
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Create (if needed) and start the embedded cluster, and migrate it.
-    Up,
+    Up(JsonArgs),
     /// Stop the embedded cluster.
-    Down,
+    Down(JsonArgs),
     /// Show where the database is and whether it answers.
-    Status(StatusArgs),
-    /// Print the database URL (for psql, DATABASE_URL, scripts).
-    Url,
-}
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    #[arg(long)]
-    json: bool,
+    Status(JsonArgs),
+    /// Print the database URL, password included (for psql, DATABASE_URL, scripts); every other
+    /// command masks the password.
+    Url(JsonArgs),
 }
 
 pub async fn run(command: DbCommand) -> anyhow::Result<()> {
     let external = config::database_url_from_env();
     match command {
-        DbCommand::Up => {
-            let url = match &external {
+        DbCommand::Up(args) => {
+            let (kind, url) = match &external {
                 Some(url) => {
-                    println!("DATABASE_URL is set: using that server, not the embedded cluster.");
-                    url.clone()
+                    if !args.json {
+                        println!(
+                            "DATABASE_URL is set: using that server, not the embedded cluster."
+                        );
+                    }
+                    ("external", url.clone())
                 }
                 None => {
                     let cluster = EmbeddedCluster::locate()?;
                     let url = cluster.ensure_running()?;
-                    println!(
-                        "Embedded PostgreSQL running in {}",
-                        cluster.home().display()
-                    );
-                    url
+                    if !args.json {
+                        println!(
+                            "Embedded PostgreSQL running in {}",
+                            cluster.home().display()
+                        );
+                    }
+                    ("embedded", url)
                 }
             };
             let pool = ktrdr::db::connect(&url).await?;
             ktrdr::db::migrate(&pool).await?;
-            println!("{url}");
+            let shown = RedactedUrl(&url).to_string();
+            if args.json {
+                output::print_json(&json!({ "kind": kind, "state": "running", "url": shown }))?;
+            } else {
+                println!("{shown}");
+            }
         }
-        DbCommand::Down => {
+        DbCommand::Down(args) => {
             if external.is_some() {
                 anyhow::bail!("DATABASE_URL is set: `db down` only stops the embedded cluster");
             }
             let cluster = EmbeddedCluster::locate()?;
             cluster.stop()?;
-            println!(
-                "Embedded PostgreSQL stopped ({}).",
-                cluster.home().display()
-            );
+            if args.json {
+                output::print_json(&json!({ "kind": "embedded", "state": "stopped" }))?;
+            } else {
+                println!(
+                    "Embedded PostgreSQL stopped ({}).",
+                    cluster.home().display()
+                );
+            }
         }
         DbCommand::Status(args) => status(external, args.json).await?,
-        DbCommand::Url => match external {
-            Some(url) => println!("{url}"),
-            None => println!("{}", EmbeddedCluster::locate()?.url()?),
-        },
+        DbCommand::Url(args) => {
+            let url = match external {
+                Some(url) => url,
+                None => EmbeddedCluster::locate()?.url()?,
+            };
+            if args.json {
+                output::print_json(&json!({ "url": url }))?;
+            } else {
+                println!("{url}");
+            }
+        }
     }
     Ok(())
 }
@@ -98,7 +115,7 @@ async fn status(external: Option<String>, as_json: bool) -> anyhow::Result<()> {
     if as_json {
         return output::print_json(&json!({
             "kind": kind, "location": location, "state": state_text,
-            "reachable": reachable, "url": url,
+            "reachable": reachable, "url": url.as_deref().map(|url| RedactedUrl(url).to_string()),
         }));
     }
     println!("Database:  {kind} ({location})");
@@ -107,7 +124,7 @@ async fn status(external: Option<String>, as_json: bool) -> anyhow::Result<()> {
     }
     println!("Reachable: {}", if reachable { "yes" } else { "no" });
     if let Some(url) = url {
-        println!("URL:       {url}");
+        println!("URL:       {}", RedactedUrl(&url));
     }
     Ok(())
 }

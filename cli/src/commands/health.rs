@@ -78,5 +78,12 @@ pub async fn run(args: JsonArgs, migrate_first: bool) -> anyhow::Result<()> {
         ]);
     }
     println!("Queue:\n{table}");
+    for unserved in &health.unserved_types {
+        println!(
+            "Warning: {} pending; {}",
+            unserved.pending,
+            ktrdr::workers::no_taker_warning(&unserved.operation_type)
+        );
+    }
     Ok(())
 }

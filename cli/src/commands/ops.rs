@@ -140,6 +140,7 @@ async fn submit(args: SubmitArgs, migrate_first: bool) -> anyhow::Result<()> {
     };
     let pool = super::connect(migrate_first).await?;
     let ids = operations::submit_many(&pool, &ktrdr_trading::kinds::ALL, &op, args.count).await?;
+    super::warn_without_taker(&pool, &op.operation_type).await?;
     if args.json {
         output::print_json(&json!({ "operation_ids": ids }))
     } else {
@@ -196,13 +197,19 @@ async fn list(args: ListArgs, migrate_first: bool) -> anyhow::Result<()> {
     if args.json {
         return output::print_json(&ops);
     }
-    print_list(&ops);
+    // Fewer rows than the limit are all there are; a full page may be part of more.
+    let total = if (ops.len() as i64) < filter.limit {
+        ops.len() as i64
+    } else {
+        operations::count(&pool, &filter).await?
+    };
+    print_list(&ops, total);
     Ok(())
 }
 
 async fn show(args: ShowArgs, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
-    let id = &args.operation_id;
+    let id = &super::operation_id(&pool, &args.operation_id).await?;
     let outcome = if args.follow {
         Some(crate::follow::follow(&pool, id).await)
     } else {
@@ -224,7 +231,7 @@ async fn show(args: ShowArgs, migrate_first: bool) -> anyhow::Result<()> {
 
 async fn cancel(args: CancelArgs, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
-    let id = &args.operation_id;
+    let id = &super::operation_id(&pool, &args.operation_id).await?;
     let outcome = operations::request_cancel(&pool, id, args.reason.as_deref()).await?;
     let (status, message) = match outcome {
         CancelOutcome::Cancelled => (Status::Cancelled, format!("Cancelled {id}.")),
@@ -245,8 +252,9 @@ async fn cancel(args: CancelArgs, migrate_first: bool) -> anyhow::Result<()> {
 
 async fn resume(args: ResumeArgs, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
-    let id = &args.operation_id;
+    let id = &super::operation_id(&pool, &args.operation_id).await?;
     operations::resume(&pool, id).await?;
+    super::warn_without_taker(&pool, &operations::get(&pool, id).await?.operation_type).await?;
     if !args.follow && !args.json {
         println!(
             "Resumed {id}: it is PENDING and continues from its checkpoint on the next free worker."
@@ -259,8 +267,9 @@ async fn resume(args: ResumeArgs, migrate_first: bool) -> anyhow::Result<()> {
 async fn retry(args: ResumeArgs, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
     let store = ArtifactStore::for_checkpoints(&pool)?;
-    let id = &args.operation_id;
+    let id = &super::operation_id(&pool, &args.operation_id).await?;
     operations::retry(&pool, &store, id).await?;
+    super::warn_without_taker(&pool, &operations::get(&pool, id).await?.operation_type).await?;
     if !args.follow && !args.json {
         println!(
             "Retrying {id}: it is PENDING and runs again from scratch on the next free worker."
@@ -270,13 +279,13 @@ async fn retry(args: ResumeArgs, migrate_first: bool) -> anyhow::Result<()> {
     super::train::submitted(&pool, id, args.follow, args.json).await
 }
 
-fn print_list(ops: &[operations::Operation]) {
+fn print_list(ops: &[operations::Operation], total: i64) {
     let mut table = output::table(&[
         "OPERATION ID",
         "TYPE",
         "STATUS",
         "PROGRESS",
-        "WORKER",
+        "WORKER ID",
         "ATTEMPT",
         "CREATED",
         "DURATION",
@@ -297,7 +306,14 @@ fn print_list(ops: &[operations::Operation]) {
     }
     println!("{table}");
     let resumable = ops.iter().filter(|op| op.resumable).count();
-    println!("Total: {} operations ({resumable} resumable)", ops.len());
+    let shown = ops.len();
+    if shown as i64 == total {
+        println!("Total: {shown} operations ({resumable} resumable)");
+    } else {
+        println!(
+            "Total: {shown} shown of {total} ({resumable} of those shown resumable; --limit shows more)"
+        );
+    }
 }
 
 fn print_operation(

@@ -26,7 +26,8 @@ pub struct ResultsArgs {
 
 pub async fn run(args: ResultsArgs, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
-    let mut op = operations::get(&pool, &args.operation_id).await?;
+    let id = super::operation_id(&pool, &args.operation_id).await?;
+    let mut op = operations::get(&pool, &id).await?;
     // Taken, not copied: a backtest's result holds every trade and the whole equity curve.
     let Some(result) = op.result.take().filter(|_| op.status == Status::Completed) else {
         anyhow::bail!(

@@ -13,7 +13,7 @@ pub struct TickerArgs {
 
 pub async fn run(args: TickerArgs, migrate_first: bool) -> anyhow::Result<()> {
     let settings = TickerSettings::from_env()?;
-    let url = ktrdr::db::resolve_database_url()?;
+    let url = super::database_url()?;
     // The services and the leadership calls run one at a time, so a small pool will do.
     let pool = ktrdr::db::connect_with_size(&url, 2).await?;
     if migrate_first {

@@ -98,6 +98,7 @@ pub async fn run(args: TrainArgs, migrate_first: bool) -> anyhow::Result<()> {
         ..NewOperation::new(Training::NAME).with_params(value)
     };
     let id = operations::submit(&pool, &kinds::ALL, &op).await?;
+    super::warn_without_taker(&pool, Training::NAME).await?;
     submitted(&pool, &id, args.follow, args.json).await
 }
 

@@ -11,7 +11,7 @@ pub async fn run(args: JsonArgs, migrate_first: bool) -> anyhow::Result<()> {
         return output::print_json(&workers);
     }
     let mut table = output::table(&[
-        "WORKER",
+        "WORKER ID",
         "STATUS",
         "TYPES",
         "RUNNING",

@@ -56,6 +56,13 @@ pub struct QueueDepthView {
     pub oldest_created_at: DateTime<Utc>,
 }
 
+/// A type with pending operations that no active worker takes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnservedTypeView {
+    pub operation_type: String,
+    pub pending: i64,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthView {
     /// `healthy`, or `maintenance_not_running`.
@@ -66,6 +73,8 @@ pub struct HealthView {
     pub pruning: PruningView,
     pub workers: WorkerCountsView,
     pub queue: Vec<QueueDepthView>,
+    /// Types with pending operations that no active worker takes: they wait until one starts.
+    pub unserved_types: Vec<UnservedTypeView>,
 }
 
 /// The health answer: `success` false with a 503.
@@ -98,6 +107,7 @@ impl From<Health> for HealthView {
             pruning: p,
             workers: w,
             queue,
+            unserved_types,
         } = health;
         Self {
             status: if maintenance_recent {
@@ -137,6 +147,13 @@ impl From<Health> for HealthView {
                     status: q.status.into(),
                     operations: q.operations,
                     oldest_created_at: q.oldest_created_at,
+                })
+                .collect(),
+            unserved_types: unserved_types
+                .into_iter()
+                .map(|u| UnservedTypeView {
+                    operation_type: u.operation_type,
+                    pending: u.pending,
                 })
                 .collect(),
         }

@@ -39,13 +39,13 @@ pub struct BacktestStart {
     #[schema(value_type = Option<String>)]
     end_date: Option<DateTime<Utc>>,
     /// Starting capital (default: the strategy's).
-    #[schema(minimum = 0.0)]
+    #[schema(minimum = 0.0, maximum = 1e15)]
     initial_capital: Option<f64>,
     /// Commission, a fraction of the traded value (default: the strategy's).
-    #[schema(minimum = 0.0)]
+    #[schema(minimum = 0.0, maximum = 1.0)]
     commission: Option<f64>,
     /// Slippage, a fraction of the price (default: the strategy's).
-    #[schema(minimum = 0.0)]
+    #[schema(minimum = 0.0, maximum = 1.0)]
     slippage: Option<f64>,
     /// Checkpoint every this many bars (default 10,000).
     #[schema(minimum = 1, maximum = 100000000)]
@@ -62,9 +62,9 @@ impl BacktestStart {
             timeframe: b.parsed("timeframe", str::parse),
             start_date: b.time("start_date"),
             end_date: b.time("end_date"),
-            initial_capital: b.number("initial_capital", 0.0),
-            commission: b.number("commission", 0.0),
-            slippage: b.number("slippage", 0.0),
+            initial_capital: b.number("initial_capital", 0.0..=1e15),
+            commission: b.number("commission", 0.0..=1.0),
+            slippage: b.number("slippage", 0.0..=1.0),
             checkpoint_interval_bars: b.integer("checkpoint_interval_bars", 1..=100_000_000),
         };
         b.finish()?;

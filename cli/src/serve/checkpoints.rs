@@ -39,7 +39,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 #[utoipa::path(get, path = "/api/v1/checkpoints/{operation_id}", tag = "checkpoints",
-    params(("operation_id" = String, Path, description = "Operation id")),
+    params(("operation_id" = String, Path, description = "Operation id", pattern = r"^[A-Za-z0-9_-]{1,200}$")),
     responses(
         (status = 200, description = "The operation's checkpoint", body = Success<CheckpointView>),
         (status = 404, description = "No checkpoint", body = ErrorEnvelope),
@@ -64,7 +64,7 @@ pub struct Deleted {
 }
 
 #[utoipa::path(delete, path = "/api/v1/checkpoints/{operation_id}", tag = "checkpoints",
-    params(("operation_id" = String, Path, description = "Operation id")),
+    params(("operation_id" = String, Path, description = "Operation id", pattern = r"^[A-Za-z0-9_-]{1,200}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Deleted with its artifact: the operation can no longer be resumed", body = Success<Deleted>),
@@ -127,7 +127,7 @@ impl CleanupRequest {
     fn parse(body: Option<Value>) -> Result<Self, ApiError> {
         let mut b = Fields::optional_body(body)?;
         let parsed = Self {
-            max_age_days: b.number("max_age_days", 0.0),
+            max_age_days: b.number("max_age_days", 0.0..=36500.0),
         };
         b.finish()?;
         Ok(parsed)

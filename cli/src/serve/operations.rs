@@ -94,7 +94,7 @@ pub async fn list(State(state): State<AppState>, query: QueryParams) -> Result<R
 }
 
 #[utoipa::path(get, path = "/api/v1/operations/{operation_id}", tag = "operations",
-    params(("operation_id" = String, Path, description = "Operation id")),
+    params(("operation_id" = String, Path, description = "Operation id", pattern = r"^[A-Za-z0-9_-]{1,200}$")),
     responses(
         (status = 200, description = "The operation with its status history and checkpoint", body = Success<OperationDetail>),
         (status = 404, description = "No such operation", body = ErrorEnvelope),
@@ -117,7 +117,7 @@ pub async fn show(
 }
 
 #[utoipa::path(get, path = "/api/v1/operations/{operation_id}/children", tag = "operations",
-    params(("operation_id" = String, Path, description = "Operation id")),
+    params(("operation_id" = String, Path, description = "Operation id", pattern = r"^[A-Za-z0-9_-]{1,200}$")),
     responses(
         (status = 200, description = "The operation's children, newest first", body = Success<Vec<OperationView>>),
         (status = 404, description = "No such operation", body = ErrorEnvelope),
@@ -142,7 +142,7 @@ pub async fn children(
 }
 
 #[utoipa::path(get, path = "/api/v1/operations/{operation_id}/events", tag = "operations",
-    params(("operation_id" = String, Path, description = "Operation id")),
+    params(("operation_id" = String, Path, description = "Operation id", pattern = r"^[A-Za-z0-9_-]{1,200}$")),
     responses(
         (status = 200, description = "Status history, oldest first", body = Success<Vec<EventView>>),
         (status = 404, description = "No such operation", body = ErrorEnvelope),
@@ -172,7 +172,7 @@ pub struct Results {
 }
 
 #[utoipa::path(get, path = "/api/v1/operations/{operation_id}/results", tag = "operations",
-    params(("operation_id" = String, Path, description = "Operation id")),
+    params(("operation_id" = String, Path, description = "Operation id", pattern = r"^[A-Za-z0-9_-]{1,200}$")),
     responses(
         (status = 200, description = "The result", body = Success<Results>),
         (status = 404, description = "No such operation", body = ErrorEnvelope),
@@ -207,7 +207,7 @@ pub async fn results(
 
 #[utoipa::path(delete, path = "/api/v1/operations/{operation_id}", tag = "operations",
     params(
-        ("operation_id" = String, Path, description = "Operation id"),
+        ("operation_id" = String, Path, description = "Operation id", pattern = r"^[A-Za-z0-9_-]{1,200}$"),
         ("reason" = Option<String>, Query, description = "Why (stored with the operation)"),
     ),
     security(("bearer" = [])),
@@ -240,7 +240,7 @@ pub async fn cancel(
 }
 
 #[utoipa::path(post, path = "/api/v1/operations/{operation_id}/resume", tag = "operations",
-    params(("operation_id" = String, Path, description = "Operation id")),
+    params(("operation_id" = String, Path, description = "Operation id", pattern = r"^[A-Za-z0-9_-]{1,200}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "PENDING again: the next free worker continues it from its checkpoint", body = Success<Accepted>),
@@ -262,7 +262,7 @@ pub async fn resume(
 }
 
 #[utoipa::path(post, path = "/api/v1/operations/{operation_id}/retry", tag = "operations",
-    params(("operation_id" = String, Path, description = "Operation id")),
+    params(("operation_id" = String, Path, description = "Operation id", pattern = r"^[A-Za-z0-9_-]{1,200}$")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "PENDING again, from scratch (its checkpoint deleted)", body = Success<Accepted>),

@@ -68,7 +68,7 @@ struct Follow {
 }
 
 #[utoipa::path(get, path = "/api/v1/operations/{operation_id}/progress", tag = "operations",
-    params(("operation_id" = String, Path, description = "Operation id")),
+    params(("operation_id" = String, Path, description = "Operation id", pattern = r"^[A-Za-z0-9_-]{1,200}$")),
     responses(
         (status = 200, description = "Server-sent events: `progress` (a ProgressEvent) at each change, then `end` (the operation) when it ends", content_type = "text/event-stream", body = String),
         (status = 404, description = "No such operation", body = ErrorEnvelope),

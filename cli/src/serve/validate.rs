@@ -97,6 +97,11 @@ impl Fields {
 
     pub fn string(&mut self, key: &str) -> Option<String> {
         match self.take(key)? {
+            // PostgreSQL text cannot hold NUL: refused here, by name, rather than by the database.
+            Value::String(text) if text.contains('\0') => {
+                self.problem(key, "must not contain NUL characters");
+                None
+            }
             Value::String(text) => Some(text),
             other => {
                 self.problem(key, format!("must be a string, got {}", kind(&other)));
@@ -162,13 +167,16 @@ impl Fields {
         }
     }
 
-    /// A finite number of at least `min`.
-    pub fn number(&mut self, key: &str, min: f64) -> Option<f64> {
+    /// A finite number in `range`.
+    pub fn number(&mut self, key: &str, range: RangeInclusive<f64>) -> Option<f64> {
         let value = self.take(key)?;
         match value.as_f64().filter(|n| n.is_finite()) {
-            Some(n) if n >= min => Some(n),
+            Some(n) if range.contains(&n) => Some(n),
             Some(n) => {
-                self.problem(key, format!("must be at least {min}, got {n}"));
+                self.problem(
+                    key,
+                    format!("must be from {} to {}, got {n}", range.start(), range.end()),
+                );
                 None
             }
             None => {

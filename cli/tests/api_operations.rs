@@ -84,6 +84,27 @@ async fn operations_answer_in_the_envelope_with_their_status_codes() -> anyhow::
         );
     }
 
+    // A child, found under its parent.
+    let (status, body) = api
+        .post(
+            "/api/v1/operations",
+            &json!({"operation_type": "dummy", "parent_id": ids[0]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let child = body["data"]["operation_id"].clone();
+    let (status, body) = api
+        .get(&format!("/api/v1/operations/{}/children", ids[0]))
+        .await;
+    assert_eq!(status, 200);
+    let children: Vec<&Value> = body["data"].as_array().unwrap().iter().collect();
+    assert_eq!(children.len(), 1, "{body}");
+    assert_eq!(children[0]["operation_id"], child);
+    let (_, body) = api
+        .get(&format!("/api/v1/operations/{}/children", ids[1]))
+        .await;
+    assert_eq!(body["data"], json!([]));
+
     // 404, with the code scripts test for.
     let (status, body) = api.get("/api/v1/operations/op_missing").await;
     assert_eq!((status, code(&body)), (404, "OPERATION_NOT_FOUND"));

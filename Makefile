@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build demo test bench chaos quality fmt clean libtorch
+.PHONY: all build demo test api-check bench chaos quality fmt clean libtorch
 
 all: build
 
@@ -27,6 +27,13 @@ test: libtorch
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+	@scripts/api-check.sh
+
+## make api-check: schemathesis (PyPI, installed into .venv-api/) against `ktrdr serve`'s own OpenAPI
+## document — no 5xx, no answer outside its documented schema (scripts/api-check.sh; part of make test).
+api-check:
+	@scripts/ensure-postgres.sh
+	@scripts/api-check.sh
 
 ## make bench (ktrdr-bench): queue throughput and pickup latency (with pgbench as the reference), the
 ## worker binary on the peer queues' workloads with claim latency at 10³…10⁶ pending, then training

@@ -98,7 +98,9 @@ impl From<sqlx::Error> for Error {
             let message = db.message().to_string();
             match db.code().as_deref() {
                 Some("P0002") => return Error::NotFound(message),
-                Some("22023") | Some("22P02") | Some("23514") | Some("23503") => {
+                // 22P05 and 22021: text PostgreSQL cannot store (a NUL character, `\u0000` in JSON).
+                Some("22023") | Some("22P02") | Some("22P05") | Some("22021") | Some("23514")
+                | Some("23503") => {
                     return Error::InvalidInput(message);
                 }
                 Some("55000") | Some("55006") | Some("40001") => return Error::Conflict(message),

@@ -8,6 +8,7 @@ mod commands;
 mod errors;
 mod follow;
 mod output;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -72,6 +73,8 @@ enum Command {
     Ticker(ticker::TickerArgs),
     /// Print a shell completion script: `source <(ktrdr completions bash)`.
     Completions(completions::CompletionsArgs),
+    /// Serve the HTTP API (/api/v1; docs at /api/v1/docs).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -129,5 +132,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             completions::run(args, Cli::command());
             Ok(())
         }
+        Command::Serve(args) => serve::run(args, migrate_first).await,
     }
 }

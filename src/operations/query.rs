@@ -68,7 +68,11 @@ pub struct ListFilter {
     pub active_only: bool,
     /// Only operations that can be resumed.
     pub resumable_only: bool,
+    /// Only the children of this operation.
+    pub parent_id: Option<String>,
     pub limit: i64,
+    /// Skip this many of the newest first (paging, for the HTTP API).
+    pub offset: i64,
 }
 
 const COLUMNS: &str =
@@ -86,17 +90,19 @@ const FILTER: &str = "($1::text IS NULL OR status = $1)
            AND ($2::text IS NULL OR operation_type = $2)
            AND (NOT $3 OR status IN ('pending', 'running', 'pending_reconciliation'))
            AND ($4::text IS NULL OR worker_id = $4)
-           AND (NOT $5 OR resumable)";
+           AND (NOT $5 OR resumable)
+           AND ($6::text IS NULL OR parent_id = $6)";
 
 pub async fn list(pool: &PgPool, filter: &ListFilter) -> Result<Vec<Operation>> {
     let sql = format!(
         "SELECT * FROM (SELECT {COLUMNS}, submit_seq FROM ktrdr.operations o) o
          WHERE {FILTER}
          ORDER BY created_at DESC, submit_seq DESC
-         LIMIT $6"
+         LIMIT $7 OFFSET $8"
     );
     let rows = bind_filter(sqlx::query_as(sqlx::AssertSqlSafe(sql)), filter)
         .bind(filter.limit)
+        .bind(filter.offset)
         .fetch_all(pool)
         .await?;
     Ok(rows)
@@ -122,6 +128,7 @@ fn bind_filter<'q, O>(
         .bind(filter.active_only)
         .bind(&filter.worker_id)
         .bind(filter.resumable_only)
+        .bind(&filter.parent_id)
 }
 
 /// The full id of the one operation whose id is `given` or starts with it: an id can be shortened

@@ -190,6 +190,7 @@ async fn list(args: ListArgs, migrate_first: bool) -> anyhow::Result<()> {
         active_only: args.active,
         resumable_only: args.resumable,
         limit: args.limit,
+        ..ListFilter::default()
     };
     let pool = super::connect(migrate_first).await?;
     let ops = operations::list(&pool, &filter).await?;

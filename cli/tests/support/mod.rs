@@ -3,6 +3,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::{
     io::Write,
     process::{Command, Output, Stdio},

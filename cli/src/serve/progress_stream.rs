@@ -1,0 +1,158 @@
+//! `GET /api/v1/operations/{id}/progress`: `--follow` over HTTP, as server-sent events. Each change
+//! of the operation's status or progress is one `progress` event; when the operation ends, one
+//! `end` event carries the whole operation and the stream closes. Woken by LISTEN on
+//! `ktrdr_progress` (one listener per server, fanned out to the streams) and, because notifications
+//! can be lost and a listener can hang, re-read every [`POLL`] anyway. A stream also closes when the
+//! server shuts down.
+
+use std::{convert::Infallible, time::Duration};
+
+use axum::{
+    extract::{Path, State},
+    response::sse::{Event, KeepAlive, Sse},
+};
+use futures::{Stream, stream};
+use ktrdr::operations::{self, Operation};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+use utoipa::ToSchema;
+
+use super::{
+    AppState,
+    envelope::{ApiError, ErrorEnvelope},
+    validate,
+    views::{ApiStatus, OperationView},
+};
+
+/// How often a stream re-reads its operation without a notification.
+const POLL: Duration = Duration::from_secs(1);
+
+/// The payload of a `progress` event.
+#[derive(Debug, PartialEq, Serialize, ToSchema)]
+pub struct ProgressEvent {
+    pub operation_id: String,
+    pub status: ApiStatus,
+    pub attempt: i32,
+    pub worker_id: Option<String>,
+    pub progress_percent: f32,
+    pub progress_message: Option<String>,
+    /// The job's structured progress (epoch and losses, bar and equity, step).
+    #[schema(value_type = Option<Object>)]
+    pub progress: Option<Value>,
+}
+
+impl From<&Operation> for ProgressEvent {
+    fn from(op: &Operation) -> Self {
+        Self {
+            operation_id: op.operation_id.clone(),
+            status: op.status.into(),
+            attempt: op.attempt,
+            worker_id: op.worker_id.clone(),
+            progress_percent: op.progress_percent,
+            progress_message: op.progress_message.clone(),
+            progress: op.progress.clone(),
+        }
+    }
+}
+
+struct Follow {
+    state: AppState,
+    operation_id: String,
+    wakeups: broadcast::Receiver<String>,
+    shutdown: watch::Receiver<bool>,
+    /// The operation as last read, not yet sent.
+    fresh: Option<Operation>,
+    last_sent: Option<ProgressEvent>,
+    ended: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/operations/{operation_id}/progress", tag = "operations",
+    params(("operation_id" = String, Path, description = "Operation id", pattern = r"^[A-Za-z0-9_-]{1,200}$")),
+    responses(
+        (status = 200, description = "Server-sent events: `progress` (a ProgressEvent) at each change, then `end` (the operation) when it ends", content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such operation", body = ErrorEnvelope),
+        (status = 422, description = "Not an id", body = ErrorEnvelope),
+    ))]
+pub async fn progress(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    validate::id("operation_id", &id)?;
+    // Subscribed before the first read: a change after it wakes the stream.
+    let wakeups = state.progress.subscribe();
+    let first = operations::get(&state.pool, &id).await?;
+    let follow = Follow {
+        shutdown: state.shutdown.clone(),
+        state,
+        operation_id: id,
+        wakeups,
+        fresh: Some(first),
+        last_sent: None,
+        ended: false,
+    };
+    Ok(Sse::new(stream::unfold(follow, next_event)).keep_alive(KeepAlive::default()))
+}
+
+/// The next event of the stream, or its end.
+async fn next_event(mut follow: Follow) -> Option<(Result<Event, Infallible>, Follow)> {
+    loop {
+        if follow.ended || *follow.shutdown.borrow() {
+            return None;
+        }
+        if let Some(op) = follow.fresh.take() {
+            if op.status.is_terminal() {
+                follow.ended = true;
+                return Some((Ok(json_event("end", &OperationView::from(op))), follow));
+            }
+            let event = ProgressEvent::from(&op);
+            if follow.last_sent.as_ref() != Some(&event) {
+                let sent = json_event("progress", &event);
+                follow.last_sent = Some(event);
+                return Some((Ok(sent), follow));
+            }
+        }
+        follow.wait().await;
+        match operations::get(&follow.state.pool, &follow.operation_id).await {
+            Ok(op) => follow.fresh = Some(op),
+            Err(err) if err.is_transient() => {
+                // The database is away: keep the stream, try again at the next poll.
+                tracing::warn!("progress stream: {err}");
+            }
+            Err(err) => {
+                follow.ended = true;
+                let error = ApiError::from(err).message().to_string();
+                return Some((Ok(json_event("error", &error)), follow));
+            }
+        }
+    }
+}
+
+impl Follow {
+    /// Until a notification names this operation (or the listener reconnected, or fell behind),
+    /// the poll interval passed, or the server shuts down.
+    async fn wait(&mut self) {
+        let id = &self.operation_id;
+        let woken = async {
+            loop {
+                match self.wakeups.recv().await {
+                    Ok(woke) if woke == *id || woke.is_empty() => return,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => return,
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::timeout(POLL, woken) => {}
+            _ = self.shutdown.changed() => {}
+        }
+    }
+}
+
+fn json_event(name: &str, data: &impl Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|_| Event::default().event("error").data("unserializable event"))
+}

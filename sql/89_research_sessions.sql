@@ -40,9 +40,9 @@ DECLARE
     v_budget integer;
     v_today integer;
     v_symbol text := coalesce(p_request ->> 'symbol', p_request -> 'training_params' ->> 'symbol',
-                              p_request -> 'training_params' -> 'strategy' -> 'data' ->> 'symbol');
+                              p_request -> 'training_params' -> 'strategy' -> 'training_data' ->> 'symbol');
     v_timeframe text := coalesce(p_request ->> 'timeframe', p_request -> 'training_params' ->> 'timeframe',
-                                 p_request -> 'training_params' -> 'strategy' -> 'data' ->> 'timeframe');
+                                 p_request -> 'training_params' -> 'strategy' -> 'training_data' ->> 'timeframe');
     v_seq bigint;
     v_id text;
 BEGIN

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    backtest, checkpoints, data, db, health, migrate, ops, results, ticker, train, validate,
+    agent, backtest, checkpoints, data, db, health, migrate, ops, results, ticker, train, validate,
     workers,
 };
 
@@ -65,6 +65,9 @@ enum Command {
     Health(output::JsonArgs),
     /// Run the maintenance ticker (orphan detection, reconciliation) without a worker.
     Ticker(ticker::TickerArgs),
+    /// The research agent: trigger, follow and cancel researches, and read their history.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
 }
 
 #[tokio::main]
@@ -103,5 +106,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Checkpoints(command) => checkpoints::run(command, migrate_first).await,
         Command::Health(args) => health::run(args, migrate_first).await,
         Command::Ticker(args) => ticker::run(args, migrate_first).await,
+        Command::Agent(command) => agent::run(command, migrate_first).await,
     }
 }

@@ -210,13 +210,19 @@ async fn show(args: ShowArgs, migrate_first: bool) -> anyhow::Result<()> {
     let op = operations::get(&pool, id).await?;
     let events = operations::events(&pool, id).await?;
     let checkpoint = checkpoints::get(&pool, id).await?;
+    let children = operations::children(&pool, id).await?;
     if args.json {
         let mut value = serde_json::to_value(&op)?;
         value["events"] = serde_json::to_value(&events)?;
         value["checkpoint"] = serde_json::to_value(&checkpoint)?;
+        value["children"] = serde_json::to_value(&children)?;
         output::print_json(&value)?;
     } else {
         print_operation(&op, &events, checkpoint.as_ref());
+        if !children.is_empty() {
+            println!("\nChildren:");
+            print_list(&children);
+        }
     }
     outcome.map_or(Ok(()), |outcome| outcome.map(drop))
 }
@@ -247,9 +253,14 @@ async fn resume(args: ResumeArgs, migrate_first: bool) -> anyhow::Result<()> {
     let id = &args.operation_id;
     operations::resume(&pool, id).await?;
     if !args.follow && !args.json {
-        println!(
-            "Resumed {id}: it is PENDING and continues from its checkpoint on the next free worker."
-        );
+        // A research runs at once (the database advances it); other operations wait for a worker.
+        let status = operations::get(&pool, id).await?.status;
+        let on_worker = if status == Status::Pending {
+            " on the next free worker"
+        } else {
+            ""
+        };
+        println!("Resumed {id}: it is {status} and continues from its checkpoint{on_worker}.");
         return Ok(());
     }
     super::train::submitted(&pool, id, args.follow, args.json).await

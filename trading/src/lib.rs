@@ -22,6 +22,7 @@ pub mod features;
 pub mod indicators;
 pub mod kinds;
 pub mod market_data;
+pub mod research;
 pub mod strategy;
 
 /// The library's errors are the core's: bad input, an unreachable database, a missing artifact.

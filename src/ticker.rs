@@ -87,9 +87,13 @@ impl Ticker {
         tracing::info!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker leader: running maintenance");
         let fence = self.leadership.fence(term);
         let mut due = vec![Instant::now(); self.services.len()];
-        let (mut wakeups, listener) = notify::spawn_listener(self.pool.clone(), &[notify::RESEARCH]);
+        let (mut wakeups, listener) =
+            notify::spawn_listener(self.pool.clone(), &[notify::RESEARCH]);
         let _listener = AbortOnDrop(listener);
-        let research = self.services.iter().position(|s| matches!(s, Service::Research(_)));
+        let research = self
+            .services
+            .iter()
+            .position(|s| matches!(s, Service::Research(_)));
         loop {
             let mut renewed_at = Instant::now();
             if !self.still_leads(term).await {

@@ -96,7 +96,10 @@ fn request(args: &TriggerArgs) -> anyhow::Result<ResearchRequest> {
     if let Some(symbol) = &args.symbol
         && !market_data::is_valid_symbol(symbol)
     {
-        anyhow::bail!("--symbol '{symbol}' is invalid: use {}", market_data::SYMBOL_RULE);
+        anyhow::bail!(
+            "--symbol '{symbol}' is invalid: use {}",
+            market_data::SYMBOL_RULE
+        );
     }
     let mut timeframe = args
         .timeframe
@@ -109,7 +112,8 @@ fn request(args: &TriggerArgs) -> anyhow::Result<ResearchRequest> {
     let seed = args
         .seed
         .map(|seed| {
-            i64::try_from(seed).map_err(|_| anyhow::anyhow!("--seed must be below 2^63, got {seed}"))
+            i64::try_from(seed)
+                .map_err(|_| anyhow::anyhow!("--seed must be below 2^63, got {seed}"))
         })
         .transpose()?;
     let strategy = args
@@ -241,7 +245,9 @@ async fn cancel(args: CancelArgs, migrate_first: bool) -> anyhow::Result<()> {
     if status == Status::Cancelled {
         println!("Cancelled {id} and its active operations.");
     } else {
-        println!("{id} had already ended ({status}); its active operations, if any, are cancelled.");
+        println!(
+            "{id} had already ended ({status}); its active operations, if any, are cancelled."
+        );
     }
     Ok(())
 }
@@ -253,8 +259,17 @@ async fn history(args: output::JsonArgs, migrate_first: bool) -> anyhow::Result<
         return output::print_json(&experiments);
     }
     let mut table = output::table(&[
-        "#", "STRATEGY", "OUTCOME", "VERDICT", "SCORE", "ACCURACY", "BASELINE", "SHARPE", "WIN RATE",
-        "TRADES", "RESEARCH ID",
+        "#",
+        "STRATEGY",
+        "OUTCOME",
+        "VERDICT",
+        "SCORE",
+        "ACCURACY",
+        "BASELINE",
+        "SHARPE",
+        "WIN RATE",
+        "TRADES",
+        "RESEARCH ID",
     ]);
     let number = |value: Option<f64>| value.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
     for e in &experiments {
@@ -282,12 +297,18 @@ fn print_research(r: &Research) {
     field("Research:", r.operation_id.clone());
     field("Status:", r.status.to_string());
     field("Phase:", r.phase.clone());
-    field("Series:", format!("{} {} (seed {})", r.symbol, r.timeframe, r.seed));
+    field(
+        "Series:",
+        format!("{} {} (seed {})", r.symbol, r.timeframe, r.seed),
+    );
     if let Some(brief) = &r.brief {
         field("Brief:", brief.clone());
     }
     field("Strategy:", or_dash(&r.strategy_name));
-    for (name, gate) in [("Training gate:", &r.training_gate), ("Backtest gate:", &r.backtest_gate)] {
+    for (name, gate) in [
+        ("Training gate:", &r.training_gate),
+        ("Backtest gate:", &r.backtest_gate),
+    ] {
         if let Some(gate) = gate {
             field(name, gate_line(gate));
         }
@@ -301,7 +322,10 @@ fn print_research(r: &Research) {
         field("Last error:", error.clone());
     }
     field("Created:", output::time(Some(r.created_at)));
-    field("Duration:", output::duration(Some(r.created_at), r.completed_at));
+    field(
+        "Duration:",
+        output::duration(Some(r.created_at), r.completed_at),
+    );
     if r.children.is_empty() {
         return;
     }
@@ -311,7 +335,9 @@ fn print_research(r: &Research) {
             child.operation_id.clone(),
             child.operation_type.clone(),
             child.attempt.to_string(),
-            child.status.map_or_else(|| "DISAPPEARED".into(), |s| s.to_string()),
+            child
+                .status
+                .map_or_else(|| "DISAPPEARED".into(), |s| s.to_string()),
             or_dash(&child.error_message),
         ]);
     }
@@ -327,8 +353,13 @@ fn gate_line(gate: &serde_json::Value) -> String {
         .into_iter()
         .flatten()
         .map(|c| {
-            let number = |v: &serde_json::Value| v.as_f64().map_or("-".into(), |v| format!("{v:.4}"));
-            let mark = if c["passed"].as_bool() == Some(true) { "ok" } else { "FAIL" };
+            let number =
+                |v: &serde_json::Value| v.as_f64().map_or("-".into(), |v| format!("{v:.4}"));
+            let mark = if c["passed"].as_bool() == Some(true) {
+                "ok"
+            } else {
+                "FAIL"
+            };
             format!(
                 "{} {} vs {} {mark}",
                 c["name"].as_str().unwrap_or("?"),

@@ -53,7 +53,8 @@ async fn assessment_context(
     let research = ktrdr::research::get(pool, &params.research_id)
         .await
         .map_err(|err| JobEnd::from_error("cannot read the research", err))?;
-    let (Some(strategy_name), Some(strategy_yaml)) = (research.strategy_name, research.strategy_yaml)
+    let (Some(strategy_name), Some(strategy_yaml)) =
+        (research.strategy_name, research.strategy_yaml)
     else {
         return Err(JobEnd::fatal(format!(
             "research {} has no strategy to assess",

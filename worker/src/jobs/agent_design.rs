@@ -109,7 +109,10 @@ fn training_params(design: &Design, params: &DesignParams) -> Result<TrainingPar
 }
 
 /// What the designer is given, read from the database now.
-async fn design_context(pool: &PgPool, params: &DesignParams) -> ktrdr_trading::Result<DesignContext> {
+async fn design_context(
+    pool: &PgPool,
+    params: &DesignParams,
+) -> ktrdr_trading::Result<DesignContext> {
     let data = market_data::list(pool)
         .await?
         .into_iter()

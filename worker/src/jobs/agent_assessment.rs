@@ -26,7 +26,7 @@ impl Job for AgentAssessment {
             Some(command) => run_external(command, context, &mut ctx).await?,
             None => research::assess(&context).map_err(|err| err.to_string()),
         };
-        assessed.map_err(|why| JobEnd::fatal(format!("assessment failed: {why}")))
+        assessed.map_err(JobEnd::fatal)
     }
 }
 

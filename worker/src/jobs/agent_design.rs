@@ -41,7 +41,7 @@ impl Job for AgentDesign {
             Some(command) => run_external(command, context, &mut ctx).await?,
             None => run_built_in(&params, context, &ctx).await?,
         };
-        let design = designed.map_err(|why| JobEnd::fatal(format!("design failed: {why}")))?;
+        let design = designed.map_err(JobEnd::fatal)?;
         let training_params = training_params(&design, &params).map_err(JobEnd::fatal)?;
         Ok(DesignResult {
             design,
@@ -91,10 +91,7 @@ async fn run_external(
 fn training_params(design: &Design, params: &DesignParams) -> Result<TrainingParams, String> {
     let mut strategy = strategy::parse(&design.strategy_yaml).map_err(|problems| {
         let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        format!(
-            "design failed: the designed strategy is invalid: {}",
-            problems.join("; ")
-        )
+        format!("the designed strategy is invalid: {}", problems.join("; "))
     })?;
     if let Some(max_epochs) = params.max_epochs {
         strategy.training.epochs = strategy.training.epochs.min(max_epochs);

@@ -113,20 +113,24 @@ END $$;
 -- cancel_research: the user ends a session in any state. An active research is cancelled with its
 -- active children (best effort) and its operation — also when that operation no longer exists;
 -- one that already ended keeps its status, and any child still running is cancelled all the same.
--- Returns the research's status after the call. Errors: no such research (P0002).
-CREATE OR REPLACE FUNCTION ktrdr.cancel_research(p_research_id text, p_reason text DEFAULT NULL)
-RETURNS text LANGUAGE plpgsql AS $$
+-- Returns the research's status after the call and whether this call ended it. Errors: no such
+-- research (P0002).
+DROP FUNCTION IF EXISTS ktrdr.cancel_research(text, text);
+CREATE FUNCTION ktrdr.cancel_research(p_research_id text, p_reason text DEFAULT NULL)
+RETURNS TABLE (status text, ended_now boolean) LANGUAGE plpgsql AS $$
+#variable_conflict use_column
 DECLARE
     v_status text;
     v_child text;
 BEGIN
-    SELECT status INTO v_status FROM ktrdr.researches WHERE research_id = p_research_id FOR UPDATE;
+    SELECT r.status INTO v_status FROM ktrdr.researches r WHERE r.research_id = p_research_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'research not found: %', p_research_id USING ERRCODE = 'no_data_found';
     END IF;
     IF v_status = 'active' THEN
         PERFORM ktrdr.end_research(p_research_id, 'cancelled', 'cancelled', coalesce(p_reason, 'Cancelled by user'));
-        RETURN 'cancelled';
+        RETURN QUERY SELECT 'cancelled'::text, true;
+        RETURN;
     END IF;
     FOR v_child IN
         SELECT c.operation_id FROM ktrdr.research_children c
@@ -139,7 +143,7 @@ BEGIN
             NULL;
         END;
     END LOOP;
-    RETURN v_status;
+    RETURN QUERY SELECT v_status, false;
 END $$;
 
 -- resume_research: a failed or cancelled research continues from its checkpoint. The phase it

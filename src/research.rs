@@ -189,18 +189,33 @@ pub async fn children(pool: &PgPool, research_id: &str) -> Result<Vec<ResearchCh
     Ok(rows)
 }
 
-/// Cancels a research in any state (see `ktrdr.cancel_research`) and returns its status after the
-/// call: cancelled, or the status it had already ended with.
-pub async fn cancel(pool: &PgPool, research_id: &str, reason: Option<&str>) -> Result<Status> {
-    let status: String = sqlx::query_scalar("SELECT ktrdr.cancel_research($1, $2)")
-        .bind(research_id)
-        .bind(reason)
-        .fetch_one(pool)
-        .await?;
-    match status.as_str() {
-        "active" => Ok(Status::Running),
-        other => other.parse(),
-    }
+/// What cancelling a research did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// It was active: it is cancelled now, with its active children.
+    Cancelled,
+    /// It had already ended with this status; any child still active was cancelled.
+    AlreadyEnded(Status),
+}
+
+/// Cancels a research in any state (see `ktrdr.cancel_research`), also one whose operation is
+/// gone. Errors: [`crate::Error::NotFound`].
+pub async fn cancel(
+    pool: &PgPool,
+    research_id: &str,
+    reason: Option<&str>,
+) -> Result<CancelOutcome> {
+    let (status, ended_now): (String, bool) =
+        sqlx::query_as("SELECT status, ended_now FROM ktrdr.cancel_research($1, $2)")
+            .bind(research_id)
+            .bind(reason)
+            .fetch_one(pool)
+            .await?;
+    Ok(if ended_now {
+        CancelOutcome::Cancelled
+    } else {
+        CancelOutcome::AlreadyEnded(status.parse()?)
+    })
 }
 
 /// Continues a failed or cancelled research from its checkpoint (`ktrdr.resume_research`).

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ktrdr::{
     maintenance::{OrphanDetector, OrphanDetectorConfig, ResearchAdvancer, ResearchAdvancerConfig},
     operations::{self, Outcome, Status},
-    research::{self, ResearchRequest},
+    research::{self, CancelOutcome, ResearchRequest},
 };
 use ktrdr_testkit::{TestDatabase, claim_next, listening, next_wakeup, wait_for};
 use serde_json::{Value, json};
@@ -573,7 +573,7 @@ async fn cancel_ends_a_session_in_any_state() {
         research::cancel(pool, &active, Some("enough"))
             .await
             .unwrap(),
-        Status::Cancelled
+        CancelOutcome::Cancelled
     );
     let research = research_row(pool, &active).await;
     assert_eq!(
@@ -598,7 +598,7 @@ async fn cancel_ends_a_session_in_any_state() {
         .unwrap();
     assert_eq!(
         research::cancel(pool, &gone, None).await.unwrap(),
-        Status::Cancelled
+        CancelOutcome::Cancelled
     );
     assert_eq!(research_row(pool, &gone).await.status, Status::Cancelled);
 
@@ -612,7 +612,7 @@ async fn cancel_ends_a_session_in_any_state() {
     advance(pool).await;
     assert_eq!(
         research::cancel(pool, &done, None).await.unwrap(),
-        Status::Failed
+        CancelOutcome::AlreadyEnded(Status::Failed)
     );
     assert_eq!(
         research_row(pool, &done).await.outcome.as_deref(),

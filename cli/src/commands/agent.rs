@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use ktrdr::{
     operations::Status,
-    research::{self, GivenStrategy, Research, ResearchRequest},
+    research::{self, CancelOutcome, GivenStrategy, Research, ResearchRequest},
 };
 use ktrdr_trading::{
     kinds::TrainingParams,
@@ -238,17 +238,22 @@ async fn list(args: output::JsonArgs, migrate_first: bool) -> anyhow::Result<()>
 async fn cancel(args: CancelArgs, migrate_first: bool) -> anyhow::Result<()> {
     let pool = super::connect(migrate_first).await?;
     let id = &args.research_id;
-    let status = research::cancel(&pool, id, args.reason.as_deref()).await?;
+    let (status, message) = match research::cancel(&pool, id, args.reason.as_deref()).await? {
+        CancelOutcome::Cancelled => (
+            Status::Cancelled,
+            format!("Cancelled {id} and its active operations."),
+        ),
+        CancelOutcome::AlreadyEnded(status) => (
+            status,
+            format!(
+                "{id} had already ended ({status}); its active operations, if any, are cancelled."
+            ),
+        ),
+    };
     if args.json {
         return output::print_json(&json!({ "operation_id": id, "status": status }));
     }
-    if status == Status::Cancelled {
-        println!("Cancelled {id} and its active operations.");
-    } else {
-        println!(
-            "{id} had already ended ({status}); its active operations, if any, are cancelled."
-        );
-    }
+    println!("{message}");
     Ok(())
 }
 

@@ -42,7 +42,7 @@ pub fn compose(
             .core()
             .iter()
             .copied()
-            .filter(|kind| placeable(*kind, columns))
+            .filter(|kind| brief.permits(*kind) && placeable(*kind, columns))
             .collect();
         kinds.push(*core.choose(rng)?);
     }
@@ -50,7 +50,7 @@ pub fn compose(
         .pool()
         .iter()
         .copied()
-        .filter(|kind| !kinds.contains(kind) && placeable(*kind, columns))
+        .filter(|kind| !kinds.contains(kind) && brief.permits(*kind) && placeable(*kind, columns))
         .collect();
     pool.shuffle(rng);
     let wanted = rng.random_range(2..=3usize);

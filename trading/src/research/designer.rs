@@ -20,6 +20,7 @@ use super::{
     context::{Design, DesignContext, ExperimentSummary},
     fingerprint::fingerprint,
     fuzzy_ranges::{Columns, MIN_QUANTILE_VALUES},
+    grid, layout,
     mutation::Mutator,
     suggestion::Suggestion,
 };
@@ -29,17 +30,19 @@ use crate::{
     strategy::{self, Strategy},
 };
 
-/// Attempts spent on mutations of one parent (in four rounds of one to four changes) before the
-/// next-best parent.
-const ATTEMPTS_PER_PARENT: u32 = 100;
+/// Attempts spent on mutations of one parent before the next-best parent: one change at first,
+/// one more after every [`ATTEMPTS_PER_STEP`] attempts that found only strategies tried before.
+const ATTEMPTS_PER_PARENT: u32 = 64;
+const ATTEMPTS_PER_STEP: u32 = 8;
 /// Parents tried before fresh strategies.
 const MAX_PARENTS: usize = 3;
 /// Fresh attempts after the parents.
 const FRESH_ATTEMPTS: u32 = 200;
 
-/// A new strategy for the research of `ctx`, on its symbol and timeframe; `bars` are the training
-/// window of that series, for fuzzy sets and ZigZag thresholds that fit the instrument. Never
-/// returns a fingerprint listed in `ctx.experiments`.
+/// A new strategy for the research of `ctx`, on its symbol and timeframe. `bars` are that series'
+/// bars, oldest first; their first [`grid::TRAIN_SHARE`] — the training part of a design's
+/// chronological split — place the fuzzy sets and ZigZag thresholds that fit the instrument.
+/// Never returns a fingerprint listed in `ctx.experiments`.
 pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
     let brief = Brief::parse(ctx.brief.as_deref())?;
     let timeframe: Timeframe = ctx.timeframe.parse()?;
@@ -59,7 +62,10 @@ pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
             market_data::SYMBOL_RULE
         )));
     }
-    let columns = Columns::of(bars);
+    // Only the training part of the bars places fuzzy sets and thresholds: what the model is
+    // validated and tested on must not shape its inputs.
+    let window = &bars[..(bars.len() as f64 * grid::TRAIN_SHARE) as usize];
+    let columns = Columns::of(window);
     if let Some(kind) = brief
         .indicators
         .iter()
@@ -67,11 +73,13 @@ pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
     {
         return Err(Error::InvalidInput(format!(
             "the brief asks for {}, whose fuzzy sets are placed at quantiles of the training \
-             window, but the window has {} bars of {} {timeframe} (it needs at least {} past the \
-             indicator's warm-up)",
+             bars, but the {} bars of {} {timeframe} given have {} for training ({:.0} %; it \
+             needs at least {} past the indicator's warm-up)",
             kind.type_name(),
             bars.len(),
             ctx.symbol,
+            window.len(),
+            grid::TRAIN_SHARE * 100.0,
             MIN_QUANTILE_VALUES
         )));
     }
@@ -82,17 +90,14 @@ pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
                 && archetype
                     .core()
                     .iter()
-                    .any(|kind| placeable(*kind, &columns))
+                    .any(|kind| brief.permits(*kind) && placeable(*kind, &columns))
         })
         .collect();
     if archetypes.is_empty() {
-        let asked: Vec<&str> = brief.archetypes.iter().map(|a| a.as_str()).collect();
-        return Err(Error::InvalidInput(format!(
-            "no {} strategy can be designed from {} bars of {} {timeframe}: its indicators' \
-             fuzzy sets are placed at quantiles of the training window, which needs more bars",
-            asked.join(" or "),
+        return Err(Error::InvalidInput(no_archetype(
+            &brief,
             bars.len(),
-            ctx.symbol
+            window.len(),
         )));
     }
     let taken: HashSet<&str> = ctx
@@ -114,8 +119,7 @@ pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
         let mut rng = rng_for(ctx, attempt);
         let candidate = match parents.get((attempt / ATTEMPTS_PER_PARENT) as usize) {
             Some(parent) => {
-                let changes =
-                    1 + (attempt % ATTEMPTS_PER_PARENT) as usize * 4 / ATTEMPTS_PER_PARENT as usize;
+                let changes = 1 + ((attempt % ATTEMPTS_PER_PARENT) / ATTEMPTS_PER_STEP) as usize;
                 designer.mutation(parent, changes, &mut rng)
             }
             None => designer.fresh(&mut rng),
@@ -136,6 +140,37 @@ pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
             .map(|brief| format!(" (brief: '{brief}')"))
             .unwrap_or_default()
     )))
+}
+
+/// Why no archetype can be designed: each allowed one's core indicators are ruled out by the brief
+/// or need more bars.
+fn no_archetype(brief: &Brief, given: usize, training: usize) -> String {
+    let allowed: Vec<Archetype> = Archetype::ALL
+        .into_iter()
+        .filter(|archetype| brief.allows(*archetype))
+        .collect();
+    if allowed.is_empty() {
+        return "the brief rules out every archetype it allows (momentum, mean reversion, trend, \
+                breakout): allow one"
+            .into();
+    }
+    let reasons: Vec<String> = allowed
+        .iter()
+        .map(|archetype| {
+            let core: Vec<&str> = archetype
+                .core()
+                .iter()
+                .map(|kind| kind.type_name())
+                .collect();
+            format!("{} needs one of {}", archetype.as_str(), core.join(", "))
+        })
+        .collect();
+    format!(
+        "no strategy the brief allows can be designed: {}; the brief rules those out or they need \
+         more than the {training} training bars of the {given} given (quantile fuzzy sets need at \
+         least {MIN_QUANTILE_VALUES} past the warm-up)",
+        reasons.join("; ")
+    )
 }
 
 /// An experiment to mutate, parsed.
@@ -191,7 +226,7 @@ type Candidate = (Strategy, Archetype, String);
 
 impl Designer<'_> {
     fn fresh(&self, rng: &mut ChaCha8Rng) -> Option<Candidate> {
-        let archetype = super::grid::pick(rng, self.archetypes);
+        let archetype = grid::pick(rng, self.archetypes);
         let strategy = compose::compose(
             archetype,
             self.brief,
@@ -241,15 +276,17 @@ impl Designer<'_> {
         let standing = match (&experiment.verdict, experiment.score) {
             (Some(verdict), Some(score)) => format!(", {verdict}, score {score:.3}"),
             (Some(verdict), None) => format!(", {verdict}"),
+            (None, Some(score)) => format!(", score {score:.3}"),
             _ => String::new(),
         };
         let honoured = suggestion
             .map(|suggestion| format!("; its assessment suggested {}", suggestion.tag()))
             .unwrap_or_default();
         let rationale = format!(
-            "mutates {} (best fitting of {} experiments{standing}{honoured}): {}",
+            "mutates {}, the best fitting of {} experiments ({}{standing}{honoured}): {}",
             experiment.strategy_name,
             self.ctx.experiments.len(),
+            parent.archetype.as_str(),
             done.join("; ")
         );
         Some((strategy, parent.archetype, rationale))
@@ -275,9 +312,14 @@ impl Designer<'_> {
             self.ctx.cycle,
             self.ctx.seed
         ));
-        let body = serde_yaml_ng::to_string(&strategy)
+        let body = layout::to_yaml(&strategy)
             .map_err(|err| Error::InvalidInput(format!("cannot write the strategy: {err}")))?;
-        let yaml = format!("# {rationale}\n{body}");
+        // One comment line, whatever an external designer named the parent.
+        let comment: String = rationale
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let yaml = format!("# {comment}\n{body}");
         // What is stored is what the validator accepts, fingerprinted as it will be read back.
         let parsed = strategy::parse(&yaml).map_err(|problems| {
             let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();

@@ -2,10 +2,10 @@
 //! DIs) get thresholds within their natural 0–100 range. Everything measured in the instrument's
 //! units (MACD, ATR, bands, averages) or scaled by its volatility (ROC) gets sets at quantiles of
 //! the output over the training window, so that the same design fits EURUSD at 1.1 and a stock at
-//! 150: the middle set peaks at the median, the outer ones are shoulders reaching well beyond the
-//! window's extremes, so a later bar outside the window still belongs to one of them.
+//! 150: the middle set peaks at the median, the outer ones are shoulders reaching ten spans beyond
+//! the window's extremes, so a later bar outside the window still belongs to one of them.
 
-use std::collections::BTreeMap;
+use std::{cell::RefCell, collections::BTreeMap, collections::HashMap, rc::Rc};
 
 use rand::{Rng, seq::IndexedRandom};
 
@@ -21,13 +21,15 @@ pub const MIN_QUANTILE_VALUES: usize = 50;
 
 pub type FuzzySets = BTreeMap<String, MembershipFunction>;
 
-/// The bars of the training window as the columns indicators read.
+/// The bars of the training window as the columns indicators read, and the sorted values of
+/// every output computed so far (a design tries many candidates over the same few indicators).
 pub struct Columns {
     open: Vec<f64>,
     high: Vec<f64>,
     low: Vec<f64>,
     close: Vec<f64>,
     volume: Vec<f64>,
+    sorted: RefCell<HashMap<String, Rc<Vec<f64>>>>,
 }
 
 impl Columns {
@@ -39,6 +41,7 @@ impl Columns {
             low: column(|bar| bar.low),
             close: column(|bar| bar.close),
             volume: column(|bar| bar.volume),
+            sorted: RefCell::default(),
         }
     }
 
@@ -56,13 +59,22 @@ impl Columns {
         self.close.len()
     }
 
-    /// The defined values of `output` of `spec` over these bars.
-    pub fn values(&self, spec: &IndicatorSpec, output: &str) -> Vec<f64> {
-        spec.compute(&self.bars())
+    /// The defined values of `output` of `spec` over these bars, in ascending order.
+    pub fn sorted_values(&self, spec: &IndicatorSpec, output: &str) -> Rc<Vec<f64>> {
+        let key = format!("{spec:?}.{output}");
+        if let Some(values) = self.sorted.borrow().get(&key) {
+            return Rc::clone(values);
+        }
+        let mut values: Vec<f64> = spec
+            .compute(&self.bars())
             .into_iter()
             .find(|(name, _)| *name == output)
             .map(|(_, values)| values.into_iter().filter(|v| v.is_finite()).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        values.sort_by(f64::total_cmp);
+        let values = Rc::new(values);
+        self.sorted.borrow_mut().insert(key, Rc::clone(&values));
+        values
     }
 
     /// Whether there are enough bars for quantile sets over `spec`'s outputs.
@@ -81,7 +93,7 @@ pub fn sets_for(
     let kind = Kind::of(spec);
     match kind.scale() {
         Scale::Bounded => Some(bounded_sets(kind, output, rng)),
-        Scale::Quantile => quantile_sets(&columns.values(spec, output), rng),
+        Scale::Quantile => quantile_sets(&columns.sorted_values(spec, output), rng),
     }
 }
 
@@ -145,15 +157,26 @@ fn bounded_sets(kind: Kind, output: &str, rng: &mut impl Rng) -> FuzzySets {
     }
 }
 
-/// low / mid / high at quantiles of `values` (the mid set peaks at the median; the cut quantiles
-/// are drawn from 0.15–0.30 and their mirror), or `None` with fewer than [`MIN_QUANTILE_VALUES`]
-/// values.
-pub fn quantile_sets(values: &[f64], rng: &mut impl Rng) -> Option<FuzzySets> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+/// `x` rounded to a multiple of 10^`exponent`, as the shortest decimal (0.0026388, not
+/// 0.0026387999999999997), never -0 (which would fingerprint apart from 0).
+fn round_to(x: f64, exponent: i32) -> f64 {
+    let rounded = if exponent < 0 {
+        let decimals = exponent.unsigned_abs() as usize;
+        format!("{x:.decimals$}").parse().unwrap_or(x)
+    } else {
+        let step = 10f64.powi(exponent);
+        (x / step).round() * step
+    };
+    if rounded == 0.0 { 0.0 } else { rounded }
+}
+
+/// low / mid / high at quantiles of `sorted` (finite values in ascending order): the mid set peaks
+/// at the median, the cut quantiles are drawn from 0.15–0.30 and their mirror; `None` with fewer
+/// than [`MIN_QUANTILE_VALUES`] values.
+pub fn quantile_sets(sorted: &[f64], rng: &mut impl Rng) -> Option<FuzzySets> {
     if sorted.len() < MIN_QUANTILE_VALUES {
         return None;
     }
-    sorted.sort_by(f64::total_cmp);
     let cut = *[0.15, 0.2, 0.25, 0.3].choose(rng).expect("non-empty");
     let quantile = |q: f64| {
         let position = q * (sorted.len() - 1) as f64;
@@ -168,13 +191,13 @@ pub fn quantile_sets(values: &[f64], rng: &mut impl Rng) -> Option<FuzzySets> {
     } else {
         (min.abs() * 1e-3).max(1e-9)
     };
-    let step = 10f64.powf((span.log10() - 4.0).floor());
-    let round = |x: f64| {
-        let rounded = (x / step).round() * step;
-        // Rounding must not turn 0 into -0 (a different fingerprint for the same set).
-        if rounded == 0.0 { 0.0 } else { rounded }
-    };
-    let (outer_low, outer_high) = (round(min - span), round(max + span));
+    // Points are written to a ten-thousandth of the span: legible, and fine enough.
+    let exponent = (span.log10() - 4.0).floor() as i32;
+    let step = 10f64.powi(exponent);
+    let round = |x: f64| round_to(x, exponent);
+    // The outer sets are shoulders, 1 from far beyond the window's extremes (ten spans) to their
+    // inner quantile: a later bar outside the window's range still belongs to one.
+    let (outer_low, outer_high) = (round(min - 10.0 * span), round(max + 10.0 * span));
     let (low, median, high) = (
         round(quantile(cut)),
         round(quantile(0.5)),
@@ -184,12 +207,10 @@ pub fn quantile_sets(values: &[f64], rng: &mut impl Rng) -> Option<FuzzySets> {
     // collapsed.
     let spread = |points: Vec<f64>| {
         let mut points = points;
-        let last = points.len() - 1;
-        if points[last] <= points[0] {
-            points[last] = points[0] + step;
-            for index in 1..last {
-                points[index] = points[0];
-            }
+        let (first, last) = (points[0], points.len() - 1);
+        if points[last] <= first {
+            points.fill(first);
+            points[last] = first + step;
         }
         points
     };
@@ -223,5 +244,45 @@ impl Columns {
         }
         moves.sort_by(f64::total_cmp);
         Some(moves[moves.len() / 2]).filter(|typical| *typical > 0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::{MIN_QUANTILE_VALUES, quantile_sets, round_to};
+
+    #[test]
+    fn points_are_short_decimals_and_never_negative_zero() {
+        assert_eq!(round_to(0.002_638_799_999_999_999_7, -7), 0.0026388);
+        assert_eq!(round_to(-0.000_000_01, -4).to_string(), "0");
+        assert_eq!(round_to(1234.5, 1), 1230.0);
+    }
+
+    #[test]
+    fn quantile_sets_span_the_values_and_reach_beyond_them() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let values: Vec<f64> = (0..1000).map(|i| 150.0 + i as f64 / 100.0).collect();
+        let sets = quantile_sets(&values, &mut rng).unwrap();
+        assert_eq!(sets.keys().collect::<Vec<_>>(), ["high", "low", "mid"]);
+        for x in [60.0, 150.0, 155.0, 159.99, 250.0] {
+            assert!(sets.values().any(|set| set.membership(x) > 0.0), "{x}");
+        }
+        // The middle set peaks at the median and is gone at the extremes.
+        assert!(sets["mid"].membership(155.0) > 0.99);
+        assert_eq!(sets["mid"].membership(150.0), 0.0);
+        assert_eq!(sets["low"].membership(150.0), 1.0);
+        assert_eq!(sets["high"].membership(159.99), 1.0);
+    }
+
+    #[test]
+    fn a_constant_or_short_series_is_handled() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let constant = vec![1.1; 100];
+        let sets = quantile_sets(&constant, &mut rng).unwrap();
+        assert!(sets.values().any(|set| set.membership(1.1) > 0.0));
+        assert!(quantile_sets(&constant[..MIN_QUANTILE_VALUES - 1], &mut rng).is_none());
     }
 }

@@ -24,6 +24,8 @@ pub const THRESHOLD_FALLBACK: [f64; 5] = [0.003, 0.005, 0.008, 0.01, 0.02];
 pub const CONFIDENCE: [f64; 4] = [0.45, 0.5, 0.55, 0.6];
 pub const SEPARATION: [usize; 4] = [2, 4, 6, 8];
 pub const LAGS: [usize; 4] = [0, 1, 1, 2];
+/// The training part of every built-in design's chronological split.
+pub const TRAIN_SHARE: f64 = 0.7;
 /// The training seed of every built-in design: results differ by design, not by chance.
 pub const TRAINING_SEED: u64 = 42;
 
@@ -56,7 +58,7 @@ pub fn training(rng: &mut impl Rng, columns: &Columns) -> TrainingSpec {
             min_delta: 0.0001,
         },
         split: Split {
-            train: 0.7,
+            train: TRAIN_SHARE,
             validation: 0.15,
             test: 0.15,
         },

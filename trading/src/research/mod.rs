@@ -37,6 +37,7 @@ pub mod external;
 mod fingerprint;
 mod fuzzy_ranges;
 mod grid;
+mod layout;
 mod mutation;
 mod suggestion;
 

@@ -31,8 +31,14 @@ enum Change {
     Decisions,
     AddIndicator,
     DropIndicator,
+    /// Toward a model that generalises: more dropout, a smaller network, fewer lags.
+    Regularize,
+    /// Toward more trades: a lower confidence threshold, fewer bars between trades, a lower
+    /// ZigZag threshold (more BUY and SELL labels).
+    MoreTrades,
 }
 
+/// The undirected changes, from which a mutation draws when no suggestion directs it.
 const ALL_CHANGES: [Change; 8] = [
     Change::Periods,
     Change::FuzzySets,
@@ -48,8 +54,8 @@ const ALL_CHANGES: [Change; 8] = [
 fn changes_for(suggestion: Suggestion) -> &'static [Change] {
     match suggestion {
         Suggestion::RetuneLabels => &[Change::Labels],
-        Suggestion::Regularize => &[Change::Model, Change::Lags],
-        Suggestion::MoreTrades => &[Change::Decisions, Change::Labels],
+        Suggestion::Regularize => &[Change::Regularize],
+        Suggestion::MoreTrades => &[Change::MoreTrades],
         Suggestion::Enrich => &[Change::AddIndicator, Change::FuzzySets],
         Suggestion::Refine => &[Change::Periods, Change::FuzzySets],
         Suggestion::Explore => &ALL_CHANGES,
@@ -131,6 +137,8 @@ impl Mutator<'_> {
             }
             Change::AddIndicator => self.add_indicator(strategy, rng),
             Change::DropIndicator => self.drop_indicator(strategy, rng),
+            Change::Regularize => regularize(strategy, rng),
+            Change::MoreTrades => more_trades(strategy, rng),
         }
     }
 
@@ -214,7 +222,11 @@ impl Mutator<'_> {
             kinds
                 .iter()
                 .copied()
-                .filter(|kind| !present.contains(kind) && compose::placeable(*kind, self.columns))
+                .filter(|kind| {
+                    !present.contains(kind)
+                        && self.brief.permits(*kind)
+                        && compose::placeable(*kind, self.columns)
+                })
                 .collect()
         };
         let mut candidates = absent(self.archetype.pool());
@@ -265,6 +277,111 @@ impl Mutator<'_> {
             .nn_inputs
             .retain(|input| output_of(&input.input, &id, &spec).is_none());
         Some(format!("dropped {id}"))
+    }
+}
+
+/// One step toward generalising, among those still possible.
+fn regularize(strategy: &mut Strategy, rng: &mut impl Rng) -> Option<String> {
+    let mut steps: Vec<u8> = Vec::new();
+    let model = &strategy.model;
+    if grid::DROPOUT.iter().any(|&dropout| dropout > model.dropout) {
+        steps.push(0);
+    }
+    let units = |layers: &[usize]| layers.iter().sum::<usize>();
+    if grid::HIDDEN_LAYERS
+        .iter()
+        .any(|layers| units(layers) < units(&model.hidden_layers))
+    {
+        steps.push(1);
+    }
+    if strategy.nn_inputs.iter().any(|input| input.lags > 0) {
+        steps.push(2);
+    }
+    match *steps.choose(rng)? {
+        0 => {
+            let model = &mut strategy.model;
+            let dropout = grid::DROPOUT
+                .into_iter()
+                .find(|&dropout| dropout > model.dropout)?;
+            let description = format!("dropout {} → {dropout}", model.dropout);
+            model.dropout = dropout;
+            Some(description)
+        }
+        1 => {
+            let model = &mut strategy.model;
+            let smaller: Vec<&[usize]> = grid::HIDDEN_LAYERS
+                .into_iter()
+                .filter(|layers| units(layers) < units(&model.hidden_layers))
+                .collect();
+            let layers = *smaller.choose(rng)?;
+            let description = format!("hidden layers {:?} → {layers:?}", model.hidden_layers);
+            model.hidden_layers = layers.to_vec();
+            Some(description)
+        }
+        _ => {
+            let lagged: Vec<&mut crate::strategy::NnInput> = strategy
+                .nn_inputs
+                .iter_mut()
+                .filter(|input| input.lags > 0)
+                .collect();
+            let input = lagged.into_iter().max_by_key(|input| input.lags)?;
+            let description = format!("{} lags {} → {}", input.input, input.lags, input.lags - 1);
+            input.lags -= 1;
+            Some(description)
+        }
+    }
+}
+
+/// One step toward more trades, among those still possible.
+fn more_trades(strategy: &mut Strategy, rng: &mut impl Rng) -> Option<String> {
+    let decisions = &strategy.decisions;
+    let mut steps: Vec<u8> = vec![2];
+    if grid::CONFIDENCE
+        .iter()
+        .any(|&c| c < decisions.confidence_threshold)
+    {
+        steps.push(0);
+    }
+    if grid::SEPARATION
+        .iter()
+        .any(|&bars| bars < decisions.min_separation_bars)
+    {
+        steps.push(1);
+    }
+    let decisions = &mut strategy.decisions;
+    match *steps.choose(rng)? {
+        0 => {
+            let lower = grid::CONFIDENCE
+                .into_iter()
+                .rfind(|&c| c < decisions.confidence_threshold)?;
+            let description = format!(
+                "confidence threshold {} → {lower}",
+                decisions.confidence_threshold
+            );
+            decisions.confidence_threshold = lower;
+            Some(description)
+        }
+        1 => {
+            let fewer = grid::SEPARATION
+                .into_iter()
+                .rfind(|&bars| bars < decisions.min_separation_bars)?;
+            let description = format!(
+                "bars between trades {} → {fewer}",
+                decisions.min_separation_bars
+            );
+            decisions.min_separation_bars = fewer;
+            Some(description)
+        }
+        _ => {
+            let labels = &mut strategy.training.labels;
+            let lower = grid::two_digits(labels.zigzag_threshold * 0.67).max(0.0001);
+            if lower >= labels.zigzag_threshold {
+                return None;
+            }
+            let description = format!("ZigZag threshold {} → {lower}", labels.zigzag_threshold);
+            labels.zigzag_threshold = lower;
+            Some(description)
+        }
     }
 }
 

@@ -43,7 +43,7 @@ pub struct ResumeArgs {
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct SubmitArgs {
-    /// Operation type (dummy, training, backtesting).
+    /// Operation type (dummy, training, backtesting, agent_design, agent_assessment).
     operation_type: String,
     /// Parameters as a JSON object, e.g. '{"steps":5,"step_ms":200}'; `@FILE` reads them from a
     /// file, `-` from stdin. At most 1 MiB (as PostgreSQL prints them) and 32 levels deep.

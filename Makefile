@@ -38,11 +38,12 @@ api-check:
 ## make bench (ktrdr-bench): queue throughput and pickup latency (with pgbench as the reference), the
 ## worker binary on the peer queues' workloads with claim latency at 10³…10⁶ pending, then training
 ## time per epoch (with a plain PyTorch loop as the reference), backtest speed, checkpoint save time,
-## overhead and resume latency (scripts/bench.sh).
+## overhead and resume latency (scripts/bench.sh), and the research loop's coordination overhead.
 bench: build
 	@scripts/ensure-postgres.sh
 	target/release/ktrdr-bench queue --pgbench
 	target/release/ktrdr-bench worker
+	target/release/ktrdr-bench research
 	@scripts/bench.sh
 
 ## make chaos (ktrdr-bench chaos): five minutes of random faults — kill -9, SIGSTOP/CONT (the ticker's

@@ -96,6 +96,10 @@ BEGIN
         RAISE EXCEPTION 'OPERATION_NOT_FOUND: operation not found: %', p_operation_id
             USING ERRCODE = 'no_data_found';
     END IF;
+    -- A research resumes from its own checkpoint (sql/89_research_sessions.sql).
+    IF v_op.operation_type = 'agent_research' THEN
+        RETURN ktrdr.resume_research(p_operation_id);
+    END IF;
     IF v_op.status NOT IN ('failed', 'cancelled') THEN
         RAISE EXCEPTION 'OPERATION_NOT_RESUMABLE: operation % is %; only FAILED or CANCELLED operations can be resumed',
             p_operation_id, upper(v_op.status) USING ERRCODE = 'object_not_in_prerequisite_state';

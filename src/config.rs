@@ -9,7 +9,7 @@ use crate::{
     Error, Result,
     maintenance::{
         CheckpointCleanerConfig, OrphanDetectorConfig, PrunerConfig, ReconciliationExpirerConfig,
-        checkpoint_cleanup, orphans, pruning,
+        ResearchAdvancerConfig, checkpoint_cleanup, orphans, pruning, research,
     },
 };
 
@@ -143,6 +143,8 @@ pub struct TickerSettings {
     /// KTRDR_RETENTION_DAYS (default 30; 0 keeps everything); batches and interval as the
     /// service's defaults.
     pub pruning: PrunerConfig,
+    /// AGENT_POLL_INTERVAL_SECONDS (default 2).
+    pub research: ResearchAdvancerConfig,
 }
 
 impl TickerSettings {
@@ -186,6 +188,13 @@ impl TickerSettings {
                     pruning::INTERVAL_RANGE_SECONDS,
                 )?),
                 ..PrunerConfig::default()
+            },
+            research: ResearchAdvancerConfig {
+                poll_interval: Duration::from_secs_f64(number_from_env(
+                    "AGENT_POLL_INTERVAL_SECONDS",
+                    research::POLL_INTERVAL_DEFAULT.as_secs_f64(),
+                    research::POLL_INTERVAL_RANGE_SECONDS,
+                )?),
             },
         })
     }

@@ -41,6 +41,7 @@ pub mod logging;
 pub mod maintenance;
 pub mod notify;
 pub mod operations;
+pub mod research;
 pub mod shutdown;
 pub mod ticker;
 pub mod workers;

@@ -18,11 +18,16 @@ pub const CANCEL_REQUESTED: &str = "ktrdr_cancel_requested";
 /// Channel announcing new progress of an operation, and its end (payload: the operation id).
 pub const PROGRESS: &str = "ktrdr_progress";
 
+/// Channel announcing that a child of a research ended, or that a research's cancel was requested
+/// (payload: the research id); the ticker's research service advances at once.
+pub const RESEARCH: &str = "ktrdr_research";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Wakeup {
     OperationPending(String),
     CancelRequested(String),
     Progress(String),
+    Research(String),
     /// The listener was (re)connected; notifications sent before may have been lost.
     Reconnected,
 }
@@ -83,6 +88,7 @@ async fn listen(pool: &PgPool, channels: &[&str], tx: &mpsc::UnboundedSender<Wak
                     let wakeup = match notification.channel() {
                         CANCEL_REQUESTED => Wakeup::CancelRequested(id),
                         PROGRESS => Wakeup::Progress(id),
+                        RESEARCH => Wakeup::Research(id),
                         _ => Wakeup::OperationPending(id),
                     };
                     if tx.send(wakeup).is_err() {

@@ -7,8 +7,10 @@
 //! the earliest lease expiry its last pass saw (so an orphan is detected moments after its lease
 //! lapses, not on a fixed scan), the reconciliation expiry just after the earliest deadline, the
 //! checkpoint cleanup every CHECKPOINT_CLEANUP_INTERVAL_HOURS, pruning every hour (every second while
-//! a backlog lasts, so that its bounded passes and the other services take turns). Every service is
-//! due when leadership begins.
+//! a backlog lasts, so that its bounded passes and the other services take turns), the research
+//! service every AGENT_POLL_INTERVAL_SECONDS — and at once when a child of a research ends: the
+//! leader listens on [`notify::RESEARCH`] (a lost notification delays a step by one poll at most).
+//! Every service is due when leadership begins.
 //!
 //! Fencing: every write of a service pass is fenced by the leader's epoch in its own transaction (see
 //! [`leader`](crate::leader)): a pass that another's takeover overtook changes nothing and the
@@ -24,13 +26,18 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
-use tokio::{sync::watch, time::Instant};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+    time::Instant,
+};
 
 use crate::{
     Result,
     config::TickerSettings,
     leader::{self, Leadership, Term},
     maintenance::Service,
+    notify::{self, Wakeup},
 };
 
 /// A ticker with its services built and validated, ready to [`run`](Ticker::run).
@@ -80,6 +87,13 @@ impl Ticker {
         tracing::info!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker leader: running maintenance");
         let fence = self.leadership.fence(term);
         let mut due = vec![Instant::now(); self.services.len()];
+        let (mut wakeups, listener) =
+            notify::spawn_listener(self.pool.clone(), &[notify::RESEARCH]);
+        let _listener = AbortOnDrop(listener);
+        let research = self
+            .services
+            .iter()
+            .position(|s| matches!(s, Service::Research(_)));
         loop {
             let mut renewed_at = Instant::now();
             if !self.still_leads(term).await {
@@ -106,11 +120,19 @@ impl Ticker {
             }
             let renew_by = renewed_at + self.check_interval;
             let next = due.iter().min().map_or(renew_by, |&d| d.min(renew_by));
-            if sleep_until_or_shutdown(next, shutdown).await {
-                if let Err(err) = self.leadership.resign(term).await {
-                    tracing::warn!(ticker_id = %self.ticker_id, "ticker could not resign: {err}");
+            match sleep_until_woken(next, shutdown, &mut wakeups).await {
+                Sleep::Shutdown => {
+                    if let Err(err) = self.leadership.resign(term).await {
+                        tracing::warn!(ticker_id = %self.ticker_id, "ticker could not resign: {err}");
+                    }
+                    return;
                 }
-                return;
+                Sleep::ResearchWoken => {
+                    if let Some(research) = research {
+                        due[research] = Instant::now();
+                    }
+                }
+                Sleep::Due => {}
             }
         }
     }
@@ -133,6 +155,41 @@ impl Ticker {
                 false
             }
         }
+    }
+}
+
+/// How a leader's sleep ended.
+enum Sleep {
+    Due,
+    /// A research's child ended (or the listener reconnected, and such news may have been lost).
+    ResearchWoken,
+    Shutdown,
+}
+
+/// Sleeps until `deadline`, a research wake-up on `wakeups`, or shutdown.
+async fn sleep_until_woken(
+    deadline: Instant,
+    shutdown: &mut watch::Receiver<bool>,
+    wakeups: &mut mpsc::UnboundedReceiver<Wakeup>,
+) -> Sleep {
+    let woken = tokio::select! {
+        _ = tokio::time::sleep_until(deadline) => Sleep::Due,
+        _ = shutdown.wait_for(|stop| *stop) => Sleep::Shutdown,
+        Some(_) = wakeups.recv() => Sleep::ResearchWoken,
+    };
+    if *shutdown.borrow() {
+        Sleep::Shutdown
+    } else {
+        woken
+    }
+}
+
+/// Stops the leader's listener when it stops leading.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -11,7 +11,8 @@ use ktrdr::{
     leader::{self, Leadership, Term},
     maintenance::{
         CheckpointCleaner, CheckpointCleanerConfig, OrphanDetector, OrphanDetectorConfig, Pruner,
-        PrunerConfig, ReconciliationExpirer, ReconciliationExpirerConfig,
+        PrunerConfig, ReconciliationExpirer, ReconciliationExpirerConfig, ResearchAdvancer,
+        ResearchAdvancerConfig,
     },
     operations::{self, Status},
     ticker::Ticker,
@@ -260,6 +261,8 @@ async fn passes_fenced_by_an_epoch_another_took_over_change_nothing() -> anyhow:
     assert_not_leader(cleaner.run_once(pool, Some(&fence_a)).await, "cleanup");
     let pruner = Pruner::new(PrunerConfig::default())?;
     assert_not_leader(pruner.run_once(pool, Some(&fence_a)).await, "pruning");
+    let advancer = ResearchAdvancer::new(ResearchAdvancerConfig::default())?;
+    assert_not_leader(advancer.run_once(pool, Some(&fence_a)).await, "research");
     // Nothing changed: the orphan A would have settled still runs, and no pass is recorded.
     assert_eq!(
         operations::get(pool, &orphan).await?.status,

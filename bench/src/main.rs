@@ -8,11 +8,14 @@
 //! - `training`: training time per epoch, backtest speed, checkpoint cost, and (with `--database`)
 //!   checkpoint saves and a real worker's resume latency; `scripts/bench.sh` puts it beside a plain
 //!   PyTorch loop on the same data.
+//! - `research`: the research loop's coordination overhead (child ended → next child pending) and
+//!   many tiny researches through real workers with no duplicate children.
 //! - `chaos`: real workers under random kill -9, SIGSTOP/CONT, SIGTERM and PostgreSQL restarts for
 //!   a while, then the queue's contract checked from the database (`make chaos`).
 
 mod chaos;
 mod queue;
+mod research;
 mod stats;
 mod training;
 mod worker;
@@ -42,6 +45,8 @@ enum Command {
     /// Workers under random faults (kill -9, SIGSTOP/CONT, SIGTERM, PostgreSQL restarts), then
     /// every operation's fate checked.
     Chaos(chaos::ChaosArgs),
+    /// Research loop: coordination overhead and tiny researches on real workers.
+    Research(research::ResearchArgs),
 }
 
 #[tokio::main]
@@ -53,6 +58,7 @@ async fn main() -> ExitCode {
         Command::Training(args) => training::run(args).await,
         Command::Worker(args) => worker::run(args).await,
         Command::Chaos(args) => chaos::run(args).await,
+        Command::Research(args) => research::run(args).await,
     };
     ktrdr::logging::exit_code(outcome)
 }

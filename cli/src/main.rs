@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands::{
-    backtest, checkpoints, completions, data, db, health, migrate, ops, results, ticker, train,
-    validate, workers,
+    agent, backtest, checkpoints, completions, data, db, health, migrate, ops, results, ticker,
+    train, validate, workers,
 };
 
 /// ktrdr: PostgreSQL-coordinated jobs for training and backtesting trading models.
@@ -75,6 +75,9 @@ enum Command {
     Completions(completions::CompletionsArgs),
     /// Serve the HTTP API (/api/v1; docs at /api/v1/docs).
     Serve(serve::ServeArgs),
+    /// The research agent: trigger, follow and cancel researches, and read their history.
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
 }
 
 fn main() -> ExitCode {
@@ -133,5 +136,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => serve::run(args, migrate_first).await,
+        Command::Agent(command) => agent::run(command, migrate_first).await,
     }
 }

@@ -80,7 +80,7 @@ fn catalogue() -> Vec<BadInput> {
         case(
             "an unknown operation type",
             &["ops", "submit", "nosuchtype"],
-            r#"error: unknown operation type "nosuchtype" (known types: backtesting, dummy, training)"#,
+            r#"error: unknown operation type "nosuchtype" (known types: agent_assessment, agent_design, agent_research, backtesting, dummy, training)"#,
         ),
         case(
             "params that are not JSON",

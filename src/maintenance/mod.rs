@@ -10,6 +10,9 @@
 //! - [`pruning`] — finished operations older than KTRDR_RETENTION_DAYS deleted with their status
 //!   history, in small batches, and workers not heard from for as long; the pass recorded for
 //!   `ktrdr health`. SQL: `ktrdr.prune_operations`, `ktrdr.record_pruning` (sql/86_pruning.sql).
+//! - [`research`] — every active research moved one step (start a child, apply a gate, replace an
+//!   orphaned design, end it); also at once when a research's child ends. SQL:
+//!   `ktrdr.advance_researches` (sql/88_research.sql).
 //!
 //! Each service is a config struct with named defaults, validated once by the service's constructor
 //! (a bad value is an [`Error::Config`](crate::Error::Config) naming its environment variable), and a
@@ -29,6 +32,7 @@ pub mod checkpoint_cleanup;
 pub mod orphans;
 pub mod pruning;
 pub mod reconciliation;
+pub mod research;
 
 use std::time::Duration;
 
@@ -42,6 +46,7 @@ pub use pruning::{Pruner, PrunerConfig, PruningReport};
 pub use reconciliation::{
     ReconciliationExpirer, ReconciliationExpirerConfig, ReconciliationReport,
 };
+pub use research::{ResearchAdvancer, ResearchAdvancerConfig, ResearchReport};
 
 /// One maintenance service, as the ticker schedules it.
 #[derive(Debug, Clone)]
@@ -50,6 +55,7 @@ pub enum Service {
     Reconciliation(ReconciliationExpirer),
     CheckpointCleanup(CheckpointCleaner),
     Pruning(Pruner),
+    Research(ResearchAdvancer),
 }
 
 impl Service {
@@ -67,6 +73,7 @@ impl Service {
                 ArtifactStore::for_checkpoints(pool)?,
             )?),
             Service::Pruning(Pruner::new(settings.pruning)?),
+            Service::Research(ResearchAdvancer::new(settings.research)?),
         ])
     }
 
@@ -76,6 +83,7 @@ impl Service {
             Service::Reconciliation(_) => "reconciliation",
             Service::CheckpointCleanup(_) => "checkpoint_cleanup",
             Service::Pruning(_) => "pruning",
+            Service::Research(_) => "research",
         }
     }
 
@@ -107,6 +115,10 @@ impl Service {
                     r.checked_at,
                     r.next_due,
                 )
+            }),
+            Service::Research(advancer) => advancer.run_once(pool, fence).await.map(|r| {
+                let changed = r.advanced + r.errors > 0;
+                (changed, format!("{r:?}"), r.checked_at, r.next_due)
             }),
         };
         match passed {
@@ -143,6 +155,7 @@ impl Service {
             Service::Reconciliation(expirer) => expirer.longest_wait(),
             Service::CheckpointCleanup(cleaner) => cleaner.longest_wait(),
             Service::Pruning(pruner) => pruner.longest_wait(),
+            Service::Research(advancer) => advancer.longest_wait(),
         }
     }
 }

@@ -19,7 +19,9 @@ pub use lease::{
 pub use params_limits::{
     MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, check_params_limits, check_params_text_depth,
 };
-pub use query::{ListFilter, Operation, OperationEvent, count, events, get, list, resolve_id};
+pub use query::{
+    ListFilter, Operation, OperationEvent, children, count, events, get, list, resolve_id,
+};
 pub use retry::retry;
 pub use status::Status;
 pub use stored_params::StoredParams;

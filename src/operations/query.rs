@@ -152,6 +152,18 @@ pub async fn get(pool: &PgPool, operation_id: &str) -> Result<Operation> {
         .ok_or_else(|| Error::NotFound(format!("operation not found: {operation_id}")))
 }
 
+/// The children of an operation (`parent_id`), oldest first.
+pub async fn children(pool: &PgPool, parent_id: &str) -> Result<Vec<Operation>> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM ktrdr.operations o WHERE o.parent_id = $1 ORDER BY o.submit_seq"
+    );
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(parent_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows)
+}
+
 /// The status history of one operation, oldest first.
 pub async fn events(pool: &PgPool, operation_id: &str) -> Result<Vec<OperationEvent>> {
     let rows = sqlx::query_as(

@@ -1,5 +1,5 @@
 //! Ticker settings for tests: a 1 s orphan timeout and passes every 200 ms, so a ticker's whole cycle
-//! (lead, detect, step down) fits in a test of a few seconds.
+//! (lead, detect, step down, advance a research) fits in a test of a few seconds.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use ktrdr::{
     config::{LeaseSettings, TickerSettings},
     maintenance::{
         CheckpointCleanerConfig, OrphanDetectorConfig, PrunerConfig, ReconciliationExpirerConfig,
+        ResearchAdvancerConfig,
     },
 };
 
@@ -25,5 +26,8 @@ pub fn fast_ticker_settings() -> TickerSettings {
         },
         checkpoint_cleanup: CheckpointCleanerConfig::default(),
         pruning: PrunerConfig::default(),
+        research: ResearchAdvancerConfig {
+            poll_interval: Duration::from_millis(200),
+        },
     }
 }

@@ -33,7 +33,7 @@ async fn bad_submissions_are_refused_with_the_reason() -> anyhow::Result<()> {
     let cases = [
         (
             NewOperation::new("nope"),
-            "unknown operation type \"nope\" (known types: backtesting, dummy, training)",
+            "unknown operation type \"nope\" (known types: agent_assessment, agent_design, agent_research, backtesting, dummy, training)",
         ),
         (
             NewOperation {

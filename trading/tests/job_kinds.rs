@@ -7,7 +7,9 @@ use ktrdr::{
     operations::{self, NewOperation},
 };
 use ktrdr_testkit::TestDatabase;
-use ktrdr_trading::kinds::{self, Backtesting, Training};
+use ktrdr_trading::kinds::{
+    self, AgentAssessment, AgentDesign, AgentResearch, Backtesting, Training,
+};
 use serde_json::json;
 
 #[tokio::test]
@@ -22,7 +24,14 @@ async fn the_database_knows_exactly_the_kinds() -> anyhow::Result<()> {
     assert_eq!(in_database, listed);
     assert_eq!(
         kinds::ALL.names().collect::<Vec<_>>(),
-        [Dummy::NAME, Training::NAME, Backtesting::NAME]
+        [
+            Dummy::NAME,
+            Training::NAME,
+            Backtesting::NAME,
+            AgentResearch::NAME,
+            AgentDesign::NAME,
+            AgentAssessment::NAME
+        ]
     );
     Ok(())
 }

@@ -115,7 +115,7 @@ pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
             _ = stopping.wait_for(|stop| *stop) => break,
             Some(wakeup) = wakeups.recv() => match wakeup {
                 Wakeup::OperationPending(_) | Wakeup::Reconnected => worker.work_may_be_waiting(),
-                Wakeup::Progress(_) => {}
+                Wakeup::Progress(_) | Wakeup::Research(_) => {}
                 Wakeup::CancelRequested(id) => worker.cancel_requested(&id),
             },
             _ = poll.tick() => worker.work_may_be_waiting(),

@@ -80,6 +80,7 @@ impl WorkerSettings {
         for directory in ["KTRDR_ARTIFACTS_PATH", "CHECKPOINT_ARTIFACTS_PATH"] {
             ktrdr::config::ensure_directory_setting(directory)?;
         }
+        crate::jobs::research_commands::check().map_err(anyhow::Error::msg)?;
         let mut types = Vec::new();
         for wanted in &args.types {
             let wanted = wanted.trim();

@@ -338,7 +338,7 @@ async fn invalid_settings_stop_the_worker_with_one_line_naming_the_variable() ->
     assert!(!worker.wait_exit(LIMIT).await.success());
     assert_eq!(
         worker.log().trim(),
-        "error: --types: this worker cannot run 'astrology' (supported: dummy, training, backtesting)"
+        "error: --types: this worker cannot run 'astrology' (supported: dummy, training, backtesting, agent_design, agent_assessment)"
     );
     std::fs::remove_file(&a_file)?;
     Ok(())

@@ -1,6 +1,7 @@
 //! One module per command group. `connect` is the shared way in: resolve the database (DATABASE_URL
 //! or the embedded cluster), connect, and migrate unless `--no-migrate`.
 
+pub mod agent;
 pub mod backtest;
 pub mod checkpoints;
 pub mod completions;

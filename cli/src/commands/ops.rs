@@ -43,7 +43,7 @@ pub struct ResumeArgs {
 #[derive(Debug, Args)]
 #[command(allow_negative_numbers = true)]
 pub struct SubmitArgs {
-    /// Operation type (dummy, training, backtesting).
+    /// Operation type (dummy, training, backtesting, agent_design, agent_assessment).
     operation_type: String,
     /// Parameters as a JSON object, e.g. '{"steps":5,"step_ms":200}'; `@FILE` reads them from a
     /// file, `-` from stdin. At most 1 MiB (as PostgreSQL prints them) and 32 levels deep.
@@ -218,13 +218,19 @@ async fn show(args: ShowArgs, migrate_first: bool) -> anyhow::Result<()> {
     let op = operations::get(&pool, id).await?;
     let events = operations::events(&pool, id).await?;
     let checkpoint = checkpoints::get(&pool, id).await?;
+    let children = operations::children(&pool, id).await?;
     if args.json {
         let mut value = serde_json::to_value(&op)?;
         value["events"] = serde_json::to_value(&events)?;
         value["checkpoint"] = serde_json::to_value(&checkpoint)?;
+        value["children"] = serde_json::to_value(&children)?;
         output::print_json(&value)?;
     } else {
         print_operation(&op, &events, checkpoint.as_ref());
+        if !children.is_empty() {
+            println!("\nChildren:");
+            print_list(&children, children.len() as i64);
+        }
     }
     outcome.map_or(Ok(()), |outcome| outcome.map(drop))
 }
@@ -256,9 +262,14 @@ async fn resume(args: ResumeArgs, migrate_first: bool) -> anyhow::Result<()> {
     operations::resume(&pool, id).await?;
     super::warn_without_taker(&pool, &operations::get(&pool, id).await?.operation_type).await?;
     if !args.follow && !args.json {
-        println!(
-            "Resumed {id}: it is PENDING and continues from its checkpoint on the next free worker."
-        );
+        // A research runs at once (the database advances it); other operations wait for a worker.
+        let status = operations::get(&pool, id).await?.status;
+        let on_worker = if status == Status::Pending {
+            " on the next free worker"
+        } else {
+            ""
+        };
+        println!("Resumed {id}: it is {status} and continues from its checkpoint{on_worker}.");
         return Ok(());
     }
     super::train::submitted(&pool, id, args.follow, args.json).await

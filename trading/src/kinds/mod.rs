@@ -3,6 +3,7 @@
 //! names the same ones (tests check that they agree).
 
 mod backtesting;
+mod research;
 mod training;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +11,9 @@ use ktrdr::job_kinds::{Dummy, JobKind, JobKinds, KindInfo};
 use serde_json::Value;
 
 pub use backtesting::{BacktestParams, BacktestResult, Backtesting};
+pub use research::{
+    AgentAssessment, AgentDesign, AgentResearch, AssessmentParams, DesignParams, DesignResult,
+};
 pub use training::{
     EpochRecord, ModelArtifacts, ModelMetadata, SplitRows, Training, TrainingParams,
     TrainingResult, completed_training,
@@ -17,11 +21,16 @@ pub use training::{
 
 use crate::{Error, Result, market_data::BarRange, strategy::Strategy};
 
-/// Every kind ktrdr runs: the queue's built-in `dummy`, `training` and `backtesting`.
+/// Every kind ktrdr knows: the queue's built-in `dummy`, `training`, `backtesting`, and the
+/// research's — `agent_research` (the session, which the database advances and no worker runs),
+/// `agent_design` and `agent_assessment`.
 pub const ALL: JobKinds = JobKinds::new(&[
     KindInfo::of::<Dummy>(),
     KindInfo::of::<Training>(),
     KindInfo::of::<Backtesting>(),
+    KindInfo::of::<AgentResearch>(),
+    KindInfo::of::<AgentDesign>(),
+    KindInfo::of::<AgentAssessment>(),
 ]);
 
 /// Deserializes the params of kind `K`, naming the key path of the first problem.

@@ -3,15 +3,18 @@
 //! kind's typed result or a [`JobEnd`]; it never touches the operation's row itself — the attempt
 //! around it (see `attempt.rs`) does all fenced writes.
 
+mod agent_assessment;
+mod agent_design;
 pub mod backtesting;
 pub mod checkpointing;
 mod context;
 mod dummy;
 pub mod panics;
+pub mod research_commands;
 pub mod training;
 
 use ktrdr::job_kinds::{Dummy, JobKind};
-use ktrdr_trading::kinds::{Backtesting, Training};
+use ktrdr_trading::kinds::{AgentAssessment, AgentDesign, Backtesting, Training};
 use serde_json::Value;
 
 pub use context::{JobContext, StopRequest, load_bars};
@@ -68,8 +71,15 @@ pub trait Job: JobKind {
     ) -> impl Future<Output = JobResult<Self::Result>> + Send;
 }
 
-/// Operation types this build can run: the arms of [`run`], the kinds of `ktrdr_trading::kinds::ALL`.
-pub const TYPES: &[&str] = &[Dummy::NAME, Training::NAME, Backtesting::NAME];
+/// Operation types this build can run: the arms of [`run`], the kinds of `ktrdr_trading::kinds::ALL`
+/// but `agent_research`, which the database advances and no worker runs.
+pub const TYPES: &[&str] = &[
+    Dummy::NAME,
+    Training::NAME,
+    Backtesting::NAME,
+    AgentDesign::NAME,
+    AgentAssessment::NAME,
+];
 
 /// Runs the job for `operation_type` (one of [`TYPES`]: the worker claims no other). Params that could
 /// not be read from the row fail the operation for good: trying again reads the same row.
@@ -83,6 +93,8 @@ pub async fn run(
         Dummy::NAME => run_kind::<Dummy>(params, ctx).await,
         Training::NAME => run_kind::<Training>(params, ctx).await,
         Backtesting::NAME => run_kind::<Backtesting>(params, ctx).await,
+        AgentDesign::NAME => run_kind::<AgentDesign>(params, ctx).await,
+        AgentAssessment::NAME => run_kind::<AgentAssessment>(params, ctx).await,
         other => Err(JobEnd::Failed {
             message: format!("this worker cannot run operations of type '{other}'"),
             retryable: true,
@@ -100,11 +112,17 @@ async fn run_kind<K: Job>(params: &Value, ctx: JobContext) -> JobResult<Value> {
 
 #[cfg(test)]
 mod tests {
+    use ktrdr::job_kinds::JobKind;
+    use ktrdr_trading::kinds::AgentResearch;
+
     use super::TYPES;
 
     #[test]
     fn the_worker_runs_exactly_the_known_kinds() {
-        let known: Vec<&str> = ktrdr_trading::kinds::ALL.names().collect();
+        let known: Vec<&str> = ktrdr_trading::kinds::ALL
+            .names()
+            .filter(|name| *name != AgentResearch::NAME)
+            .collect();
         assert_eq!(TYPES, known.as_slice());
     }
 }

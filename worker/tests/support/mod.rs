@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod e2e;
+pub mod research;
 
 use std::time::Duration;
 

@@ -72,7 +72,14 @@ async fn main() -> ExitCode {
     restore_default_sigpipe();
     ktrdr::config::load_dotenv();
     let cli = Cli::parse();
-    ktrdr::logging::init("warn");
+    // The ticker is a service: its info lines (leadership, orphans detected) are what it is for.
+    let default_filter = match cli.command {
+        Command::Ticker(_) => "info,sqlx=warn,refinery_core=warn",
+        _ => "warn",
+    };
+    if let Err(err) = ktrdr::logging::init(default_filter) {
+        return ktrdr::logging::exit_code(Err(err));
+    }
     ktrdr::logging::exit_code(run(cli).await)
 }
 

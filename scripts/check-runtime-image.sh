@@ -10,11 +10,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin_dir=${1:-target/debug}
 : "${DATABASE_URL:?set DATABASE_URL to a PostgreSQL the check may create a database on}"
+if ! command -v patchelf >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf >/dev/null \
+    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf >/dev/null; }
+fi
 root=$(mktemp -d /tmp/ktrdr-runtime-XXXXXX)
 db=ktrdr_runtime_check_$$
 cleanup() {
   [ -n "${worker_pid:-}" ] && kill "$worker_pid" 2>/dev/null || true
   psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  umount "$root/proc" 2>/dev/null || true
   rm -rf "$root"
 }
 trap cleanup EXIT
@@ -26,9 +31,14 @@ for lib in $(ldd "$root/opt/ktrdr/bin/ktrdr-worker" "$root/opt/ktrdr/bin/ktrdr" 
 done
 mkdir -p "$root/tmp" "$root/work" "$root/etc" && chmod 1777 "$root/tmp"
 echo "hosts: files" > "$root/etc/nsswitch.conf"
+# As in a container: glibc resolves the main program's $ORIGIN through /proc/self/exe.
+mkdir -p "$root/proc" && mount -t proc proc "$root/proc"
+# And the devices every container has (libtorch seeds from /dev/urandom).
+mkdir -p "$root/dev" && mknod -m 666 "$root/dev/null" c 1 3 && mknod -m 666 "$root/dev/urandom" c 1 9
 runpath=$(patchelf --print-rpath "$root/opt/ktrdr/bin/ktrdr-worker")
 [ "$runpath" = '$ORIGIN/../lib' ] || { echo "check-runtime-image: ktrdr-worker's RUNPATH is $runpath" >&2; exit 1; }
-in_root() { chroot "$root" /usr/bin/env -i HOME=/work KTRDR_HOME=/work/.ktrdr "$@"; }
+in_root() { env -i HOME=/work KTRDR_HOME=/work/.ktrdr "$(command -v chroot)" "$root" "$@"; }
+in_root_db() { env -i HOME=/work KTRDR_HOME=/work/.ktrdr DATABASE_URL="$DATABASE_URL_IN_ROOT" "$(command -v chroot)" "$root" "$@"; }
 in_root /opt/ktrdr/bin/ktrdr-worker --version
 in_root /opt/ktrdr/bin/ktrdr --version
 
@@ -38,7 +48,7 @@ export DATABASE_URL=$url
 "$bin_dir/ktrdr" migrate >/dev/null
 "$bin_dir/ktrdr" --no-migrate data synth --start 2022-01-01 --end 2022-03-01 >/dev/null
 sed 's/^\(\s*epochs:\).*/\1 1/' strategies/rsi_macd_trend.yaml > "$root/tmp/strategy.yaml"
-in_root DATABASE_URL="$url" /opt/ktrdr/bin/ktrdr-worker --no-migrate --types training --worker-id runtime-check \
+DATABASE_URL_IN_ROOT="$url" in_root_db /opt/ktrdr/bin/ktrdr-worker --no-migrate --types training --worker-id runtime-check \
   > "$root/tmp/worker.log" 2>&1 &
 worker_pid=$!
 id=$("$bin_dir/ktrdr" --no-migrate train "$root/tmp/strategy.yaml" --start 2022-01-01 --end 2022-03-01 | tail -1)

@@ -29,5 +29,10 @@ fn main() {
         })
         .collect();
     let out = Path::new(&env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("sql_bundle.rs");
-    fs::write(out, format!("&[\n{entries}]\n")).expect("writable OUT_DIR");
+    // Written to a new file and renamed over the old one, never rewritten in place: a target/
+    // seeded with hard links (cp -al) shares the old file's inode with other checkouts, and
+    // writing through it would hand them this checkout's paths.
+    let staged = out.with_extension("rs.new");
+    fs::write(&staged, format!("&[\n{entries}]\n")).expect("writable OUT_DIR");
+    fs::rename(&staged, &out).expect("writable OUT_DIR");
 }

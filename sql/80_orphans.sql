@@ -33,11 +33,13 @@ $$;
 -- worker that still runs them takes them back with its next heartbeat or re-registration.
 CREATE OR REPLACE FUNCTION ktrdr.detect_orphans(
     p_outage boolean DEFAULT false, p_reconcile_deadline timestamptz DEFAULT NULL)
-RETURNS TABLE (failed integer, requeued integer, cancelled integer, reconciling integer)
+RETURNS TABLE (failed integer, requeued integer, cancelled integer, reconciling integer,
+               operation_ids text[])
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     v_message constant text := 'Operation was RUNNING but no worker claimed it';
+    v_ids text[];
 BEGIN
     IF p_outage THEN
         PERFORM ktrdr.set_event_context('ticker', 'lease lapsed during a database outage');
@@ -47,20 +49,20 @@ BEGIN
             SET status = 'pending_reconciliation', reconcile_deadline = p_reconcile_deadline,
                 version = version + 1
             WHERE status = 'running' AND lease_expires_at < now()
-            RETURNING 1
+            RETURNING operation_id
         )
-        SELECT 0, 0, 0, count(*)::integer FROM moved;
+        SELECT 0, 0, 0, count(*)::integer, coalesce(array_agg(operation_id), '{}') FROM moved;
         RETURN;
     END IF;
 
     PERFORM ktrdr.set_event_context('ticker', v_message);
+    v_ids := ARRAY(SELECT operation_id FROM ktrdr.operations
+                   WHERE status = 'running' AND lease_expires_at < now()
+                   ORDER BY operation_id
+                   FOR UPDATE SKIP LOCKED);
     RETURN QUERY
-    SELECT s.failed, s.requeued, s.cancelled, 0
-    FROM ktrdr.settle_lost_operations(
-        ARRAY(SELECT operation_id FROM ktrdr.operations
-              WHERE status = 'running' AND lease_expires_at < now()
-              FOR UPDATE SKIP LOCKED),
-        v_message) s;
+    SELECT s.failed, s.requeued, s.cancelled, 0, v_ids
+    FROM ktrdr.settle_lost_operations(v_ids, v_message) s;
 END $$;
 
 -- A worker is late when more than half its lease passed since its last heartbeat (workers heartbeat
@@ -81,7 +83,7 @@ $$;
 -- run_orphan_detection: one pass of the orphan detector (the ticker's `orphans` service,
 -- src/maintenance/orphans.rs; run_maintenance calls it too). Called by one process at a time — the
 -- holder of the ticker's leader lease (sql/82_leadership.sql) — but safe to call concurrently. It
--- records no leader: only the lease names one (p_ticker_id is kept for callers' compatibility).
+-- records no leader: only the lease names one (p_ticker_id is recorded as who ran the pass).
 --
 -- 1. Outage check: the database was unavailable if the server restarted since the last pass
 --    (pg_postmaster_start_time changed) or no pass ran for longer than the orphan timeout plus the
@@ -89,7 +91,8 @@ $$;
 --    a grace period (p_reconcile_grace_seconds, default the orphan timeout), lapsed leases go to
 --    pending_reconciliation instead of failing, because their workers could not heartbeat.
 -- 2. Orphans: detect_orphans. 3. Potential orphans: count_potential_orphans.
--- Records the pass in ktrdr.maintenance_state and returns it as JSON, including `next_due`: when
+-- Records the pass in ktrdr.maintenance_state (with p_ticker_id as last_check_by) and returns it as
+-- JSON, including `orphan_ids` (the operations it settled or sent to reconciliation) and `next_due`: when
 -- the next pass is useful — 20 ms after the earliest future lease expiry (so that lease has surely
 -- lapsed), at the latest min(check interval, orphan timeout) from now (a lease taken after this
 -- pass expires at least one timeout later, so the next pass sees it before it lapses).
@@ -138,10 +141,12 @@ BEGIN
         'moved_to_reconciliation', v_orphans.reconciling,
         'potential_orphans_count', v_potential,
         'outage_detected', v_restarted OR v_silent,
+        'orphan_ids', to_jsonb(v_orphans.operation_ids),
         'next_due', v_next_due);
 
     UPDATE ktrdr.maintenance_state
     SET last_check = now(),
+        last_check_by = p_ticker_id,
         last_result = v_result,
         potential_orphans_count = v_potential,
         orphan_timeout_seconds = p_orphan_timeout_seconds,

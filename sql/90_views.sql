@@ -33,13 +33,21 @@ FROM ktrdr.operation_events
 WHERE at > now() - interval '1 hour' AND to_status IN ('completed', 'failed', 'cancelled')
 GROUP BY 1, 2;
 
--- The orphan detector as `ktrdr health` shows it. `running`: some ticker holds a live leader lease
--- (sql/82_leadership.sql); leader_id and leader_since name its holder (the last one when none is live).
+-- The orphan detector as `ktrdr health` shows it. `scheduler`: 'ticker' while some ticker holds a
+-- live leader lease (sql/82_leadership.sql; leader_id and leader_since name its holder, the last one
+-- when none is live), else 'pg_cron' while pg_cron's passes (sql/cron.sql) keep coming — the last
+-- one less than two of its periods ago —, else NULL; `running`: one of them is.
 CREATE OR REPLACE VIEW ktrdr.orphan_detector AS
-SELECT coalesce(s.leader_lease_expires_at > now(), false) AS running,
+SELECT d.scheduler IS NOT NULL AS running,
        s.leader_id, s.leader_since, s.last_check, s.potential_orphans_count, s.orphan_timeout_seconds,
-       s.check_interval_seconds, s.outage_detected_at, s.reconcile_grace_seconds, s.last_result
-FROM ktrdr.maintenance_state s;
+       s.check_interval_seconds, s.outage_detected_at, s.reconcile_grace_seconds, s.last_result,
+       d.scheduler, s.last_check_by
+FROM ktrdr.maintenance_state s,
+     LATERAL (SELECT CASE
+         WHEN s.leader_lease_expires_at > now() THEN 'ticker'
+         WHEN s.last_check_by = 'pg_cron'
+              AND s.last_check > now() - make_interval(secs => 2 * s.check_interval_seconds) THEN 'pg_cron'
+     END AS scheduler) d;
 
 -- Running operations whose worker is late or gone, with how long until (or since) the lease lapses.
 CREATE OR REPLACE VIEW ktrdr.orphan_watch AS

@@ -1,30 +1,28 @@
--- Running maintenance with pg_cron instead of the ticker (not part of the migrated bundle: apply it by
--- hand, as a superuser, in the database named by cron.database_name):
+-- Running maintenance with pg_cron instead of the ticker. Not part of the migrated bundle (pg_cron
+-- must be in shared_preload_libraries, and CREATE EXTENSION needs a superuser): apply it by hand, as
+-- a superuser, in the database named by cron.database_name, after `ktrdr migrate`:
 --
---   psql "$(ktrdr db url)" -f sql/cron.sql
+--   psql "$DATABASE_URL" -f sql/cron.sql
 --
--- Debian's pg_cron 1.4 schedules with minute granularity, so orphans are detected up to a minute
--- after their lease lapses (the ticker wakes at the earliest lease expiry instead). run_maintenance
--- covers the ticker's orphan and reconciliation services, run_pruning its pruning; the checkpoint
--- cleanup also deletes from the artifact store, which may be a directory SQL cannot reach, so
--- schedule `ktrdr checkpoints cleanup` with the system's cron for it. Run workers with --no-ticker when pg_cron does this job:
--- its calls carry no leader epoch, so they are not fenced (sql/82_leadership.sql, assert_leadership). Arguments:
--- ticker name, ORPHAN_TIMEOUT_SECONDS, check interval (the schedule's period, in seconds).
+-- The jobs read their settings from ktrdr.settings (orphan timeout, check interval, checkpoint max
+-- age, retention, pruning batch), which `ktrdr migrate` fills from ORPHAN_TIMEOUT_SECONDS,
+-- CHECKPOINT_MAX_AGE_DAYS and KTRDR_RETENTION_DAYS and a DBA may UPDATE; a change applies at the
+-- next run, without rescheduling. Debian's pg_cron 1.4 schedules with minute granularity, so
+-- orphans are detected up to a minute after their lease lapses (the ticker wakes at the earliest
+-- lease expiry instead). `ktrdr health` then shows the orphan detector running with scheduler
+-- pg_cron. Run workers with --no-ticker: pg_cron's calls carry no leader epoch, so they are not
+-- fenced against a ticker's (sql/82_leadership.sql). Re-applying this file replaces the jobs.
 CREATE EXTENSION IF NOT EXISTS pg_cron;
 
-SELECT cron.schedule(
-    'ktrdr-maintenance',
-    '* * * * *',
-    $$SELECT ktrdr.run_maintenance('pg_cron', 60, 60)$$
-);
+-- Orphan detection and expiry of outage reconciliations (sql/88_scheduled_maintenance.sql).
+SELECT cron.schedule('ktrdr-maintenance', '* * * * *', $$SELECT ktrdr.scheduled_maintenance()$$);
 
--- Pruning (the ticker's pruning service): one batch of at most 1000 finished operations older than
--- the retention (KTRDR_RETENTION_DAYS, here 30 days) a minute, with their events and the workers
--- silent as long — each call a short transaction of its own, recorded for `ktrdr health`. A minute
--- with nothing to prune costs one index probe. Leave this job out to keep everything (as
--- KTRDR_RETENTION_DAYS=0). Arguments: retention, batch size.
-SELECT cron.schedule(
-    'ktrdr-pruning',
-    '* * * * *',
-    $$SELECT ktrdr.run_pruning(interval '30 days', 1000)$$
-);
+-- Pruning: one batch of finished operations older than the retention a minute, each a short
+-- transaction recorded for `ktrdr health`; nothing while retention_days is 0.
+SELECT cron.schedule('ktrdr-pruning', '* * * * *', $$SELECT ktrdr.scheduled_pruning()$$);
+
+-- Checkpoint cleanup, hourly (the ticker's default is daily; a pass with nothing old is one index
+-- scan): checkpoints older than checkpoint_max_age_days, with their artifacts in the database's
+-- store. Artifacts in a directory are swept by `ktrdr checkpoints cleanup` (schedule it with the
+-- system's cron) since SQL cannot reach that directory; no row references them any more.
+SELECT cron.schedule('ktrdr-checkpoint-cleanup', '7 * * * *', $$SELECT ktrdr.scheduled_checkpoint_cleanup()$$);

@@ -26,8 +26,11 @@ pub struct UnservedType {
 
 #[derive(Debug, Clone, Serialize, FromRow)]
 pub struct OrphanDetector {
-    /// Some ticker holds a live leader lease (`leader` names it; the last leader when false).
+    /// Some ticker holds a live leader lease (`leader` names it; the last leader when false), or
+    /// pg_cron's passes keep coming (see `scheduler`).
     pub running: bool,
+    /// Who runs the detector now: `ticker`, `pg_cron`, or `None` when nothing does.
+    pub scheduler: Option<String>,
     pub leader: Option<String>,
     pub leader_since: Option<DateTime<Utc>>,
     pub potential_orphans_count: i32,
@@ -66,7 +69,7 @@ pub struct QueueDepth {
 
 pub async fn read(pool: &PgPool) -> Result<Health> {
     let orphan_detector = sqlx::query_as(
-        "SELECT running, leader_id AS leader, leader_since, potential_orphans_count, last_check,
+        "SELECT running, scheduler, leader_id AS leader, leader_since, potential_orphans_count, last_check,
                 orphan_timeout_seconds, check_interval_seconds, outage_detected_at
          FROM ktrdr.orphan_detector",
     )

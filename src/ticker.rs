@@ -85,6 +85,8 @@ impl Ticker {
     /// Leads in `term` until shutdown (then resigns) or until a renewal fails or errs.
     async fn lead(&self, term: Term, shutdown: &mut watch::Receiver<bool>) {
         tracing::info!(ticker_id = %self.ticker_id, epoch = term.epoch, "ticker leader: running maintenance");
+        // The seeds' wording, which operators grep for.
+        tracing::info!(ticker_id = %self.ticker_id, epoch = term.epoch, "Orphan detector started");
         let fence = self.leadership.fence(term);
         let mut due = vec![Instant::now(); self.services.len()];
         let (mut wakeups, listener) =

@@ -97,7 +97,14 @@ fn main() -> ExitCode {
         // environment while it changes. The library reads the server from DATABASE_URL.
         unsafe { std::env::set_var("DATABASE_URL", url) };
     }
-    ktrdr::logging::init("warn");
+    // The ticker is a service: its info lines (leadership, orphans detected) are what it is for.
+    let default_filter = match cli.command {
+        Command::Ticker(_) => "info,sqlx=warn,refinery_core=warn",
+        _ => "warn",
+    };
+    if let Err(err) = ktrdr::logging::init(default_filter) {
+        return errors::exit_code(Err(err.into()), json_errors);
+    }
     let outcome = tokio::runtime::Runtime::new()
         .map_err(anyhow::Error::from)
         .and_then(|runtime| runtime.block_on(run(cli)));

@@ -22,8 +22,9 @@
 //! [`Service::all`] while it leads (see [`leader`](crate::leader)), each write fenced by its epoch
 //! (a `run_once` given the leader's [`Fence`] refuses, changing nothing, once another took over);
 //! tests call `run_once` directly, unfenced (`None`);
-//! pg_cron can call the SQL instead (`ktrdr.run_maintenance` runs orphan detection and
-//! reconciliation expiry in one call, `ktrdr.run_pruning` one pruning batch; sql/cron.sql).
+//! pg_cron can call the SQL instead (sql/cron.sql: `ktrdr.scheduled_maintenance`, `_pruning` and
+//! `_checkpoint_cleanup` run the same passes with the settings of the table `ktrdr.settings`,
+//! which [`scheduled_settings`] fills from the environment on `ktrdr migrate`).
 //!
 //! Services change operations only through their SQL functions, and artifacts only under the
 //! checkpoint store's `checkpoints/` prefix.
@@ -33,6 +34,7 @@ pub mod orphans;
 pub mod pruning;
 pub mod reconciliation;
 pub mod research;
+pub mod scheduled_settings;
 
 use std::time::Duration;
 
@@ -97,6 +99,9 @@ impl Service {
         // (whether the pass changed something worth an info line, the report, its clock readings)
         let passed = match self {
             Service::Orphans(detector) => detector.run_once(pool, fence).await.map(|r| {
+                for id in &r.orphan_ids {
+                    tracing::info!(operation_id = %id, "Orphan operation detected: {id}");
+                }
                 let changed = r.changed_anything() || r.outage_detected;
                 (changed, format!("{r:?}"), r.checked_at, r.next_due)
             }),

@@ -68,6 +68,10 @@ pub struct OrphanReport {
     /// Running operations whose worker is late but whose lease has not lapsed yet.
     pub potential_orphans_count: i64,
     pub outage_detected: bool,
+    /// The operations this pass settled or sent to reconciliation (absent in passes recorded
+    /// before it was reported).
+    #[serde(default)]
+    pub orphan_ids: Vec<String>,
     /// When the next pass is due (on the database's clock).
     pub next_due: DateTime<Utc>,
 }

@@ -6,6 +6,7 @@
 //!   its server with another login, for logins the server refuses (shown as
 //!   messages show it by [`ktrdr::RedactedUrl`]).
 //! - [`TempCluster`]: a private PostgreSQL cluster for tests that stop or restart the server.
+//! - [`LoginRole`]: a login in one of ktrdr's group roles, dropped with the value.
 //! - [`WorkerProcess`]: a real `ktrdr-worker` process, killed on drop, its log printed when the
 //!   test failed.
 //! - [`wait_for`]: await a condition instead of sleeping and hoping.
@@ -27,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod login_role;
 mod queue;
 mod temp_cluster;
 mod test_database;
@@ -34,6 +36,7 @@ mod ticker_settings;
 mod wait;
 mod worker_process;
 
+pub use login_role::LoginRole;
 pub use queue::{
     assert_no_dummy_to_claim, assert_nothing_submitted, claim_next, count_rows,
     dummy_with_attempts, event_history, listening, next_wakeup, pending_dummy, running_dummy,

@@ -150,7 +150,9 @@ pub async fn assert_nothing_submitted(pool: &PgPool, what: &str) -> Result<()> {
 /// The id of the ticker's leader (the holder of a live leader lease), if there is one.
 pub async fn ticker_leader(pool: &PgPool) -> Option<String> {
     let detector = ktrdr::health::read(pool).await.ok()?.orphan_detector;
-    detector.leader.filter(|_| detector.running)
+    detector
+        .leader
+        .filter(|_| detector.scheduler.as_deref() == Some("ticker"))
 }
 
 /// Runs `query`, a `SELECT count(*) …`, and returns the count.

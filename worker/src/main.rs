@@ -14,7 +14,9 @@ use ktrdr_worker::{
 async fn main() -> ExitCode {
     ktrdr::config::load_dotenv();
     let args = Args::parse();
-    ktrdr::logging::init("info,sqlx=warn,refinery_core=warn");
+    if let Err(err) = ktrdr::logging::init("info,sqlx=warn,refinery_core=warn") {
+        return ktrdr::logging::exit_code(Err(err));
+    }
     ktrdr::logging::exit_code(run(args).await)
 }
 

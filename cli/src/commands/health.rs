@@ -17,10 +17,10 @@ pub async fn run(args: JsonArgs, migrate_first: bool) -> anyhow::Result<()> {
     println!("Orphan detector");
     println!(
         "  running:            {}",
-        if detector.running {
-            "yes"
-        } else {
-            "NO (no ticker holds a live leader lease)"
+        match detector.scheduler.as_deref() {
+            Some("pg_cron") => "yes (pg_cron)",
+            Some(_) if detector.running => "yes (ticker)",
+            _ => "NO (no ticker holds a live leader lease, and no recent pg_cron pass)",
         }
     );
     println!(

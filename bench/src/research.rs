@@ -117,7 +117,14 @@ async fn store_bars(pool: &PgPool) -> anyhow::Result<()> {
         seed: 17,
     };
     let bars = market_data::synthesize(&spec)?;
-    market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
+    market_data::store(
+        pool,
+        "EURUSD",
+        Timeframe::H1,
+        &market_data::Source::Synth { seed: spec.seed },
+        &bars,
+    )
+    .await?;
     Ok(())
 }
 

@@ -121,6 +121,9 @@ struct BacktestTimes {
     trades: usize,
 }
 
+/// The seed of the benchmark's synthetic bars.
+pub(crate) const BARS_SEED: u64 = 7;
+
 pub async fn run(args: TrainingArgs) -> anyhow::Result<()> {
     let mut strategy = ktrdr_trading::strategy::load(&args.strategy)?;
     // The comparison is at batch 32; patience = epochs turns early stopping off, so every
@@ -239,7 +242,7 @@ fn bench_bars(count: usize) -> anyhow::Result<Vec<Bar>> {
         timeframe: ktrdr_trading::market_data::Timeframe::H1,
         start: "2015-01-01T00:00:00Z".parse()?,
         end: format!("{}-01-01T00:00:00Z", 2015 + years).parse()?,
-        seed: 7,
+        seed: BARS_SEED,
     };
     let mut bars = synthesize(&spec)?;
     if bars.len() < count {

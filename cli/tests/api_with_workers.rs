@@ -67,7 +67,14 @@ async fn store_bars(pool: &sqlx::PgPool) -> anyhow::Result<()> {
         seed: 7,
     };
     let bars = market_data::synthesize(&spec)?;
-    market_data::store(pool, "EURUSD", spec.timeframe, &bars).await?;
+    market_data::store(
+        pool,
+        "EURUSD",
+        spec.timeframe,
+        &market_data::Source::Synth { seed: spec.seed },
+        &bars,
+    )
+    .await?;
     Ok(())
 }
 

@@ -23,7 +23,14 @@ async fn intervals_and_market_data_are_checked_before_submitting() -> anyhow::Re
         seed: 1,
     };
     let bars = market_data::synthesize(&spec)?;
-    market_data::store(&test_db.pool, "EURUSD", spec.timeframe, &bars).await?;
+    market_data::store(
+        &test_db.pool,
+        "EURUSD",
+        spec.timeframe,
+        &market_data::Source::Synth { seed: spec.seed },
+        &bars,
+    )
+    .await?;
     let strategy = "strategies/rsi_macd_trend.yaml";
 
     for bad in ["0", "-3"] {

@@ -5,7 +5,9 @@ use ktrdr::{
     operations::{self, NewOperation},
 };
 use ktrdr_testkit::{self, TestDatabase};
-use ktrdr_trading::market_data::{self, BarRange, CsvBars, MAX_CSV_LINE_BYTES, Timeframe};
+use ktrdr_trading::market_data::{
+    self, BarRange, CsvBars, Existing, MAX_CSV_LINE_BYTES, Timeframe,
+};
 use serde_json::json;
 
 /// A file under the temp directory, unique to this process and `name`, with `content`.
@@ -192,8 +194,14 @@ async fn a_large_csv_is_imported_chunk_by_chunk() -> anyhow::Result<()> {
         ));
     }
     let path = temp_file("large.csv", content.as_bytes());
-    let (count, report) =
-        market_data::store_stream(pool, "BIG", Timeframe::M1, CsvBars::open(&path)?).await?;
+    let (count, report) = market_data::store_stream(
+        pool,
+        "BIG",
+        Timeframe::M1,
+        Existing::Keep,
+        &mut CsvBars::open(&path)?,
+    )
+    .await?;
     assert_eq!(count, rows as usize);
     assert_eq!((report.inserted, report.updated), (rows as u64, 0));
     let range = BarRange {
@@ -209,9 +217,15 @@ async fn a_large_csv_is_imported_chunk_by_chunk() -> anyhow::Result<()> {
     // A bad row after several chunks rolls the whole import back.
     content.push_str("1999-01-01,1,1,1,1,1\n");
     std::fs::write(&path, &content)?;
-    let err = market_data::store_stream(pool, "BIG2", Timeframe::M1, CsvBars::open(&path)?)
-        .await
-        .unwrap_err();
+    let err = market_data::store_stream(
+        pool,
+        "BIG2",
+        Timeframe::M1,
+        Existing::Keep,
+        &mut CsvBars::open(&path)?,
+    )
+    .await
+    .unwrap_err();
     std::fs::remove_file(&path)?;
     assert!(
         err.to_string()

@@ -23,6 +23,11 @@ fn csv_file(name: &str, content: &str) -> PathBuf {
     path
 }
 
+/// The file at `path` as a source.
+fn source(path: &std::path::Path) -> market_data::Source {
+    market_data::CsvBars::open(path).unwrap().source()
+}
+
 #[tokio::test]
 async fn importing_a_csv_twice_stores_it_once() -> anyhow::Result<()> {
     let pool = &TestDatabase::create().await?.pool;
@@ -35,9 +40,9 @@ async fn importing_a_csv_twice_stores_it_once() -> anyhow::Result<()> {
     );
     let bars = market_data::read_csv(&path)?;
     assert_eq!(bars.len(), 3);
-    let first = market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
+    let first = market_data::store(pool, "EURUSD", Timeframe::H1, &source(&path), &bars).await?;
     assert_eq!((first.inserted, first.updated), (3, 0));
-    let again = market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
+    let again = market_data::store(pool, "EURUSD", Timeframe::H1, &source(&path), &bars).await?;
     assert_eq!((again.inserted, again.updated), (0, 3));
     let loaded = market_data::load(pool, &eurusd_h1(None)).await?;
     assert_eq!(loaded, bars);
@@ -98,7 +103,8 @@ async fn synthetic_data_loads_and_range_queries_cut_it() -> anyhow::Result<()> {
         seed: 5,
     };
     let bars = market_data::synthesize(&spec)?;
-    market_data::store(pool, "EURUSD", Timeframe::H1, &bars).await?;
+    let source = market_data::Source::Synth { seed: spec.seed };
+    market_data::store(pool, "EURUSD", Timeframe::H1, &source, &bars).await?;
     let february = chrono::Utc.with_ymd_and_hms(2023, 2, 1, 0, 0, 0).unwrap();
     let loaded = market_data::load(pool, &eurusd_h1(Some(february))).await?;
     assert!(!loaded.is_empty());
@@ -137,7 +143,8 @@ async fn the_database_refuses_nan_bars_whatever_the_caller() -> anyhow::Result<(
             ..good
         },
     ] {
-        let err = market_data::store(pool, "EURUSD", Timeframe::H1, &[bad])
+        let source = market_data::Source::Synth { seed: 1 };
+        let err = market_data::store(pool, "EURUSD", Timeframe::H1, &source, &[bad])
             .await
             .unwrap_err();
         assert!(

@@ -70,6 +70,7 @@ fn training(confusion: [[u64; 3]; 3], val_accuracy: f64) -> TrainingResult {
         model: ModelArtifacts {
             weights: artifact.clone(),
             metadata: artifact,
+            safetensors: None,
             store: "database".into(),
         },
     }

@@ -42,6 +42,46 @@ async fn training_runs_end_to_end_and_stores_its_model() -> anyhow::Result<()> {
         metadata["feature_names"].as_array().unwrap().len() as u64,
         result["features"].as_u64().unwrap()
     );
+    same_weights_in_safetensors(&store, &result).await
+}
+
+/// The model's safetensors artifact holds the `.ot` weights under PyTorch's names: the example's
+/// two hidden layers and the output layer as `layers.0`, `layers.1`, `layers.2`.
+async fn same_weights_in_safetensors(store: &ArtifactStore, result: &Value) -> anyhow::Result<()> {
+    let weights: ArtifactRef = serde_json::from_value(result["model"]["weights"].clone())?;
+    let ot = store.get(&weights).await?;
+    let variables = tch::Tensor::load_multi_from_stream(std::io::Cursor::new(ot))?;
+    let exported: ArtifactRef = serde_json::from_value(result["model"]["safetensors"].clone())?;
+    let bytes = store.get(&exported).await?;
+    let exported = safetensors::SafeTensors::deserialize(&bytes)?;
+    let mut names: Vec<&String> = exported.names();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "layers.0.bias",
+            "layers.0.weight",
+            "layers.1.bias",
+            "layers.1.weight",
+            "layers.2.bias",
+            "layers.2.weight"
+        ]
+    );
+    assert_eq!(exported.tensor("layers.2.weight")?.shape()[0], 3);
+    assert_eq!(variables.len(), 6);
+    for (name, tensor) in &variables {
+        let renamed = ktrdr_worker::jobs::training::export::pytorch_name(name, 2).unwrap();
+        let view = exported.tensor(&renamed)?;
+        let shape: Vec<usize> = tensor.size().iter().map(|&d| d as usize).collect();
+        assert_eq!(view.shape(), shape.as_slice(), "{name}");
+        let expected: Vec<f32> = Vec::try_from(tensor.flatten(0, -1))?;
+        let stored: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert_eq!(stored, expected, "{name}");
+    }
     Ok(())
 }
 

@@ -42,7 +42,8 @@ pub async fn store_bars(pool: &PgPool, strategy: &Strategy) -> anyhow::Result<()
         seed: 5,
     };
     let bars = market_data::synthesize(&spec)?;
-    market_data::store(pool, &series.symbol, series.timeframe, &bars).await?;
+    let source = market_data::Source::Synth { seed: spec.seed };
+    market_data::store(pool, &series.symbol, series.timeframe, &source, &bars).await?;
     Ok(())
 }
 

@@ -101,7 +101,10 @@ async fn run(
         save_seconds.push(median(times));
     }
 
-    market_data::store(&pool, "EURUSD", Timeframe::H1, bars).await?;
+    let source = market_data::Source::Synth {
+        seed: super::BARS_SEED,
+    };
+    market_data::store(&pool, "EURUSD", Timeframe::H1, &source, bars).await?;
     let resume_samples = resume_cycles(scratch, &pool, strategy, threads).await?;
     pool.close().await;
     Ok(DatabaseFigures {

@@ -87,6 +87,10 @@ pub struct SplitRows {
 pub struct ModelArtifacts {
     pub weights: ArtifactRef,
     pub metadata: ArtifactRef,
+    /// The weights as safetensors with PyTorch's names (`layers.0.weight`, …), for `ktrdr models
+    /// export`; absent from trainings made before it was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub safetensors: Option<ArtifactRef>,
     /// The store, described for people (`database` or a directory).
     pub store: String,
 }

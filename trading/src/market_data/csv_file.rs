@@ -1,22 +1,33 @@
-//! Reading bars from CSV: a header with `timestamp` (or `time`, `date`, `datetime`), `open`, `high`,
-//! `low`, `close` and optionally `volume`, in any order. Timestamps may be RFC 3339, `YYYY-MM-DD
-//! HH:MM[:SS]` (UTC), `YYYY-MM-DD`, or Unix seconds. Every row is checked — finite numbers, OHLC
-//! consistency, strictly increasing timestamps — and the first bad row is reported with its line.
+//! Reading bars from CSV files as real sources write them: a header (see [`Layout`] for the names
+//! understood) or none, `,` `;` or tab between fields (detected from the first line, or given),
+//! timestamps in the forms of [`TimestampFormat`], an empty volume read as 0. Every row is checked —
+//! finite numbers, OHLC consistency, strictly increasing timestamps — and the first bad row is
+//! reported with its line; at the end, the bars' spacing is checked against the timeframe they are
+//! imported under ([`SpacingTally`]).
 //!
-//! The file is streamed ([`CsvBars`] yields one bar at a time) and no line may be longer than
-//! [`MAX_CSV_LINE_BYTES`], so reading takes the same small memory whatever the file's size — even
-//! for a file that never ends a line, such as `/dev/zero`: the csv parser would otherwise grow one
-//! record without bound.
+//! The file is streamed ([`CsvBars`] yields one bar at a time, hashing the bytes as they pass for
+//! the source's SHA-256) and no line may be longer than [`MAX_CSV_LINE_BYTES`], so reading takes the
+//! same small memory whatever the file's size — even for a file that never ends a line, such as
+//! `/dev/zero`: the csv parser would otherwise grow one record without bound.
 
 use std::{
     fs::File,
-    io::{self, Read},
+    io::{self, BufRead, BufReader, Cursor, Read},
     path::Path,
 };
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
-use crate::{Error, Result, market_data::Bar};
+use crate::{
+    Error, Result,
+    market_data::{
+        Bar, Source, Timeframe,
+        csv_layout::{Layout, TimestampFields},
+        source::Hashing,
+        spacing::SpacingTally,
+        timestamps::{EpochUnit, TimestampFormat},
+    },
+};
 
 /// The longest CSV line accepted, newline excluded (64 KiB: a bar's line is well under 200 bytes).
 pub const MAX_CSV_LINE_BYTES: usize = 64 * 1024;
@@ -24,102 +35,220 @@ pub const MAX_CSV_LINE_BYTES: usize = 64 * 1024;
 /// How much of a bad line or header an error message shows.
 const SHOWN_CHARS: usize = 100;
 
+/// How to read a file, where it is not detected.
+#[derive(Debug, Clone, Default)]
+pub struct CsvOptions {
+    /// The field separator; detected from the first line when `None`.
+    pub delimiter: Option<u8>,
+    /// The fields' names in order, for a file without a header.
+    pub columns: Option<Vec<String>>,
+    /// The timeframe the bars must be spaced by; not checked when `None`.
+    pub timeframe: Option<Timeframe>,
+}
+
+/// The bytes below the csv parser: the first line (already read, to detect the delimiter) and the
+/// rest of the file, hashed as read, under the line-length limit.
+type Input = LineLimit<io::Chain<Cursor<Vec<u8>>, BufReader<Hashing<File>>>>;
+
 /// The bars of a CSV file, read one row at a time; the first bad row (or a file without rows) ends
 /// the stream with an error.
 pub struct CsvBars {
     shown: String,
-    reader: csv::Reader<LineLimit<File>>,
+    file_name: String,
+    reader: csv::Reader<Input>,
     record: csv::StringRecord,
-    ts_col: usize,
-    price_cols: [usize; 4],
-    volume_col: Option<usize>,
+    layout: Layout,
+    /// The first row's bar, when the file has no header (read to detect the layout).
+    pending: Option<csv::StringRecord>,
+    /// The format of the last row's timestamp, tried first on the next.
+    format: Option<TimestampFormat>,
+    /// Every timestamp format met, in words.
+    formats: Vec<String>,
+    /// The unit of the first integer timestamp, which all later ones must share.
+    epoch_unit: Option<EpochUnit>,
+    delimiter: u8,
+    timeframe: Option<Timeframe>,
+    spacing: SpacingTally,
     previous: Option<DateTime<Utc>>,
+    /// Lines consumed so far (the header included).
+    lines: usize,
     rows: usize,
     done: bool,
 }
 
 impl CsvBars {
-    /// Opens `path` and reads its header.
+    /// Opens `path` with everything detected and no spacing check.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, &CsvOptions::default())
+    }
+
+    /// Opens `path` and reads its first line: the header, or the first bar.
+    pub fn open_with(path: &Path, options: &CsvOptions) -> Result<Self> {
         let shown = path.display().to_string();
         let file = File::open(path)
             .map_err(|err| Error::InvalidInput(format!("cannot read {shown}: {err}")))?;
+        let mut rest = BufReader::new(Hashing::new(file));
+        let first = first_line(&mut rest).map_err(|err| match err.get_ref() {
+            Some(long) => Error::InvalidInput(format!("{shown}:1: {long}")),
+            None => Error::InvalidInput(format!("cannot read {shown}: {err}")),
+        })?;
+        let delimiter = options
+            .delimiter
+            .unwrap_or_else(|| detect_delimiter(&first));
         // The csv reader buffers what it reads itself.
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
-            .from_reader(LineLimit::new(file));
-        let headers = reader
-            .headers()
-            .map_err(|err| csv_error(&shown, 1, err, "cannot read the header"))?
-            .clone();
-        let column = |names: &[&str]| {
-            headers
-                .iter()
-                .position(|h| names.iter().any(|name| h.eq_ignore_ascii_case(name)))
-        };
-        let missing = |what: &str| {
-            let header = headers.iter().collect::<Vec<_>>().join(",");
-            Error::InvalidInput(format!(
-                "{shown}: no '{what}' column (header: {})",
-                shorten(&header)
-            ))
-        };
-        let ts_col = column(&["timestamp", "time", "date", "datetime"])
-            .ok_or_else(|| missing("timestamp"))?;
-        let price_cols = [
-            column(&["open"]).ok_or_else(|| missing("open"))?,
-            column(&["high"]).ok_or_else(|| missing("high"))?,
-            column(&["low"]).ok_or_else(|| missing("low"))?,
-            column(&["close"]).ok_or_else(|| missing("close"))?,
-        ];
-        let volume_col = column(&["volume"]);
+            .has_headers(false)
+            .delimiter(delimiter)
+            .from_reader(LineLimit::new(Cursor::new(first).chain(rest)));
+        let mut record = csv::StringRecord::new();
+        let has_first = reader
+            .read_record(&mut record)
+            .map_err(|err| csv_error(&shown, 1, err, "cannot read the first line"))?;
+        if !has_first {
+            return Err(Error::InvalidInput(format!("{shown}: no rows")));
+        }
+        let in_file = |why: String| Error::InvalidInput(format!("{shown}: {why}"));
+        let layout = match &options.columns {
+            Some(names) => Layout::from_names(names.iter().map(String::as_str), false),
+            None => Layout::detect(&record),
+        }
+        .map_err(in_file)?;
+        let pending = (!layout.header).then(|| record.clone());
         Ok(Self {
+            file_name: path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_else(|| shown.clone()),
             shown,
             reader,
-            record: csv::StringRecord::new(),
-            ts_col,
-            price_cols,
-            volume_col,
+            record,
+            layout,
+            pending,
+            format: None,
+            formats: Vec::new(),
+            epoch_unit: None,
+            delimiter,
+            timeframe: options.timeframe,
+            spacing: SpacingTally::default(),
             previous: None,
+            lines: 1,
             rows: 0,
             done: false,
         })
     }
 
-    /// The bar of the record just read (at `line`), checked.
-    fn bar(&self, line: usize) -> Result<Bar> {
-        let bad = |why: String| Error::InvalidInput(format!("{}:{line}: {why}", self.shown));
-        let field = |col: usize| self.record.get(col).unwrap_or("");
-        let ts = parse_timestamp(field(self.ts_col)).map_err(bad)?;
+    /// What was detected or assumed about the file, in words (delimiter, header, timestamps).
+    pub fn notes(&self) -> Vec<String> {
+        let delimiter = match self.delimiter {
+            b'\t' => "tab".to_string(),
+            other => format!("'{}'", other as char),
+        };
+        let mut notes = vec![format!("fields separated by {delimiter}")];
+        notes.extend(self.layout.notes.iter().cloned());
+        if !self.formats.is_empty() {
+            notes.push(format!("timestamps read as {}", self.formats.join(", ")));
+        }
+        notes
+    }
+
+    /// The file as a source: its name and SHA-256. The hash covers the whole file once the stream
+    /// has ended.
+    pub fn source(&self) -> Source {
+        Source::File {
+            file_name: self.file_name.clone(),
+            sha256: self.reader.get_ref().inner.get_ref().1.get_ref().sha256(),
+        }
+    }
+
+    /// The timestamp of the record just read.
+    fn timestamp(
+        &mut self,
+        record: &csv::StringRecord,
+    ) -> std::result::Result<DateTime<Utc>, String> {
+        let field = |col: usize| record.get(col).unwrap_or("");
+        let joined;
+        let text = match self.layout.timestamp {
+            TimestampFields::One(col) => field(col),
+            TimestampFields::DateAndTime(date, time) => {
+                joined = format!("{} {}", field(date), field(time));
+                &joined
+            }
+        };
+        if let Some(format) = &self.format {
+            let parsed = format.parse(text);
+            // Integers stay in the unit the first one implied: a later one that fits another unit
+            // only is an error, not a second guess.
+            if parsed.is_ok() || matches!(format, TimestampFormat::Epoch(_)) && is_integer(text) {
+                return parsed;
+            }
+        }
+        // The first row, or a row written differently from the one before: read it as it is.
+        let format = TimestampFormat::detect(text)?;
+        if let TimestampFormat::Epoch(unit) = format {
+            match self.epoch_unit {
+                Some(earlier) if earlier != unit => {
+                    return Err(format!(
+                        "timestamp {text} would be Unix {unit} but earlier rows are Unix {earlier}"
+                    ));
+                }
+                _ => self.epoch_unit = Some(unit),
+            }
+        }
+        let parsed = format.parse(text);
+        if !self.formats.contains(&format.describe()) {
+            self.formats.push(format.describe());
+        }
+        self.format = Some(format);
+        parsed
+    }
+
+    /// The bar of `record` (at `line`), checked.
+    fn bar(&mut self, record: &csv::StringRecord, line: usize) -> Result<Bar> {
+        let shown = self.shown.clone();
+        let bad = move |why: String| Error::InvalidInput(format!("{shown}:{line}: {why}"));
+        let ts = self.timestamp(record).map_err(&bad)?;
+        let field = |col: usize| record.get(col).unwrap_or("");
         let number = |col: usize, name: &str| -> Result<f64> {
             field(col)
                 .parse::<f64>()
                 .map_err(|_| bad(format!("{name} '{}' is not a number", shorten(field(col)))))
         };
+        let [open, high, low, close] = self.layout.prices;
         let bar = Bar {
             ts,
-            open: number(self.price_cols[0], "open")?,
-            high: number(self.price_cols[1], "high")?,
-            low: number(self.price_cols[2], "low")?,
-            close: number(self.price_cols[3], "close")?,
-            volume: match self.volume_col {
-                Some(col) => number(col, "volume")?,
-                None => 0.0,
+            open: number(open, "open")?,
+            high: number(high, "high")?,
+            low: number(low, "low")?,
+            close: number(close, "close")?,
+            volume: match self.layout.volume {
+                Some(col) if !field(col).is_empty() => number(col, "volume")?,
+                _ => 0.0,
             },
         };
         if let Some(why) = bar.inconsistency() {
             return Err(bad(why));
         }
-        if let Some(previous) = self.previous
-            && bar.ts <= previous
-        {
-            return Err(bad(format!(
-                "timestamp {} is not after the previous row's {} (timestamps must increase)",
-                bar.ts.to_rfc3339(),
-                previous.to_rfc3339()
-            )));
+        if let Some(previous) = self.previous {
+            if bar.ts <= previous {
+                return Err(bad(format!(
+                    "timestamp {} is not after the previous row's {} (timestamps must increase)",
+                    bar.ts.to_rfc3339(),
+                    previous.to_rfc3339()
+                )));
+            }
+            self.spacing.add((bar.ts - previous).num_seconds());
         }
         Ok(bar)
+    }
+
+    /// The end of the file: the spacing check, or the complaint about a file without bars.
+    fn end(&self) -> Option<Result<Bar>> {
+        if self.rows == 0 {
+            return Some(Err(Error::InvalidInput(format!("{}: no rows", self.shown))));
+        }
+        let why = self.spacing.contradiction(self.timeframe?)?;
+        Some(Err(Error::InvalidInput(format!("{}: {why}", self.shown))))
     }
 }
 
@@ -130,17 +259,25 @@ impl Iterator for CsvBars {
         if self.done {
             return None;
         }
-        let line = self.rows + 2; // 1-based, after the header
-        let outcome = match self.reader.read_record(&mut self.record) {
-            Ok(true) => self.bar(line),
-            Ok(false) if self.rows == 0 => {
-                Err(Error::InvalidInput(format!("{}: no rows", self.shown)))
+        let outcome = match self.pending.take() {
+            Some(first) => self.bar(&first, 1),
+            None => {
+                let line = self.lines + 1;
+                let mut record = std::mem::take(&mut self.record);
+                let outcome = match self.reader.read_record(&mut record) {
+                    Ok(true) => {
+                        self.lines += 1;
+                        self.bar(&record, line)
+                    }
+                    Ok(false) => {
+                        self.done = true;
+                        return self.end();
+                    }
+                    Err(err) => Err(csv_error(&self.shown, line, err, "")),
+                };
+                self.record = record;
+                outcome
             }
-            Ok(false) => {
-                self.done = true;
-                return None;
-            }
-            Err(err) => Err(csv_error(&self.shown, line, err, "")),
         };
         match &outcome {
             Ok(bar) => {
@@ -156,6 +293,47 @@ impl Iterator for CsvBars {
 /// Every bar of a CSV file, read into memory (for files known to be small; an import streams).
 pub fn read_csv(path: &Path) -> Result<Vec<Bar>> {
     CsvBars::open(path)?.collect()
+}
+
+fn is_integer(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The first line of `input` with its newline, refused past [`MAX_CSV_LINE_BYTES`].
+fn first_line(input: &mut impl BufRead) -> io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    input
+        .by_ref()
+        .take(MAX_CSV_LINE_BYTES as u64 + 2)
+        .read_until(b'\n', &mut line)?;
+    let length = line.strip_suffix(b"\n").unwrap_or(&line).len();
+    let length = if line.ends_with(b"\r\n") {
+        length - 1
+    } else {
+        length
+    };
+    if length > MAX_CSV_LINE_BYTES {
+        let long = LineTooLong {
+            line: 1,
+            start: shorten(&String::from_utf8_lossy(&line[..SHOWN_CHARS + 1])),
+        };
+        return Err(io::Error::new(io::ErrorKind::InvalidData, long));
+    }
+    // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first column's name.
+    if line.starts_with(b"\xEF\xBB\xBF") {
+        line.drain(..3);
+    }
+    Ok(line)
+}
+
+/// The separator the first line uses most: tab, `;` or `,` (ties in that order; `,` when none).
+fn detect_delimiter(first: &[u8]) -> u8 {
+    let count = |d: u8| first.iter().filter(|&&b| b == d).count();
+    [b'\t', b';', b',']
+        .into_iter()
+        .max_by_key(|&d| (count(d), d == b'\t', d == b';'))
+        .filter(|&d| count(d) > 0)
+        .unwrap_or(b',')
 }
 
 /// An error of the csv parser at `line`, or the line-length limit's own message.
@@ -175,7 +353,7 @@ fn csv_error(shown: &str, line: usize, err: csv::Error, what: &str) -> Error {
 
 /// At most [`SHOWN_CHARS`] characters of `text`, with control characters escaped (a line of NULs
 /// would otherwise print nothing visible), and `…` when cut.
-fn shorten(text: &str) -> String {
+pub(crate) fn shorten(text: &str) -> String {
     let mut shown: String = text
         .chars()
         .take(SHOWN_CHARS)
@@ -254,28 +432,3 @@ impl std::fmt::Display for LineTooLong {
 }
 
 impl std::error::Error for LineTooLong {}
-
-fn parse_timestamp(text: &str) -> std::result::Result<DateTime<Utc>, String> {
-    if let Ok(ts) = DateTime::parse_from_rfc3339(text) {
-        return Ok(ts.with_timezone(&Utc));
-    }
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"] {
-        if let Ok(ts) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(ts.and_utc());
-        }
-    }
-    if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight exists")
-            .and_utc());
-    }
-    if let Ok(seconds) = text.parse::<i64>() {
-        return DateTime::from_timestamp(seconds, 0)
-            .ok_or_else(|| format!("timestamp {seconds} is out of range"));
-    }
-    Err(format!(
-        "timestamp '{}' is not RFC 3339, 'YYYY-MM-DD HH:MM:SS', 'YYYY-MM-DD' or Unix seconds",
-        shorten(text)
-    ))
-}

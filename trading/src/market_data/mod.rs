@@ -1,17 +1,24 @@
 //! Market data: OHLCV bars in `ktrdr.bars`, loaded from CSV files (`ktrdr data import`, streamed in
-//! chunks) or generated (`ktrdr data synth`), and read back by training and backtesting.
+//! chunks) or generated (`ktrdr data synth`), each series with its sources (`ktrdr.bar_sources`),
+//! and read back by training and backtesting.
 
 mod csv_file;
+mod csv_layout;
+mod source;
+mod spacing;
 mod store;
 mod synth;
 mod timeframe;
+mod timestamps;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use csv_file::{CsvBars, MAX_CSV_LINE_BYTES, read_csv};
+pub use csv_file::{CsvBars, CsvOptions, MAX_CSV_LINE_BYTES, read_csv};
+pub use source::{RecordedSource, Source};
 pub use store::{
-    SeriesInfo, StoreReport, has_bars, list, load, no_bars_message, store, store_stream,
+    Existing, SeriesInfo, SourcedBars, StoreReport, delete, has_bars, list, load, no_bars_message,
+    store, store_stream, with_source,
 };
 
 use crate::strategy::Strategy;

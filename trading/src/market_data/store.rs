@@ -1,13 +1,13 @@
-//! Bars in PostgreSQL: bulk upsert (idempotent: importing the same file twice changes nothing),
-//! listing what is loaded, and loading a range.
+//! Bars in PostgreSQL: bulk upsert (idempotent: importing the same file twice changes nothing) with
+//! the bars' source recorded, listing what is loaded, deleting a series, and loading a range.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 
 use crate::{
-    Result,
-    market_data::{Bar, BarRange, Timeframe},
+    Error, Result,
+    market_data::{Bar, BarRange, CsvBars, RecordedSource, Source, Timeframe},
 };
 
 /// Rows per INSERT: keeps each statement's arrays a few megabytes.
@@ -17,36 +17,115 @@ const CHUNK: usize = 50_000;
 pub struct StoreReport {
     pub inserted: u64,
     pub updated: u64,
+    /// Bars deleted first because the import replaced the series.
+    pub replaced: u64,
 }
 
-/// Upserts `bars` of `symbol`/`timeframe` in one transaction.
+/// Bars whose origin is known — for a file, only once they are all read (its SHA-256).
+pub trait SourcedBars: Iterator<Item = Result<Bar>> {
+    /// `file` or `synth`: known before the first bar.
+    fn kind(&self) -> &'static str;
+    /// The source, asked for after the last bar.
+    fn source(&self) -> Source;
+}
+
+impl SourcedBars for CsvBars {
+    fn kind(&self) -> &'static str {
+        "file"
+    }
+
+    fn source(&self) -> Source {
+        CsvBars::source(self)
+    }
+}
+
+/// Bars in memory with their source.
+struct Known<'a, I> {
+    bars: I,
+    source: &'a Source,
+}
+
+impl<I: Iterator<Item = Result<Bar>>> Iterator for Known<'_, I> {
+    type Item = Result<Bar>;
+
+    fn next(&mut self) -> Option<Result<Bar>> {
+        self.bars.next()
+    }
+}
+
+impl<I: Iterator<Item = Result<Bar>>> SourcedBars for Known<'_, I> {
+    fn kind(&self) -> &'static str {
+        self.source.kind()
+    }
+
+    fn source(&self) -> Source {
+        self.source.clone()
+    }
+}
+
+/// `bars`, from `source`, for [`store_stream`].
+pub fn with_source<'a>(bars: &'a [Bar], source: &'a Source) -> impl SourcedBars + 'a {
+    Known {
+        bars: bars.iter().copied().map(Ok),
+        source,
+    }
+}
+
+/// Whether a store may delete the series' bars first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Keep them: bars of the same time are updated, and a source of the other kind is refused.
+    Keep,
+    /// Delete the series (bars and sources) first, in the same transaction.
+    Replace,
+}
+
+/// Upserts `bars` of `symbol`/`timeframe`, from `source`, in one transaction (keeping the series'
+/// other bars).
 pub async fn store(
     pool: &PgPool,
     symbol: &str,
     timeframe: Timeframe,
+    source: &Source,
     bars: &[Bar],
 ) -> Result<StoreReport> {
+    let mut known = with_source(bars, source);
     Ok(
-        store_stream(pool, symbol, timeframe, bars.iter().copied().map(Ok))
+        store_stream(pool, symbol, timeframe, Existing::Keep, &mut known)
             .await?
             .1,
     )
 }
 
-/// Upserts the bars `bars` yields, [`CHUNK`] at a time, in one transaction, and returns how many
-/// there were: memory stays at one chunk whatever the stream's length (a CSV file of any size).
-/// The first error the stream yields rolls everything back.
+/// Upserts the bars `bars` yields, [`CHUNK`] at a time, in one transaction, records their source,
+/// and returns how many there were: memory stays at one chunk whatever the stream's length (a CSV
+/// file of any size). The first error the stream yields rolls everything back; so does a source of
+/// the other kind than the series already has (real over synthetic bars or the reverse), which is
+/// refused before any bar is read unless `existing` is [`Existing::Replace`].
 pub async fn store_stream(
     pool: &PgPool,
     symbol: &str,
     timeframe: Timeframe,
-    mut bars: impl Iterator<Item = Result<Bar>>,
+    existing: Existing,
+    bars: &mut impl SourcedBars,
 ) -> Result<(usize, StoreReport)> {
     let mut tx = pool.begin().await?;
     let mut report = StoreReport {
         inserted: 0,
         updated: 0,
+        replaced: 0,
     };
+    match existing {
+        Existing::Replace => {
+            let deleted: i64 = sqlx::query_scalar("SELECT ktrdr.delete_bar_series($1, $2)")
+                .bind(symbol)
+                .bind(timeframe.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            report.replaced = deleted as u64;
+        }
+        Existing::Keep => refuse_mixing(&mut tx, symbol, timeframe, bars.kind()).await?,
+    }
     let mut count = 0;
     let mut chunk = Vec::with_capacity(CHUNK);
     loop {
@@ -86,8 +165,63 @@ pub async fn store_stream(
         report.inserted += inserted as u64;
         report.updated += updated as u64;
     }
+    let source = bars.source();
+    sqlx::query("SELECT ktrdr.record_bar_source($1, $2, $3, $4, $5, $6)")
+        .bind(symbol)
+        .bind(timeframe.as_str())
+        .bind(source.kind())
+        .bind(source.identity())
+        .bind(source.file_name())
+        .bind(count as i64)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok((count, report))
+}
+
+/// Refuses, before any bar is read, a source of `kind` for a series that holds the other kind
+/// (`ktrdr.record_bar_source` refuses it again at the end, under its lock).
+async fn refuse_mixing(
+    tx: &mut sqlx::PgConnection,
+    symbol: &str,
+    timeframe: Timeframe,
+    kind: &str,
+) -> Result<()> {
+    let other: Option<(String, i64)> = sqlx::query_as(
+        "SELECT s.kind, (SELECT count(*) FROM ktrdr.bars b WHERE b.symbol = $1 AND b.timeframe = $2)
+         FROM ktrdr.bar_sources s WHERE s.symbol = $1 AND s.timeframe = $2 AND s.kind <> $3 LIMIT 1",
+    )
+    .bind(symbol)
+    .bind(timeframe.as_str())
+    .bind(kind)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((other, bars)) = other else {
+        return Ok(());
+    };
+    let what = |kind: &str| {
+        if kind == "synth" {
+            "synthetic"
+        } else {
+            "real (imported)"
+        }
+    };
+    Err(Error::InvalidInput(format!(
+        "{symbol} {timeframe} holds {bars} {} bars; adding {} bars would mix the two: add \
+         --replace to delete them first, or use another --symbol",
+        what(&other),
+        what(kind)
+    )))
+}
+
+/// Deletes the series `symbol` `timeframe` (bars and sources); returns how many bars it had.
+pub async fn delete(pool: &PgPool, symbol: &str, timeframe: Timeframe) -> Result<u64> {
+    let deleted: i64 = sqlx::query_scalar("SELECT ktrdr.delete_bar_series($1, $2)")
+        .bind(symbol)
+        .bind(timeframe.as_str())
+        .fetch_one(pool)
+        .await?;
+    Ok(deleted as u64)
 }
 
 /// One loaded series.
@@ -98,11 +232,13 @@ pub struct SeriesInfo {
     pub bars: i64,
     pub first_ts: DateTime<Utc>,
     pub last_ts: DateTime<Utc>,
+    /// Where the bars came from, oldest first (empty for series loaded before sources were kept).
+    pub sources: sqlx::types::Json<Vec<RecordedSource>>,
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<SeriesInfo>> {
     let rows = sqlx::query_as(
-        "SELECT symbol, timeframe, bars, first_ts, last_ts FROM ktrdr.bar_series ORDER BY symbol, timeframe",
+        "SELECT symbol, timeframe, bars, first_ts, last_ts, sources FROM ktrdr.bar_series ORDER BY symbol, timeframe",
     )
     .fetch_all(pool)
     .await?;

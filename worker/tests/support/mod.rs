@@ -60,9 +60,15 @@ pub async fn store_synthetic_bars(
         seed,
     };
     let bars = market_data::synthesize(&spec).unwrap();
-    market_data::store(pool, "EURUSD", Timeframe::H1, &bars)
-        .await
-        .unwrap();
+    market_data::store(
+        pool,
+        "EURUSD",
+        Timeframe::H1,
+        &market_data::Source::Synth { seed },
+        &bars,
+    )
+    .await
+    .unwrap();
     bars
 }
 

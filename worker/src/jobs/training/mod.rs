@@ -14,6 +14,7 @@
 
 pub mod adam;
 pub mod checkpoint;
+pub mod export;
 pub mod model;
 pub mod trainer;
 
@@ -153,15 +154,18 @@ impl Job for Training {
         let store = &ctx.stores.artifacts;
         let stored = async {
             let weights = store.put(&key("weights.ot"), &run.weights).await?;
+            let safetensors = store
+                .put(&key("model.safetensors"), &run.safetensors)
+                .await?;
             let metadata = store
                 .put(
                     &key("model.json"),
                     &serde_json::to_vec(&metadata).expect("JSON"),
                 )
                 .await?;
-            Ok::<_, ktrdr::Error>((weights, metadata))
+            Ok::<_, ktrdr::Error>((weights, safetensors, metadata))
         };
-        let (weights, metadata) = match stored.await {
+        let (weights, safetensors, metadata) = match stored.await {
             Ok(stored) => stored,
             Err(err) => {
                 // Keep the training: resuming goes straight to storing the model again.
@@ -201,6 +205,7 @@ impl Job for Training {
             model: ModelArtifacts {
                 weights,
                 metadata,
+                safetensors: Some(safetensors),
                 store: store.describe(),
             },
         })

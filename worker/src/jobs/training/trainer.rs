@@ -80,6 +80,8 @@ pub struct TrainingRun {
     /// The best model in torch's format (which embeds a random serialization id: compare
     /// `parameters_sha256`, not these bytes).
     pub weights: Vec<u8>,
+    /// The same weights as safetensors under PyTorch's names (see `export`).
+    pub safetensors: Vec<u8>,
     /// SHA-256 of the best model's parameter values (little-endian f32, in name order): equal for
     /// runs that ended with the same weights.
     pub parameters_sha256: String,
@@ -367,6 +369,10 @@ pub fn train(
         test_accuracy: correct as f64 / truth.len().max(1) as f64,
         confusion_matrix,
         weights,
+        safetensors: super::export::safetensors_bytes(
+            &best_weights,
+            strategy.model.hidden_layers.len(),
+        )?,
         parameters_sha256: ktrdr::artifacts::hex_sha256(&parameter_bytes),
         final_checkpoint,
     }))

@@ -3,6 +3,9 @@
 //! names the same ones (tests check that they agree).
 
 mod backtesting;
+pub mod evaluation;
+mod reproducibility;
+pub mod sample;
 mod training;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +13,9 @@ use ktrdr::job_kinds::{Dummy, JobKind, JobKinds, KindInfo};
 use serde_json::Value;
 
 pub use backtesting::{BacktestParams, BacktestResult, Backtesting};
+pub use evaluation::ClassMetrics;
+pub use reproducibility::Reproducibility;
+pub use sample::{DateRange, Overlap, SplitDates, WindowSource};
 pub use training::{
     EpochRecord, ModelArtifacts, ModelMetadata, SplitRows, Training, TrainingParams,
     TrainingResult, completed_training,

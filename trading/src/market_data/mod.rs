@@ -1,7 +1,10 @@
 //! Market data: OHLCV bars in `ktrdr.bars`, loaded from CSV files (`ktrdr data import`, streamed in
 //! chunks) or generated (`ktrdr data synth`), and read back by training and backtesting.
 
+pub mod calendar;
 mod csv_file;
+mod fingerprint;
+mod history;
 mod store;
 mod synth;
 mod timeframe;
@@ -9,7 +12,10 @@ mod timeframe;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use calendar::Calendar;
 pub use csv_file::{CsvBars, MAX_CSV_LINE_BYTES, read_csv};
+pub use fingerprint::bars_sha256;
+pub use history::{WithHistory, load_with_history};
 pub use store::{
     SeriesInfo, StoreReport, has_bars, list, load, no_bars_message, store, store_stream,
 };

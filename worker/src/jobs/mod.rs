@@ -8,6 +8,7 @@ pub mod checkpointing;
 mod context;
 mod dummy;
 pub mod panics;
+mod reproducibility;
 pub mod training;
 
 use ktrdr::job_kinds::{Dummy, JobKind};

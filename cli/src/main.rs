@@ -6,6 +6,7 @@
 mod commands;
 mod follow;
 mod output;
+mod report;
 
 use std::process::ExitCode;
 

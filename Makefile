@@ -19,9 +19,10 @@ demo: build
 	@scripts/demo.sh
 
 ## make test: every test against a real PostgreSQL (DATABASE_URL, else the embedded cluster), and the
-## examples in the crates' docs (nextest does not run those).
+## examples in the crates' docs (nextest does not run those); chromium for the HTML page test.
 test: libtorch
 	@scripts/ensure-postgres.sh
+	@scripts/ensure-chromium.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast && $(CARGO) test --workspace --doc; \
 	else \

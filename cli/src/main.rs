@@ -8,6 +8,7 @@ mod commands;
 mod errors;
 mod follow;
 mod output;
+mod report;
 mod serve;
 
 use std::process::ExitCode;

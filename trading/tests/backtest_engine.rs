@@ -57,7 +57,7 @@ fn config() -> BacktestConfig {
         position_fraction: 0.5,
         confidence_threshold: 0.5,
         min_separation_bars: 0,
-        bars_per_year: 252.0,
+        periods_per_year: 252.0,
         equity_samples: 500,
     }
 }
@@ -120,7 +120,7 @@ fn random_config() -> BacktestConfig {
         position_fraction: 0.3,
         confidence_threshold: 0.4,
         min_separation_bars: 3,
-        bars_per_year: 24.0 * 365.25,
+        periods_per_year: 24.0 * 365.25,
         equity_samples: 97,
     }
 }
@@ -340,6 +340,87 @@ fn an_open_position_is_closed_at_the_last_close() {
         result.final_equity,
         10_000.0 + trade.net_pnl,
         "final equity is cash",
+    );
+}
+
+#[test]
+fn drawdown_duration_exposure_and_buy_and_hold_follow_their_definitions() {
+    // Long 50 units from bar 1's open at 100 (half of 10 000, no costs); equity at the closes:
+    // 10 000, 10 000, 9 500, 9 750, 10 050, 10 100.
+    let bars = flat_bars(&[100.0, 100.0, 90.0, 95.0, 101.0, 102.0]);
+    let predictions = [buy(), hold(), hold(), hold(), hold(), hold()];
+    let result = backtest(&bars, &predictions, costless()).unwrap();
+    assert_eq!(result.trades, 1);
+    assert_close(result.max_drawdown, 0.05, "max drawdown");
+    // At the peak at bar 1 (equal counts), below it at bars 2 and 3, above at bar 4.
+    assert_eq!(result.max_drawdown_duration_bars, 2);
+    assert_close(result.max_drawdown_duration_days, 2.0 / 24.0, "two hours");
+    // Held over bars 1 to 5 of 6.
+    assert_close(result.exposure, 5.0 / 6.0, "exposure");
+    assert_close(result.buy_and_hold_return, 0.02, "102 / 100 − 1");
+    assert_close(result.expectancy, 100.0, "one trade of 50 · 2");
+    assert_eq!(result.sqn, 0.0, "undefined for one trade");
+
+    // A drawdown still open at the last bar lasts to it.
+    let falling = flat_bars(&[100.0, 100.0, 99.0, 98.0]);
+    let result = backtest(&falling, &[buy(), hold(), hold(), hold()], costless()).unwrap();
+    assert_eq!(result.max_drawdown_duration_bars, 2);
+    // No position, no exposure, no drawdown.
+    let result = backtest(&falling, &[hold(); 4], costless()).unwrap();
+    assert_eq!(
+        (result.exposure, result.max_drawdown_duration_bars),
+        (0.0, 0)
+    );
+    assert_close(result.buy_and_hold_return, -0.02, "98 / 100 − 1");
+}
+
+#[test]
+fn expectancy_and_sqn_are_over_the_trades_net_pnl() {
+    // The reversal below: a long of +1 000, then a short of 43 units from 120 to 90, +1 290.
+    let bars = flat_bars(&[100.0, 100.0, 110.0, 120.0, 90.0, 90.0]);
+    let predictions = [buy(), hold(), sell(), hold(), hold(), hold()];
+    let result = backtest(&bars, &predictions, costless()).unwrap();
+    let pnl: Vec<f64> = result.trade_list.iter().map(|t| t.net_pnl).collect();
+    assert_eq!(pnl, [1_000.0, 1_290.0]);
+    assert_close(result.expectancy, 1_145.0, "mean net pnl");
+    // √2 · mean / std, the sample std of two values being |a − b| / √2.
+    assert_close(result.sqn, 2.0 * 1_145.0 / 290.0, "sqn");
+}
+
+#[test]
+fn annualising_uses_elapsed_time_and_the_configured_periods_per_year() {
+    // Three bars, the last a year (365.25 days) after the first: a 21 % gain is 21 % a year,
+    // however few bars there are.
+    let start = ts(0);
+    let at = |ts: DateTime<Utc>, price: f64| Bar {
+        ts,
+        open: price,
+        high: price,
+        low: price,
+        close: price,
+        volume: 1.0,
+    };
+    let bars = [
+        at(start, 100.0),
+        at(start + Duration::days(1), 100.0),
+        at(start + Duration::hours(365 * 24 + 6), 121.0),
+    ];
+    let all_in = BacktestConfig {
+        position_fraction: 1.0,
+        periods_per_year: 252.0,
+        ..costless()
+    };
+    let result = backtest(&bars, &[buy(), hold(), hold()], all_in).unwrap();
+    assert_close(result.total_return, 0.21, "total return");
+    assert_close(result.annualized_return, 0.21, "one year elapsed");
+    assert_eq!(result.periods_per_year, 252.0);
+    // Returns 0 and 0.21: mean 0.105, sample std 0.21 / √2.
+    let sharpe = 0.105 / (0.21 / 2.0_f64.sqrt()) * 252.0_f64.sqrt();
+    assert_close(result.sharpe, sharpe, "sharpe with 252 periods a year");
+    assert_close(
+        result.volatility,
+        0.21 / 2.0_f64.sqrt() * 252.0_f64.sqrt(),
+        "volatility",
     );
 }
 
@@ -576,7 +657,7 @@ fn results_never_hold_nan_or_infinity() {
 
     // A 50 % gain over three minute bars annualises beyond f64: saturated, not infinite.
     let minute = BacktestConfig {
-        bars_per_year: 525_960.0,
+        periods_per_year: 525_960.0,
         position_fraction: 1.0,
         ..costless()
     };

@@ -73,6 +73,13 @@ fn training(confusion: [[u64; 3]; 3], val_accuracy: f64) -> TrainingResult {
             safetensors: None,
             store: "database".into(),
         },
+        split: None,
+        baseline_accuracy: None,
+        baseline_class: None,
+        class_metrics: BTreeMap::new(),
+        fuzzy_set_activity: BTreeMap::new(),
+        warnings: vec![],
+        reproducibility: None,
     }
 }
 
@@ -92,6 +99,7 @@ fn backtest(
         timeframe: Timeframe::H1,
         metrics: BacktestMetrics {
             bars: 1000,
+            periods_per_year: 6_200.0,
             initial_capital: 100_000.0,
             final_equity: 104_000.0,
             total_return: 0.04,
@@ -107,12 +115,26 @@ fn backtest(
             avg_win: 300.0,
             avg_loss: -200.0,
             total_commission: 50.0,
+            buy_and_hold_return: 0.0,
+            exposure: 0.5,
+            max_drawdown_duration_bars: 0,
+            max_drawdown_duration_days: 0.0,
+            expectancy: 40.0,
+            sqn: 1.0,
             equity_curve: vec![],
             trade_list: vec![],
         },
         resumed_from_bar: None,
         checkpoints_saved: 0,
         checkpoint_save_failures: 0,
+        window: None,
+        window_source: None,
+        in_sample: false,
+        overlap: Default::default(),
+        warmup_bars: 0,
+        calendar: None,
+        warnings: vec![],
+        reproducibility: None,
     }
 }
 

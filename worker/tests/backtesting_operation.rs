@@ -1,4 +1,5 @@
-//! The `backtesting` operation run by a real worker: a trained model traded end to end; the
+//! The `backtesting` operation run by a real worker: a trained model traded end to end, out of
+//! sample by default and marked in sample when its range overlaps the training; the
 //! refusals — a model of another strategy, an id that is no training — that fail the operation with
 //! a precise message while the worker keeps running; and cancel + resume (seed M5).
 
@@ -12,7 +13,11 @@ use ktrdr::{
 };
 use ktrdr_testkit::TestDatabase;
 use ktrdr_trading::{
-    kinds::{BacktestParams, TrainingParams},
+    kinds::{
+        BacktestParams, BacktestResult, DateRange, Overlap, TrainingParams, WindowSource,
+        completed_training,
+    },
+    market_data::{Calendar, Timeframe, bars_sha256},
     strategy::Strategy,
 };
 use sqlx::PgPool;
@@ -49,13 +54,71 @@ async fn a_trained_model_is_backtested_and_foreign_models_are_refused() -> anyho
     )
     .await;
     let op = completed(pool, &id).await;
-    let metrics = &op.result.unwrap()["metrics"];
-    assert_eq!(metrics["bars"].as_u64().unwrap() as usize, bars.len());
-    assert_eq!(metrics["initial_capital"].as_f64().unwrap(), 50_000.0);
-    let trades = metrics["trade_list"].as_array().unwrap();
-    assert_eq!(trades.len() as u64, metrics["trades"].as_u64().unwrap());
-    let net: f64 = trades.iter().map(|t| t["net_pnl"].as_f64().unwrap()).sum();
-    assert!((50_000.0 + net - metrics["final_equity"].as_f64().unwrap()).abs() < 1e-6);
+    let result: BacktestResult = serde_json::from_value(op.result.unwrap())?;
+    let metrics = &result.metrics;
+    assert_eq!(metrics.initial_capital, 50_000.0);
+    assert_eq!(metrics.trade_list.len(), metrics.trades);
+    let net: f64 = metrics.trade_list.iter().map(|t| t.net_pnl).sum();
+    assert!((50_000.0 + net - metrics.final_equity).abs() < 1e-6);
+
+    // Out of sample by default: exactly the model's test period, warmed up by the bars before it.
+    let split = completed_training(pool, &training).await?.1.split.unwrap();
+    let test_bars: Vec<usize> = (0..bars.len())
+        .filter(|&i| split.test.contains(bars[i].ts))
+        .collect();
+    let (first, last) = (test_bars[0], test_bars[test_bars.len() - 1]);
+    assert_eq!(metrics.bars, test_bars.len());
+    assert_eq!(result.window, Some(split.test));
+    assert_eq!(result.window_source, Some(WindowSource::TestPeriod));
+    assert!(!result.in_sample);
+    assert_eq!(result.overlap, Overlap::default());
+    // Six months of data: the only warning is that the calendar is measured over less than a year.
+    assert_eq!(result.warnings.len(), 1, "{:?}", result.warnings);
+    assert!(result.warnings[0].starts_with("periods per year ("));
+    let history = strategy.training_data.history_required;
+    assert_eq!(result.warmup_bars, history);
+    // Annualised with the series' own calendar: FX bars close at weekends.
+    let timestamps: Vec<_> = bars.iter().map(|bar| bar.ts).collect();
+    let calendar = Calendar::of_timestamps(&timestamps, Timeframe::H1).unwrap();
+    assert_eq!(result.calendar.as_ref(), Some(&calendar));
+    assert_eq!(metrics.periods_per_year, calendar.periods_per_year);
+    assert!(calendar.periods_per_year < 0.75 * Timeframe::H1.bars_per_year());
+    let reproducibility = result.reproducibility.unwrap();
+    assert_eq!(
+        reproducibility.bars_sha256,
+        bars_sha256(&bars[first - history..=last])
+    );
+    assert_eq!(reproducibility.bars, last + 1 - (first - history));
+    assert_eq!(reproducibility.seed, strategy.training.seed);
+    assert!(reproducibility.libtorch_version.starts_with("2.13"));
+    assert_eq!(reproducibility.git_commit.len(), 40, "{reproducibility:?}");
+
+    // A range from the first bar trades the training and validation periods too: in sample.
+    let from_first = BacktestParams {
+        start: Some(bars[0].ts),
+        ..backtest(strategy.clone(), training.clone())
+    };
+    let id = submit(pool, "backtesting", from_first).await;
+    let result: BacktestResult =
+        serde_json::from_value(completed(pool, &id).await.result.unwrap())?;
+    let in_part = |part: &DateRange| bars.iter().filter(|bar| part.contains(bar.ts)).count();
+    assert_eq!(result.metrics.bars, bars.len());
+    assert_eq!(result.window_source, Some(WindowSource::Given));
+    assert!(result.in_sample);
+    assert_eq!(
+        result.overlap,
+        Overlap {
+            train: in_part(&split.train),
+            validation: in_part(&split.validation),
+        }
+    );
+    assert_eq!(result.warmup_bars, 0);
+    assert_eq!(result.warnings.len(), 2, "{:?}", result.warnings);
+    assert!(result.warnings[0].starts_with(&format!(
+        "in sample: {} of the {} bars traded lie in the model's training period",
+        result.overlap.train,
+        bars.len()
+    )));
 
     let other = submit(
         pool,
@@ -114,8 +177,10 @@ async fn cancelled_backtests_resume_on_another_worker_with_identical_trades() ->
     let worker = spawn_worker(test_db.url(), &["--types", "training,backtesting"], &[]);
     let strategy = example_strategy("rsi_macd_trend.yaml", 1);
     let training = train(pool, &strategy).await;
+    // From the first bar (in sample): the whole series, not only the model's test period.
     let params = BacktestParams {
         checkpoint_interval_bars: Some(5_000),
+        start: Some(bars[0].ts),
         ..BacktestParams::new(strategy, training)
     };
     let reference_id = submit(pool, "backtesting", &params).await;

@@ -8,7 +8,12 @@ use ktrdr::{
     operations::Status,
 };
 use ktrdr_testkit::TestDatabase;
-use ktrdr_trading::kinds::TrainingParams;
+use ktrdr_trading::{
+    features::LABEL_NAMES,
+    kinds::{DateRange, TrainingParams, TrainingResult},
+    market_data::{Bar, bars_sha256},
+    strategy::Strategy,
+};
 use serde_json::{Value, json};
 use support::{completed, example_strategy, finished, spawn_worker, store_synthetic_bars, submit};
 
@@ -16,11 +21,12 @@ use support::{completed, example_strategy, finished, spawn_worker, store_synthet
 async fn training_runs_end_to_end_and_stores_its_model() -> anyhow::Result<()> {
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
-    store_synthetic_bars(pool, (2022, 1), (2022, 4), 3).await;
+    let bars = store_synthetic_bars(pool, (2022, 1), (2022, 4), 3).await;
     let _worker = spawn_worker(test_db.url(), &["--types", "training"], &[]);
-    let params = TrainingParams::new(example_strategy("rsi_macd_trend.yaml", 3));
-    let id = submit(pool, "training", params).await;
+    let strategy = example_strategy("rsi_macd_trend.yaml", 3);
+    let id = submit(pool, "training", TrainingParams::new(strategy.clone())).await;
     let result = completed(pool, &id).await.result.expect("a result");
+    assert_readable_summary(&serde_json::from_value(result.clone())?, &bars, &strategy);
     assert_eq!(result["history"].as_array().unwrap().len(), 3);
     let accuracy = result["test_accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&accuracy));
@@ -83,6 +89,67 @@ async fn same_weights_in_safetensors(store: &ArtifactStore, result: &Value) -> a
         assert_eq!(stored, expected, "{name}");
     }
     Ok(())
+}
+
+/// The split's dates match its row counts, the baseline and per-class figures follow the
+/// confusion matrix, and the reproducibility block names the bars read and the seed.
+fn assert_readable_summary(result: &TrainingResult, bars: &[Bar], strategy: &Strategy) {
+    let split = result.split.expect("split dates");
+    let rows_in = |part: &DateRange| bars.iter().filter(|bar| part.contains(bar.ts)).count() as i64;
+    assert_eq!(split.train.start, bars[0].ts);
+    // The train period holds the indicators' warm-up too; the others exactly their rows.
+    assert!(rows_in(&split.train) > result.bars.train);
+    assert_eq!(rows_in(&split.validation), result.bars.validation);
+    assert_eq!(rows_in(&split.test), result.bars.test);
+    assert!(split.train.end < split.validation.start && split.validation.end < split.test.start);
+
+    let support: Vec<u64> = result
+        .confusion_matrix
+        .iter()
+        .map(|row| row.iter().sum())
+        .collect();
+    let most = *support.iter().max().unwrap();
+    assert_eq!(
+        result.baseline_accuracy,
+        Some(most as f64 / result.bars.test as f64)
+    );
+    let baseline_class = result.baseline_class.as_deref().unwrap();
+    assert_eq!(
+        support[LABEL_NAMES
+            .iter()
+            .position(|c| *c == baseline_class)
+            .unwrap()],
+        most
+    );
+    for (c, name) in LABEL_NAMES.iter().enumerate() {
+        let metrics = result.class_metrics[*name];
+        assert_eq!(metrics.support, support[c]);
+        let right = result.confusion_matrix[c][c] as f64;
+        assert_eq!(
+            metrics.recall,
+            (support[c] > 0).then(|| right / support[c] as f64)
+        );
+    }
+    let features_at_lag_0: usize = strategy
+        .nn_inputs
+        .iter()
+        .map(|input| strategy.fuzzy_sets[&input.input].len())
+        .sum();
+    assert_eq!(result.fuzzy_set_activity.len(), features_at_lag_0);
+    assert!(
+        result
+            .fuzzy_set_activity
+            .values()
+            .all(|share| (0.0..=1.0).contains(share))
+    );
+
+    let reproducibility = result.reproducibility.as_ref().expect("reproducibility");
+    assert_eq!(reproducibility.bars_sha256, bars_sha256(bars));
+    assert_eq!(reproducibility.bars, bars.len());
+    assert_eq!(reproducibility.seed, strategy.training.seed);
+    assert_eq!(reproducibility.device, result.device);
+    assert!(reproducibility.threads >= 1);
+    assert_eq!(reproducibility.ktrdr_version, env!("CARGO_PKG_VERSION"));
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! `ktrdr backtest <strategy.yaml> --model <training op id>`: submits a `backtesting` operation and
-//! with `--follow` shows bar and equity live.
+//! with `--follow` shows bar and equity live. Without `--start`/`--end` it trades the model's test
+//! period; a range overlapping the training or validation period is warned about on stderr.
 
 use std::path::PathBuf;
 
@@ -56,9 +57,25 @@ pub async fn run(args: BacktestArgs, migrate_first: bool) -> anyhow::Result<()> 
     params.model = super::operation_id(&pool, &params.model)
         .await
         .map_err(|err| anyhow::anyhow!("--model: {err}"))?;
-    completed_training(&pool, &params.model)
+    let (_, training) = completed_training(&pool, &params.model)
         .await
         .map_err(|err| anyhow::anyhow!("--model: {err}"))?;
+    // Out of sample unless asked otherwise: a range that reaches into the bars the model was
+    // fitted or early-stopped on still runs, but is said to be in sample, here and in its result.
+    let ranged = params.start.is_some() || params.end.is_some();
+    match &training.split {
+        Some(split) if ranged => {
+            if let Some(warning) = split.overlap_warning(params.start, params.end) {
+                eprintln!("warning: {warning}");
+            }
+        }
+        None => eprintln!(
+            "warning: in sample (assumed): the training {} recorded no split dates, so the bars \
+             its model was fitted on are unknown",
+            params.model
+        ),
+        Some(_) => {}
+    }
     require_market_data(&pool, params.bars()).await?;
     let op = NewOperation::new(Backtesting::NAME).with_params(serde_json::to_value(&params)?);
     let id = operations::submit(&pool, &kinds::ALL, &op).await?;

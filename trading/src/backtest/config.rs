@@ -22,15 +22,19 @@ pub struct BacktestConfig {
     pub confidence_threshold: f64,
     /// Bars that must pass after a trade action before the next one (see the module docs).
     pub min_separation_bars: usize,
-    /// Bars per year, for annualising (see [`Timeframe::bars_per_year`]); must be > 0.
-    pub bars_per_year: f64,
+    /// Bars per year, for annualising volatility, Sharpe and Sortino: what the data's own calendar
+    /// gives (`market_data::Calendar`), or [`Timeframe::bars_per_year`] for continuous trading;
+    /// must be > 0.
+    pub periods_per_year: f64,
     /// Most points in the sampled equity curve; at least 2 (the first and the last bar).
     pub equity_samples: usize,
 }
 
 impl BacktestConfig {
     /// Defaults for bars of `timeframe`: 100 000 capital, 0.1 % commission, 0.05 % slippage,
-    /// positions of 25 % of equity, a 0.5 confidence threshold, no separation, 500 equity samples.
+    /// positions of 25 % of equity, a 0.5 confidence threshold, no separation, 500 equity samples,
+    /// and the periods per year of round-the-clock trading (a backtest of stored bars replaces them
+    /// with the series' measured calendar).
     pub fn for_timeframe(timeframe: Timeframe) -> Self {
         BacktestConfig {
             initial_capital: 100_000.0,
@@ -39,7 +43,7 @@ impl BacktestConfig {
             position_fraction: 0.25,
             confidence_threshold: 0.5,
             min_separation_bars: 0,
-            bars_per_year: timeframe.bars_per_year(),
+            periods_per_year: timeframe.bars_per_year(),
             equity_samples: 500,
         }
     }
@@ -79,11 +83,11 @@ impl BacktestConfig {
                 self.confidence_threshold,
             );
         }
-        if !(self.bars_per_year.is_finite() && self.bars_per_year > 0.0) {
+        if !(self.periods_per_year.is_finite() && self.periods_per_year > 0.0) {
             return bad(
-                "bars_per_year",
+                "periods_per_year",
                 "a finite number greater than 0",
-                self.bars_per_year,
+                self.periods_per_year,
             );
         }
         if self.equity_samples < 2 {

@@ -93,7 +93,7 @@ impl<'a> Backtester<'a> {
     /// Runs to the end if needed and computes the metrics.
     pub fn finish(mut self) -> BacktestMetrics {
         self.run_until(self.bars.len());
-        metrics::summarize(&self.config, self.state)
+        metrics::summarize(&self.config, self.state, self.bars)
     }
 
     fn step(&mut self, index: usize) {
@@ -125,9 +125,18 @@ impl<'a> Backtester<'a> {
         if equity > state.peak_equity {
             state.peak_equity = equity;
         }
+        // Back at the peak ends a drawdown: its duration counts the bars under water.
+        if equity >= state.peak_equity {
+            state.peak_bar = index;
+        }
         let drawdown = (state.peak_equity - equity) / state.peak_equity;
         if drawdown > state.max_drawdown {
             state.max_drawdown = drawdown;
+        }
+        let under_water = index - state.peak_bar;
+        if under_water > state.max_drawdown_bars {
+            state.max_drawdown_bars = under_water;
+            state.max_drawdown_from_bar = state.peak_bar;
         }
         if sampling::is_sampled(index, self.bars.len(), self.sample_stride) {
             state

@@ -3,22 +3,29 @@
 //! result never carries NaN or an infinity into JSON (where `serde_json` would write `null`).
 
 use super::{BacktestConfig, BacktestMetrics, BacktestState};
+use crate::market_data::{Bar, calendar};
 
-pub(super) fn summarize(config: &BacktestConfig, state: BacktestState) -> BacktestMetrics {
+/// The metrics of a finished run over `bars` (the bars it was given, all processed).
+pub(super) fn summarize(
+    config: &BacktestConfig,
+    state: BacktestState,
+    bars: &[Bar],
+) -> BacktestMetrics {
     let initial = config.initial_capital;
     let final_equity = state.equity;
-    let bars = state.bar_count;
-    let per_year = config.bars_per_year;
+    let bar_count = state.bar_count;
+    let per_year = config.periods_per_year;
     let sqrt_year = per_year.sqrt();
+    let (first, last) = (&bars[0], &bars[bars.len() - 1]);
 
     let growth = final_equity / initial;
-    let intervals = bars.saturating_sub(1);
-    let annualized_return = if intervals == 0 {
+    let years = calendar::elapsed_years(first.ts, last.ts);
+    let annualized_return = if years <= 0.0 {
         0.0
     } else if growth <= 0.0 {
         -1.0
     } else {
-        growth.powf(per_year / intervals as f64) - 1.0
+        growth.powf(1.0 / years) - 1.0
     };
 
     let returns = &state.returns;
@@ -48,9 +55,14 @@ pub(super) fn summarize(config: &BacktestConfig, state: BacktestState) -> Backte
     }
     let trades = state.trades.len();
     let mean = |sum: f64, count: usize| if count > 0 { sum / count as f64 } else { 0.0 };
+    let expectancy = mean(state.trades.iter().map(|t| t.net_pnl).sum(), trades);
+    let bars_held: usize = state.trades.iter().map(|t| t.bars_held).sum();
+    let drawdown_from = &bars[state.max_drawdown_from_bar];
+    let drawdown_to = &bars[state.max_drawdown_from_bar + state.max_drawdown_bars];
 
     BacktestMetrics {
-        bars,
+        bars: bar_count,
+        periods_per_year: per_year,
         initial_capital: initial,
         final_equity: finite(final_equity),
         total_return: finite(growth - 1.0),
@@ -66,9 +78,27 @@ pub(super) fn summarize(config: &BacktestConfig, state: BacktestState) -> Backte
         avg_win: finite(mean(win_sum, wins)),
         avg_loss: finite(mean(loss_sum, losses)),
         total_commission: finite(state.total_commission),
+        buy_and_hold_return: finite(last.close / first.close - 1.0),
+        exposure: bars_held as f64 / bar_count as f64,
+        max_drawdown_duration_bars: state.max_drawdown_bars,
+        max_drawdown_duration_days: (drawdown_to.ts - drawdown_from.ts).as_seconds_f64() / 86_400.0,
+        expectancy: finite(expectancy),
+        sqn: finite(system_quality(&state.trades, expectancy)),
         equity_curve: state.equity_samples,
         trade_list: state.trades,
     }
+}
+
+/// Van Tharp's system quality number: `√N · mean / sample std` of the trades' net PnL; 0 with
+/// fewer than two trades or when every trade made the same.
+fn system_quality(trades: &[super::Trade], mean: f64) -> f64 {
+    let n = trades.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let squares: f64 = trades.iter().map(|t| (t.net_pnl - mean).powi(2)).sum();
+    let std = (squares / (n - 1) as f64).sqrt();
+    ratio_or_zero(mean, std) * (n as f64).sqrt()
 }
 
 /// Saturates infinities at the largest finite values and maps NaN to 0. Only overflow can get

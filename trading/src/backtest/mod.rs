@@ -44,20 +44,30 @@
 //!
 //! Per-bar returns are `equity_i / equity_{i−1} − 1` between consecutive closes (bars 1 … n−1;
 //! skipped where the previous equity is not positive, as a return means nothing there). With
-//! `B = bars_per_year`:
+//! `P = periods_per_year` (bars per year of the data's own calendar, see
+//! `market_data::calendar`) and `Y` = the years elapsed from the first bar's timestamp to the
+//! last's (days / 365.25):
 //!
-//! - `total_return = final / initial − 1`; `annualized_return = (final / initial)^(B / (n − 1)) − 1`
-//!   (0 for a single bar, −1 when the final equity is not positive);
-//! - `volatility` = sample standard deviation of the returns · √B; `sharpe` = mean / std · √B
+//! - `total_return = final / initial − 1`; `annualized_return = (final / initial)^(1 / Y) − 1`
+//!   (0 for a single bar, −1 when the final equity is not positive) — from elapsed time, so
+//!   weekends and holidays without bars count as the time they are;
+//! - `volatility` = sample standard deviation of the returns · √P; `sharpe` = mean / std · √P
 //!   (risk-free rate 0; 0 when std is 0 or there are fewer than two returns); `sortino` = mean /
-//!   downside deviation · √B, the downside deviation being `√(Σ min(r, 0)² / count)` (0 when it is 0);
+//!   downside deviation · √P, the downside deviation being `√(Σ min(r, 0)² / count)` (0 when it is 0);
 //! - `max_drawdown`: the largest `(peak − equity) / peak` over the closes, peak starting at the
 //!   initial capital (a positive fraction); `calmar = annualized_return / max_drawdown`, 0 when
-//!   there is no drawdown;
+//!   there is no drawdown; `max_drawdown_duration_bars`: the most bars from a close at the peak to
+//!   a later close still below it (a drawdown ends at the first close back at or above its peak,
+//!   or lasts to the last bar), and `max_drawdown_duration_days` the time between those two closes;
 //! - over trades' `net_pnl`: `win_rate` (wins `> 0` / trades, 0 without trades), `profit_factor`
 //!   (sum of wins / |sum of losses|, `None` when there are no losses), `avg_win` (mean winning
-//!   `net_pnl`, 0 without wins), `avg_loss` (mean losing `net_pnl`, negative, 0 without losses);
-//!   `total_commission` is accumulated on every leg as it is paid.
+//!   `net_pnl`, 0 without wins), `avg_loss` (mean losing `net_pnl`, negative, 0 without losses),
+//!   `expectancy` (mean `net_pnl` per trade, 0 without trades) and `sqn` (Van Tharp's system
+//!   quality number `√N · mean / sample std` of `net_pnl`, 0 with fewer than two trades or no
+//!   spread); `total_commission` is accumulated on every leg as it is paid;
+//! - `exposure`: the fraction of the bars a position was held over (`Σ bars_held / n`);
+//!   `buy_and_hold_return`: `last close / first close − 1`, holding the instrument over the same
+//!   bars without costs, the return to beat.
 //!
 //! No result holds NaN or an infinity: where a ratio is undefined the rules above give 0 or `None`,
 //! and the one value that can overflow — annualising a big gain over a few bars of a short
@@ -209,10 +219,14 @@ pub struct EquityPoint {
 
 /// Everything a backtest reports; see the module documentation for the definitions. Contains no
 /// NaN or infinity, so it always serialises to plain JSON numbers (`profit_factor` may be null).
+/// Fields added after the first release default to 0 when a stored result lacks them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BacktestMetrics {
     /// Bars replayed.
     pub bars: usize,
+    /// Bars per year the annualised figures use (0 in results stored before it was recorded).
+    #[serde(default)]
+    pub periods_per_year: f64,
     pub initial_capital: f64,
     pub final_equity: f64,
     pub total_return: f64,
@@ -229,6 +243,18 @@ pub struct BacktestMetrics {
     pub avg_win: f64,
     pub avg_loss: f64,
     pub total_commission: f64,
+    #[serde(default)]
+    pub buy_and_hold_return: f64,
+    #[serde(default)]
+    pub exposure: f64,
+    #[serde(default)]
+    pub max_drawdown_duration_bars: usize,
+    #[serde(default)]
+    pub max_drawdown_duration_days: f64,
+    #[serde(default)]
+    pub expectancy: f64,
+    #[serde(default)]
+    pub sqn: f64,
     pub equity_curve: Vec<EquityPoint>,
     pub trade_list: Vec<Trade>,
 }

@@ -38,6 +38,16 @@ pub struct BacktestState {
     pub peak_equity: f64,
     #[serde(with = "exact::float")]
     pub max_drawdown: f64,
+    /// Bar of the last close at or above the peak: the start of the current drawdown, if any.
+    /// (Defaults let a checkpoint from before these fields resume; its durations then start late.)
+    #[serde(default)]
+    pub peak_bar: usize,
+    /// The longest drawdown so far, in bars from its peak…
+    #[serde(default)]
+    pub max_drawdown_bars: usize,
+    /// …and the bar of that peak.
+    #[serde(default)]
+    pub max_drawdown_from_bar: usize,
     #[serde(with = "exact::equity_points")]
     pub equity_samples: Vec<EquityPoint>,
 }
@@ -104,6 +114,9 @@ impl BacktestState {
             returns: ReturnStats::default(),
             peak_equity: config.initial_capital,
             max_drawdown: 0.0,
+            peak_bar: 0,
+            max_drawdown_bars: 0,
+            max_drawdown_from_bar: 0,
             equity_samples: Vec::with_capacity(config.equity_samples.min(bar_count)),
         }
     }
@@ -159,6 +172,16 @@ impl BacktestState {
             return mismatch(format!(
                 "its last trade action is at bar {last}, not yet processed (next bar {})",
                 self.next_bar
+            ));
+        }
+        if self.next_bar > 0
+            && (self.peak_bar >= self.next_bar
+                || self.max_drawdown_from_bar + self.max_drawdown_bars >= self.next_bar)
+        {
+            return mismatch(format!(
+                "its drawdown bookkeeping (peak at bar {}, longest drawdown {} bars from bar {}) \
+                 lies past the processed bars (next bar {})",
+                self.peak_bar, self.max_drawdown_bars, self.max_drawdown_from_bar, self.next_bar
             ));
         }
         let expected_samples =

@@ -3,10 +3,12 @@
 //! fitted on the training part only. Pure computation, shared by training and backtesting so both see
 //! exactly the same features.
 
+mod activity;
 mod dataset;
 mod scaler;
 mod zigzag;
 
+pub use activity::set_activity;
 pub use dataset::{FeatureMatrix, build_features};
 pub use scaler::Scaler;
 pub use zigzag::{BUY, HOLD, LABEL_NAMES, Label, SELL, zigzag_labels};

@@ -5,11 +5,11 @@ use ktrdr::job_kinds::JobKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{check_run, deserialize_params};
+use super::{DateRange, Overlap, Reproducibility, WindowSource, check_run, deserialize_params};
 use crate::{
     Error, Result,
     backtest::BacktestMetrics,
-    market_data::{BarRange, Timeframe},
+    market_data::{BarRange, Calendar, Timeframe},
     strategy::Strategy,
 };
 
@@ -73,6 +73,31 @@ pub struct BacktestResult {
     pub resumed_from_bar: Option<usize>,
     pub checkpoints_saved: usize,
     pub checkpoint_save_failures: usize,
+    // Added later: absent from results stored before, hence the defaults.
+    /// The first and last bar traded.
+    #[serde(default)]
+    pub window: Option<DateRange>,
+    /// Where the window came from (`None` in results from before it was recorded).
+    #[serde(default)]
+    pub window_source: Option<WindowSource>,
+    /// Whether any traded bar lies in the model's train or validation period (`kinds::sample`).
+    #[serde(default)]
+    pub in_sample: bool,
+    /// The traded bars in those periods.
+    #[serde(default)]
+    pub overlap: Overlap,
+    /// Bars before the window loaded only to warm the indicators up (at most the strategy's
+    /// `training_data.history_required`).
+    #[serde(default)]
+    pub warmup_bars: usize,
+    /// What `metrics.periods_per_year` was measured from (`market_data::calendar`).
+    #[serde(default)]
+    pub calendar: Option<Calendar>,
+    /// What a reader should know before trusting the figures (in sample, short calendar …).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    #[serde(default)]
+    pub reproducibility: Option<Reproducibility>,
 }
 
 impl JobKind for Backtesting {

@@ -3,7 +3,10 @@
 //! names the same ones (tests check that they agree).
 
 mod backtesting;
+pub mod evaluation;
+mod reproducibility;
 mod research;
+pub mod sample;
 mod training;
 
 use chrono::{DateTime, Utc};
@@ -11,9 +14,12 @@ use ktrdr::job_kinds::{Dummy, JobKind, JobKinds, KindInfo};
 use serde_json::Value;
 
 pub use backtesting::{BacktestParams, BacktestResult, Backtesting};
+pub use evaluation::ClassMetrics;
+pub use reproducibility::Reproducibility;
 pub use research::{
     AgentAssessment, AgentDesign, AgentResearch, AssessmentParams, DesignParams, DesignResult,
 };
+pub use sample::{DateRange, Overlap, SplitDates, WindowSource};
 pub use training::{
     EpochRecord, ModelArtifacts, ModelMetadata, SplitRows, Training, TrainingParams,
     TrainingResult, completed_training,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::{check_run, deserialize_params};
+use super::{ClassMetrics, Reproducibility, SplitDates, check_run, deserialize_params};
 use crate::{
     Error, Result,
     features::Scaler,
@@ -130,6 +130,26 @@ pub struct TrainingResult {
     pub class_balance: BTreeMap<String, usize>,
     pub device: String,
     pub model: ModelArtifacts,
+    // Added later: absent from results stored before, hence the defaults.
+    /// The dates of the train / validation / test split (`kinds::sample`).
+    #[serde(default)]
+    pub split: Option<SplitDates>,
+    /// Accuracy of always predicting the test set's most frequent class (`kinds::evaluation`).
+    #[serde(default)]
+    pub baseline_accuracy: Option<f64>,
+    #[serde(default)]
+    pub baseline_class: Option<String>,
+    /// Precision, recall and F1 on the test set, by class name.
+    #[serde(default)]
+    pub class_metrics: BTreeMap<String, ClassMetrics>,
+    /// Fraction of the rows on which each fuzzy set (lag 0) is active, by feature name.
+    #[serde(default)]
+    pub fuzzy_set_activity: BTreeMap<String, f64>,
+    /// What a reader should know before trusting the figures (tiny test set, below baseline …).
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    #[serde(default)]
+    pub reproducibility: Option<Reproducibility>,
 }
 
 impl JobKind for Training {

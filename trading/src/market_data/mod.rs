@@ -2,8 +2,11 @@
 //! chunks) or generated (`ktrdr data synth`), each series with its sources (`ktrdr.bar_sources`),
 //! and read back by training and backtesting.
 
+pub mod calendar;
 mod csv_file;
 mod csv_layout;
+mod fingerprint;
+mod history;
 mod source;
 mod spacing;
 mod store;
@@ -14,7 +17,10 @@ mod timestamps;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use calendar::Calendar;
 pub use csv_file::{CsvBars, CsvOptions, MAX_CSV_LINE_BYTES, read_csv};
+pub use fingerprint::bars_sha256;
+pub use history::{WithHistory, load_with_history};
 pub use source::{RecordedSource, Source};
 pub use store::{
     Existing, SeriesInfo, SourcedBars, StoreReport, delete, has_bars, list, load, no_bars_message,

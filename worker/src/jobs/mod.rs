@@ -10,6 +10,7 @@ pub mod checkpointing;
 mod context;
 mod dummy;
 pub mod panics;
+mod reproducibility;
 pub mod research_commands;
 pub mod training;
 

@@ -3,7 +3,9 @@
 //! Loads the bars, builds features and labels (`ktrdr::features`), trains on a blocking thread (see
 //! `trainer`), reports progress after every epoch, stores the best model — weights and a metadata
 //! document with the scaler, feature names and the strategy — in the artifact store, and returns the
-//! per-epoch history, test accuracy, confusion matrix and class balance.
+//! per-epoch history, test accuracy, confusion matrix and class balance, with what makes them
+//! readable: the split's dates, the baseline, per-class figures, warnings and the reproducibility
+//! block.
 //!
 //! Checkpoints: every `checkpoint_interval` epochs (or 300 s), and on a cancel or a shutdown, the
 //! state at the last epoch boundary is saved (see `super::checkpointing`); an operation that has a
@@ -29,7 +31,10 @@ use std::{
 use ktrdr::{checkpoints::CheckpointKind, operations::Progress};
 use ktrdr_trading::{
     features::LABEL_NAMES,
-    kinds::{ModelArtifacts, ModelMetadata, SplitRows, Training, TrainingParams, TrainingResult},
+    kinds::{
+        ModelArtifacts, ModelMetadata, SplitRows, Training, TrainingParams, TrainingResult,
+        evaluation,
+    },
 };
 use serde_json::json;
 use tch::Device;
@@ -59,6 +64,9 @@ impl Job for Training {
         let wanted = params.bars();
         let (symbol, timeframe) = (wanted.symbol.to_string(), wanted.timeframe);
         let bars = super::load_bars(&ctx, &wanted).await?;
+        let device = Device::cuda_if_available();
+        let reproducibility =
+            super::reproducibility::reproducibility(device, &bars, params.strategy.training.seed);
 
         let saver = CheckpointSaver::for_job(&ctx);
         let resume = match saver.load().await? {
@@ -75,7 +83,6 @@ impl Job for Training {
 
         let stop = Arc::new(AtomicBool::new(false));
         let progress = ctx.progress_sender();
-        let device = Device::cuda_if_available();
         let strategy = params.strategy.clone();
         let runtime = tokio::runtime::Handle::current();
         let mut work = tokio::task::spawn_blocking({
@@ -176,6 +183,9 @@ impl Job for Training {
             }
         };
         let rows = |part: &(tch::Tensor, tch::Tensor)| part.0.size()[0];
+        let evaluation = evaluation::evaluate(&run.confusion_matrix, &LABEL_NAMES);
+        let mut warnings = evaluation.warnings(run.test_accuracy);
+        warnings.extend(evaluation::inactive_set_warnings(&prepared.set_activity));
         Ok(TrainingResult {
             strategy: params.strategy.name,
             symbol,
@@ -208,6 +218,13 @@ impl Job for Training {
                 safetensors: Some(safetensors),
                 store: store.describe(),
             },
+            split: Some(prepared.split_dates),
+            baseline_accuracy: Some(evaluation.baseline_accuracy),
+            baseline_class: Some(evaluation.baseline_class),
+            class_metrics: evaluation.per_class,
+            fuzzy_set_activity: prepared.set_activity,
+            warnings,
+            reproducibility: Some(reproducibility),
         })
     }
 }

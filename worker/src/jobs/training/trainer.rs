@@ -15,7 +15,7 @@ use std::{
 
 use ktrdr_trading::{
     features::{self, Scaler},
-    kinds::EpochRecord,
+    kinds::{DateRange, EpochRecord, SplitDates},
     market_data::Bar,
     strategy::Strategy,
 };
@@ -70,6 +70,10 @@ pub struct Prepared {
     pub validation: (Tensor, Tensor),
     pub test: (Tensor, Tensor),
     pub class_balance: [usize; 3],
+    /// The dates of the three parts (the train part from the first bar loaded).
+    pub split_dates: SplitDates,
+    /// Fraction of the rows on which each fuzzy set is active (`features::set_activity`).
+    pub set_activity: BTreeMap<String, f64>,
 }
 
 pub struct TrainingRun {
@@ -122,6 +126,20 @@ pub fn prepare(strategy: &Strategy, bars: &[Bar]) -> Result<Prepared, String> {
             test.len()
         ));
     }
+    let set_activity = features::set_activity(&matrix);
+    let at = |row: usize| bars[matrix.bar_index[row]].ts;
+    let dates = |rows: &std::ops::Range<usize>| DateRange {
+        start: at(rows.start),
+        end: at(rows.end - 1),
+    };
+    let split_dates = SplitDates {
+        train: DateRange {
+            start: bars[0].ts,
+            end: at(train.end - 1),
+        },
+        validation: dates(&validation),
+        test: dates(&test),
+    };
     let features::FeatureMatrix {
         names,
         mut data,
@@ -146,6 +164,8 @@ pub fn prepare(strategy: &Strategy, bars: &[Bar]) -> Result<Prepared, String> {
         validation: part(validation),
         test: part(test),
         class_balance,
+        split_dates,
+        set_activity,
     })
 }
 

@@ -2,8 +2,7 @@
 
 docker-compose.yml and deploy/k8s/*.yaml are parsed (YAML merge keys resolved); every command that
 runs ktrdr or ktrdr-worker is run with --help appended, so a subcommand or flag the binaries do not
-have fails here (clap refuses unknown ones before printing help). Subcommands of branches not merged
-yet are listed in PENDING and reported, not run. Workers must requeue on shutdown within a 30 s
+have fails here (clap refuses unknown ones before printing help). Workers must requeue on shutdown within a 30 s
 grace period; every Deployment's pods need a selector that matches; KEDA triggers must query the
 queue_depth view. Usage: check-deploy.py BIN_DIR
 """
@@ -13,9 +12,6 @@ import sys
 
 import yaml
 
-# `ktrdr serve` comes with the HTTP API's branch; remove it here once merged.
-PENDING = {("ktrdr", "serve")}
-
 root = pathlib.Path(__file__).resolve().parent.parent
 bin_dir = pathlib.Path(sys.argv[1]).resolve()
 problems = []
@@ -23,10 +19,6 @@ problems = []
 
 def check_command(where, command):
     if not command or command[0] not in ("ktrdr", "ktrdr-worker"):
-        return
-    words = [w for w in command[1:] if not w.startswith("-")]
-    if words and (command[0], words[0]) in PENDING:
-        print(f"pending: {where}: {' '.join(command)} (subcommand of an unmerged branch)")
         return
     run = subprocess.run([str(bin_dir / command[0]), *command[1:], "--help"],
                          capture_output=True, text=True)

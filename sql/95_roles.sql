@@ -26,13 +26,18 @@ DECLARE
         -- the ticker inside every worker (src/leader.rs, src/maintenance/)
         'take_leadership', 'renew_leadership', 'resign_leadership', 'assert_leadership',
         'run_orphan_detection', 'run_reconciliation_expiry', 'cleanup_checkpoints',
-        'prune_operations', 'record_pruning'];
+        'prune_operations', 'record_pruning',
+        -- the research service of that ticker (src/maintenance/research.rs)
+        'advance_researches'];
     -- Called by the operator (and pg_cron, as a superuser), never by a worker: run as their owner
     -- too, so an admin without table rights could use them, but granted to ktrdr_admin only.
     v_admin_functions constant text[] := ARRAY[
         'submit_operation', 'submit_operations', 'request_cancel', 'resume_operation',
         'retry_operation', 'delete_checkpoint', 'run_maintenance', 'run_pruning', 'set_settings',
-        'scheduled_maintenance', 'scheduled_pruning', 'scheduled_checkpoint_cleanup'];
+        'scheduled_maintenance', 'scheduled_pruning', 'scheduled_checkpoint_cleanup',
+        -- research sessions (src/research.rs) and market data (trading/src/market_data/store.rs)
+        'trigger_research', 'cancel_research', 'resume_research', 'delete_bar_series',
+        'record_bar_source'];
     v_role text;
     v_name text;
     v_function regprocedure;

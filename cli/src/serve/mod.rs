@@ -4,16 +4,17 @@
 //! a LISTEN connection whose wake-ups it fans out to its progress streams, and those poll anyway.
 //!
 //! Layout: one module per resource (`operations`, `trainings`, `backtests`, `checkpoints`,
-//! `workers`, `health`, `metrics`, `progress_stream`), the envelope and error mapping
-//! (`envelope`), input checks (`validate`), what answers look like (`views`), the token (`auth`)
-//! and the generated OpenAPI document with its docs page (`openapi`). The research endpoints
-//! (`/api/v1/agent/*`) go in a module `agent` of their own, routed in [`router`].
+//! `workers`, `agent` for the research loop, `health`, `metrics`, `progress_stream`), the
+//! envelope and error mapping (`envelope`), input checks (`validate`), what answers look like
+//! (`views`), the token (`auth`) and the generated OpenAPI document with its docs page
+//! (`openapi`).
 //!
 //! Bounded: request bodies up to [`MAX_BODY_BYTES`], each request answered within
 //! [`REQUEST_TIMEOUT`] (progress streams excepted once their headers are sent), and on SIGTERM or
 //! SIGINT the server stops accepting, closes its progress streams, lets requests in flight finish
 //! for at most [`SHUTDOWN_GRACE`], and exits.
 
+mod agent;
 mod auth;
 mod backtests;
 mod checkpoints;
@@ -157,7 +158,7 @@ fn spawn_progress_fan_out(
     })
 }
 
-/// Every route. Research endpoints (`/api/v1/agent/...`) are added here with their module.
+/// Every route.
 fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(
@@ -196,6 +197,11 @@ fn router(state: AppState) -> Router {
             "/checkpoints/{operation_id}",
             get(checkpoints::show).delete(checkpoints::delete),
         )
+        .route("/agent/trigger", post(agent::trigger))
+        .route("/agent/status", get(agent::status))
+        .route("/agent/researches/{operation_id}", get(agent::show))
+        .route("/agent/cancel/{operation_id}", post(agent::cancel))
+        .route("/agent/history", get(agent::history))
         .route("/workers", get(workers::list))
         .route("/workers/{worker_id}", get(workers::show))
         .route("/health", get(health::health))

@@ -13,8 +13,8 @@ use utoipa::{
 };
 
 use super::{
-    backtests, checkpoints, envelope, health, metrics, operations, progress_stream, trainings,
-    views, workers,
+    agent, backtests, checkpoints, envelope, health, metrics, operations, progress_stream,
+    trainings, views, workers,
 };
 
 #[derive(OpenApi)]
@@ -34,6 +34,7 @@ use super::{
         checkpoints::list, checkpoints::show, checkpoints::delete, checkpoints::stats,
         checkpoints::cleanup,
         workers::list, workers::show,
+        agent::trigger, agent::status, agent::show, agent::cancel, agent::history,
         health::health, metrics::metrics,
     ),
     components(schemas(
@@ -47,6 +48,7 @@ use super::{
         (name = "backtests", description = "Start a backtest of a trained model"),
         (name = "checkpoints", description = "The current checkpoint of each operation"),
         (name = "workers", description = "The worker registry"),
+        (name = "research", description = "The research loop: trigger, follow, cancel, history"),
         (name = "health", description = "Health check and Prometheus metrics"),
     )
 )]

@@ -182,12 +182,14 @@ pub async fn checkpoint_of_kind(pool: &PgPool, id: &str, kind: CheckpointKind) -
 /// Keeps a copy of every checkpoint written from now on in `seen_checkpoints` (the row in
 /// `ktrdr.checkpoints` is overwritten by the next save and deleted on completion).
 pub async fn record_checkpoint_writes(pool: &PgPool) {
+    // Schema-qualified: the trigger fires inside save_checkpoint, which runs with its own
+    // search_path (ktrdr, pg_temp; see sql/95_roles.sql).
     sqlx::raw_sql(
-        "CREATE TABLE seen_checkpoints AS SELECT * FROM ktrdr.checkpoints WITH NO DATA;
-         CREATE FUNCTION keep_checkpoint() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN INSERT INTO seen_checkpoints SELECT NEW.*; RETURN NULL; END $$;
+        "CREATE TABLE public.seen_checkpoints AS SELECT * FROM ktrdr.checkpoints WITH NO DATA;
+         CREATE FUNCTION public.keep_checkpoint() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN INSERT INTO public.seen_checkpoints SELECT NEW.*; RETURN NULL; END $$;
          CREATE TRIGGER keep AFTER INSERT OR UPDATE ON ktrdr.checkpoints
-             FOR EACH ROW EXECUTE FUNCTION keep_checkpoint();",
+             FOR EACH ROW EXECUTE FUNCTION public.keep_checkpoint();",
     )
     .execute(pool)
     .await

@@ -241,3 +241,26 @@ pub async fn history(pool: &PgPool, limit: i64) -> Result<Vec<Experiment>> {
     .await?;
     Ok(rows)
 }
+
+/// Every fingerprint tried on `symbol` `timeframe`: its experiments' and the designs of researches
+/// other than `except_research` (those not assessed yet included), so that no design repeats one.
+pub async fn tried_fingerprints(
+    pool: &PgPool,
+    symbol: &str,
+    timeframe: &str,
+    except_research: &str,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT fingerprint FROM ktrdr.experiments
+         WHERE symbol = $1 AND timeframe = $2 AND fingerprint IS NOT NULL
+         UNION
+         SELECT fingerprint FROM ktrdr.researches
+         WHERE symbol = $1 AND timeframe = $2 AND fingerprint IS NOT NULL AND research_id <> $3
+         ORDER BY 1",
+    )
+    .bind(symbol)
+    .bind(timeframe)
+    .bind(except_research)
+    .fetch_all(pool)
+    .await?)
+}

@@ -189,6 +189,47 @@ async fn a_research_runs_its_phases_with_one_child_each_and_records_the_experime
 }
 
 #[tokio::test]
+async fn every_fingerprint_tried_on_the_series_is_known_to_the_next_design() {
+    let db = database().await;
+    let pool = &db.pool;
+    let id = trigger(pool, ResearchRequest::default()).await;
+    advance(pool).await;
+    complete_child(pool, "agent_design", design_result()).await;
+    advance(pool).await;
+    // Experiments ranked anywhere, on this series or another.
+    sqlx::raw_sql(
+        "INSERT INTO ktrdr.experiments (research_id, symbol, timeframe, strategy_name, fingerprint,
+                                        strategy_yaml, outcome, score)
+         SELECT 'op_research_old_' || n, 'EURUSD', '1h', 's', 'old' || n, 'name: s', 'completed', n
+         FROM generate_series(1, 60) n;
+         INSERT INTO ktrdr.experiments (research_id, symbol, timeframe, strategy_name, fingerprint,
+                                        strategy_yaml, outcome)
+         VALUES ('op_research_4h', 'EURUSD', '4h', 's', 'other', 'name: s', 'completed');",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let tried = research::tried_fingerprints(pool, "EURUSD", "1h", "op_research_next")
+        .await
+        .unwrap();
+    assert_eq!(tried.len(), 61, "{tried:?}");
+    assert!(
+        tried.contains(&"f1".to_string()),
+        "the design in flight: {tried:?}"
+    );
+    assert!(
+        tried.contains(&"old1".to_string()),
+        "ranked 60th: {tried:?}"
+    );
+    assert!(!tried.contains(&"other".to_string()));
+    // A research's own design is not a repeat of itself (a design attempt that is replaced).
+    let own = research::tried_fingerprints(pool, "EURUSD", "1h", &id)
+        .await
+        .unwrap();
+    assert!(!own.contains(&"f1".to_string()), "{own:?}");
+}
+
+#[tokio::test]
 async fn the_training_gate_fails_below_the_majority_baseline_with_the_numbers() {
     let db = database().await;
     let pool = &db.pool;

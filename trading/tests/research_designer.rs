@@ -37,6 +37,7 @@ fn context(seed: u64, cycle: u32, brief: Option<&str>) -> DesignContext {
         data: vec![],
         indicators: research::indicator_catalogue(),
         experiments: vec![],
+        tried_fingerprints: vec![],
     }
 }
 
@@ -156,6 +157,35 @@ fn experiments_accumulate_cycle_after_cycle_without_a_repeat() {
         mutations >= 990,
         "only {mutations} of 1000 designs were mutations"
     );
+}
+
+#[test]
+fn a_fingerprint_tried_below_the_memory_shown_is_not_designed_again() {
+    let window = bars("EURUSD", 4);
+    let first = research::design(&context(9, 0, None), &window).unwrap();
+    // Same seed and cycle: only the tried list tells the designer that `first` exists.
+    let mut told = context(9, 0, None);
+    told.tried_fingerprints.push(first.fingerprint.clone());
+    let next = research::design(&told, &window).unwrap();
+    parsed(&next);
+    assert_ne!(next.fingerprint, first.fingerprint);
+
+    // As the worker hands it over: the best 50 experiments, and every fingerprint tried.
+    let mut ctx = context(12, 0, None);
+    let mut all: Vec<ExperimentSummary> = Vec::new();
+    for cycle in 0..300u32 {
+        ctx.cycle = cycle;
+        let design = research::design(&ctx, &window).unwrap();
+        assert!(
+            !ctx.tried_fingerprints.contains(&design.fingerprint),
+            "cycle {cycle} repeats a fingerprint"
+        );
+        let score = u32::from_str_radix(&design.fingerprint[..6], 16).unwrap() as f64;
+        let position = all.partition_point(|earlier| earlier.score >= Some(score));
+        all.insert(position, experiment(&design, score, None));
+        ctx.experiments = all.iter().take(50).cloned().collect();
+        ctx.tried_fingerprints.push(design.fingerprint);
+    }
 }
 
 #[test]

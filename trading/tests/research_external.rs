@@ -45,6 +45,7 @@ fn context() -> DesignContext {
         data: vec![],
         indicators: research::indicator_catalogue(),
         experiments: vec![],
+        tried_fingerprints: vec![],
     }
 }
 
@@ -192,6 +193,14 @@ fn a_designer_that_prints_a_valid_strategy_reads_the_context_on_stdin() {
     });
     let err = run_external_designer(&cmd, &ctx, 10 * SECOND).unwrap_err();
     assert!(err.contains("a strategy tried before"), "{err}");
+    // Tried but not among the experiments shown (ranked lower, or another research's): refused.
+    let mut ctx = context();
+    ctx.tried_fingerprints.push(design.fingerprint.clone());
+    let err = run_external_designer(&cmd, &ctx, 10 * SECOND).unwrap_err();
+    assert!(
+        err.contains("a strategy tried before") && err.contains("tried_fingerprints"),
+        "{err}"
+    );
     // A strategy for another series than the research's is refused.
     let mut ctx = context();
     ctx.timeframe = "4h".into();

@@ -24,8 +24,39 @@ pub struct DesignContext {
     pub data: Vec<SeriesRange>,
     /// The indicator catalogue ([`super::indicator_catalogue`]).
     pub indicators: Vec<IndicatorInfo>,
-    /// Earlier experiments, best first (the research memory).
+    /// Earlier experiments, best first (the research memory; the best only, when there are many).
     pub experiments: Vec<ExperimentSummary>,
+    /// Every fingerprint tried on the research's series — all its experiments', also those ranked
+    /// below `experiments`, and other researches' designs not yet assessed: a design repeats none.
+    #[serde(default)]
+    pub tried_fingerprints: Vec<String>,
+}
+
+impl DesignContext {
+    /// Whether a strategy with `fingerprint` was tried before, and by which experiment if it is
+    /// one of those shown.
+    pub fn tried(&self, fingerprint: &str) -> Option<Tried<'_>> {
+        if let Some(experiment) = self
+            .experiments
+            .iter()
+            .find(|e| e.fingerprint == fingerprint)
+        {
+            return Some(Tried::Experiment(experiment));
+        }
+        self.tried_fingerprints
+            .iter()
+            .any(|tried| tried == fingerprint)
+            .then_some(Tried::Elsewhere)
+    }
+}
+
+/// Where a fingerprint was tried before.
+#[derive(Debug)]
+pub enum Tried<'a> {
+    /// An experiment shown in the memory.
+    Experiment(&'a ExperimentSummary),
+    /// An experiment ranked lower, or another research's design.
+    Elsewhere,
 }
 
 /// One stored series: its symbol, timeframe, first and last bar, and how many bars it has.

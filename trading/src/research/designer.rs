@@ -3,7 +3,7 @@
 //! of them that fits the research (same series, the brief's archetype and indicators). Every
 //! random choice comes from a generator seeded by the research's seed, the cycle and the attempt,
 //! so the same context and bars give the same design; an attempt whose strategy was tried before
-//! (its fingerprint is among the experiments) is followed by the next, with more changes, then
+//! (its fingerprint is an experiment's, or another research's) is followed by the next, with more changes, then
 //! the next-best parent, then fresh strategies.
 
 use std::collections::HashSet;
@@ -42,7 +42,7 @@ const FRESH_ATTEMPTS: u32 = 200;
 /// A new strategy for the research of `ctx`, on its symbol and timeframe. `bars` are that series'
 /// bars, oldest first; their first [`grid::TRAIN_SHARE`] — the training part of a design's
 /// chronological split — place the fuzzy sets and ZigZag thresholds that fit the instrument.
-/// Never returns a fingerprint listed in `ctx.experiments`.
+/// Never returns a fingerprint tried before (`ctx.experiments`, `ctx.tried_fingerprints`).
 pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
     let brief = Brief::parse(ctx.brief.as_deref())?;
     let timeframe: Timeframe = ctx.timeframe.parse()?;
@@ -104,6 +104,7 @@ pub fn design(ctx: &DesignContext, bars: &[Bar]) -> Result<Design> {
         .experiments
         .iter()
         .map(|experiment| experiment.fingerprint.as_str())
+        .chain(ctx.tried_fingerprints.iter().map(String::as_str))
         .collect();
     let parents = parents(ctx, &brief, timeframe);
     let designer = Designer {

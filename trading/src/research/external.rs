@@ -20,7 +20,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    context::{Assessment, AssessmentContext, Design, DesignContext, Verdict},
+    context::{Assessment, AssessmentContext, Design, DesignContext, Tried, Verdict},
     fingerprint::fingerprint,
 };
 use crate::strategy;
@@ -35,7 +35,7 @@ const STDERR_LINES: usize = 3;
 const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// Runs the designer command `cmd` with `ctx` on stdin; its stdout must be a valid strategy on
-/// the research's series whose fingerprint is not among `ctx.experiments`.
+/// the research's series whose fingerprint was not tried before ([`DesignContext::tried`]).
 pub fn run_external_designer(
     cmd: &str,
     ctx: &DesignContext,
@@ -64,13 +64,23 @@ pub fn run_external_designer(
         ));
     }
     let print = fingerprint(&parsed);
-    if let Some(earlier) = ctx.experiments.iter().find(|e| e.fingerprint == print) {
-        return Err(format!(
-            "designer command printed a strategy tried before: it trains and trades like \
-             experiment {} (fingerprint {})",
-            earlier.strategy_name,
-            &print[..12]
-        ));
+    match ctx.tried(&print) {
+        Some(Tried::Experiment(earlier)) => {
+            return Err(format!(
+                "designer command printed a strategy tried before: it trains and trades like \
+                 experiment {} (fingerprint {})",
+                earlier.strategy_name,
+                &print[..12]
+            ));
+        }
+        Some(Tried::Elsewhere) => {
+            return Err(format!(
+                "designer command printed a strategy tried before (fingerprint {}, in \
+                 tried_fingerprints)",
+                &print[..12]
+            ));
+        }
+        None => {}
     }
     Ok(Design {
         rationale: format!(

@@ -18,6 +18,7 @@
 //!     data: vec![],
 //!     indicators: research::indicator_catalogue(),
 //!     experiments: vec![],
+//!     tried_fingerprints: vec![],
 //! };
 //! // Without bars, only the bounded indicators (RSI, stochastic, ADX) can be given fuzzy sets.
 //! let design = research::design(&ctx, &[]).unwrap();
@@ -45,7 +46,8 @@ pub use assessment::{assess, baseline_accuracy};
 pub use brief::brief_timeframe;
 pub use catalogue::{IndicatorInfo, ParamInfo, indicator_catalogue};
 pub use context::{
-    Assessment, AssessmentContext, Design, DesignContext, ExperimentSummary, SeriesRange, Verdict,
+    Assessment, AssessmentContext, Design, DesignContext, ExperimentSummary, SeriesRange, Tried,
+    Verdict,
 };
 pub use designer::design;
 pub use external::{run_external_assessor, run_external_designer};

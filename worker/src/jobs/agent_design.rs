@@ -141,15 +141,20 @@ async fn design_context(
             suggestion: e.suggestion,
         })
         .collect();
+    let timeframe = params.timeframe.to_string();
+    let tried_fingerprints =
+        ktrdr::research::tried_fingerprints(pool, &params.symbol, &timeframe, &params.research_id)
+            .await?;
     Ok(DesignContext {
         research_id: params.research_id.clone(),
         seed: params.seed,
         cycle: params.cycle,
         brief: params.brief.clone(),
         symbol: params.symbol.clone(),
-        timeframe: params.timeframe.to_string(),
+        timeframe,
         data,
         indicators: research::indicator_catalogue(),
         experiments,
+        tried_fingerprints,
     })
 }

@@ -38,3 +38,24 @@ BEGIN
     END IF;
     RETURN CASE WHEN v_cancel_requested THEN 'cancel' ELSE 'continue' END;
 END $$;
+
+-- record_progress: a heartbeat whose progress is a milestone (a training's epoch end), also kept
+-- in ktrdr.operation_progress so that every one can be replayed in order. Fenced like heartbeat:
+-- a stale caller ('stop') records nothing.
+CREATE OR REPLACE FUNCTION ktrdr.record_progress(
+    p_operation_id text, p_worker_id text, p_attempt integer, p_lease_seconds double precision,
+    p_progress_percent real, p_progress_message text, p_progress jsonb)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    v_verdict text;
+BEGIN
+    v_verdict := ktrdr.heartbeat(p_operation_id, p_worker_id, p_attempt, p_lease_seconds,
+                                 p_progress_percent, p_progress_message, p_progress);
+    IF v_verdict <> 'stop' THEN
+        INSERT INTO ktrdr.operation_progress
+            (operation_id, attempt, progress_percent, progress_message, progress)
+        VALUES (p_operation_id, p_attempt, least(greatest(p_progress_percent, 0), 100),
+                p_progress_message, p_progress);
+    END IF;
+    RETURN v_verdict;
+END $$;

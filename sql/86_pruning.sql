@@ -6,8 +6,8 @@
 -- resume or a cancel — a row someone holds is simply pruned by a later batch.
 --
 -- An operation is pruned when it finished (completed, failed, cancelled) longer than p_retention ago,
--- together with its status history (operation_events has no foreign key; its index on operation_id
--- finds the rows). Kept however old:
+-- together with its status history and kept progress (operation_events and operation_progress have
+-- no foreign key; their indexes on operation_id find the rows). Kept however old:
 -- - operations with a checkpoint: they can still be resumed (resume_operation needs the row and its
 --   checkpoint). Checkpoint cleanup deletes old checkpoints; the operation goes in a later pass.
 -- - operations with children left: a parent goes after its children, so the history of a research
@@ -59,6 +59,9 @@ BEGIN
             DELETE FROM ktrdr.operation_events e USING victims v
             WHERE e.operation_id = v.operation_id
             RETURNING 1
+        ), kept_progress AS (
+            DELETE FROM ktrdr.operation_progress p USING victims v
+            WHERE p.operation_id = v.operation_id
         ), deleted AS (
             DELETE FROM ktrdr.operations o USING victims v
             WHERE o.operation_id = v.operation_id

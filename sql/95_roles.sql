@@ -20,7 +20,7 @@ DO $roles$
 DECLARE
     v_worker_functions constant text[] := ARRAY[
         -- claim, run, report (src/operations/, src/checkpoints.rs, src/workers.rs)
-        'claim_operations', 'reclaim_operations', 'heartbeat', 'complete_operation',
+        'claim_operations', 'reclaim_operations', 'heartbeat', 'record_progress', 'complete_operation',
         'complete_operations', 'fail_operation', 'save_checkpoint', 'mark_checkpoint_corrupt',
         'checkpoint_corruption', 'register_worker', 'worker_heartbeat', 'deregister_worker',
         -- the ticker inside every worker (src/leader.rs, src/maintenance/)

@@ -32,6 +32,16 @@ async fn stale_attempt_cannot_complete_fail_heartbeat_or_cancel() -> anyhow::Res
         HeartbeatVerdict::Stop
     );
     assert_eq!(
+        stale.record_progress(pool, 30.0, &progress).await?,
+        HeartbeatVerdict::Stop
+    );
+    assert!(
+        operations::progress_since(pool, &id, 0, 10)
+            .await?
+            .is_empty(),
+        "a stale attempt kept a milestone"
+    );
+    assert_eq!(
         stale.complete(pool, json!({"stale": true})).await?,
         FenceVerdict::Stop
     );
@@ -143,5 +153,46 @@ async fn a_released_attempt_leaves_the_retry_budget_whole() -> anyhow::Result<()
         FailOutcome::Failed
     );
     assert_eq!(operations::get(pool, &id).await?.attempt, 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn milestones_are_stored_like_progress_and_kept_in_order() -> anyhow::Result<()> {
+    let pool = &TestDatabase::create().await?.pool;
+    let claimed = ktrdr_testkit::running_dummy(pool, "w", 30.0).await?;
+    let id = claimed.lease.operation_id.clone();
+    for epoch in 0..3 {
+        let milestone = Progress {
+            percent: 150.0 * epoch as f32 / 3.0,
+            message: Some(format!("epoch {epoch}")),
+            details: Some(json!({"epoch": epoch})),
+        };
+        assert_eq!(
+            claimed
+                .lease
+                .record_progress(pool, 30.0, &milestone)
+                .await?,
+            HeartbeatVerdict::Continue
+        );
+    }
+    let kept = operations::progress_since(pool, &id, 0, 10).await?;
+    let epochs: Vec<_> = kept.iter().map(|r| r.progress.clone().unwrap()).collect();
+    assert_eq!(epochs, [0, 1, 2].map(|e| json!({"epoch": e})));
+    assert_eq!(
+        kept.iter().map(|r| r.progress_percent).collect::<Vec<_>>(),
+        [0.0, 50.0, 100.0],
+        "percent clamped to 100 like the operation's"
+    );
+    assert!(
+        kept.windows(2)
+            .all(|w| w[0].seq < w[1].seq && w[0].attempt == 1)
+    );
+    // Read on from a record: only the later ones.
+    let after_first = operations::progress_since(pool, &id, kept[0].seq, 10).await?;
+    assert_eq!(after_first, kept[1..]);
+    // The operation holds the last one, as after a heartbeat.
+    let op = operations::get(pool, &id).await?;
+    assert_eq!(op.progress, Some(json!({"epoch": 2})));
+    assert_eq!(op.progress_message.as_deref(), Some("epoch 2"));
     Ok(())
 }

@@ -10,7 +10,7 @@ use ktrdr::{
     checkpoints::{self, CheckpointKind, NewCheckpoint},
     config::TickerSettings,
     maintenance::{Pruner, PrunerConfig, pruning},
-    operations::{self, NewOperation},
+    operations::{self, NewOperation, Progress},
     workers::{self, WorkerIdentity},
 };
 use ktrdr_testkit::{TestDatabase, count_rows, pending_dummy, running_dummy, submit_dummy};
@@ -35,9 +35,18 @@ async fn finished_days_ago(pool: &PgPool, operation_id: &str, days: i32) {
     .unwrap();
 }
 
-/// A completed operation, finished `days` ago.
+/// A completed operation with one kept milestone, finished `days` ago.
 async fn completed(pool: &PgPool, days: i32) -> String {
     let claimed = running_dummy(pool, "w", 30.0).await.unwrap();
+    let milestone = Progress {
+        percent: 100.0,
+        ..Progress::default()
+    };
+    claimed
+        .lease
+        .record_progress(pool, 30.0, &milestone)
+        .await
+        .unwrap();
     claimed.lease.complete(pool, json!({})).await.unwrap();
     finished_days_ago(pool, &claimed.lease.operation_id, days).await;
     claimed.lease.operation_id
@@ -71,6 +80,13 @@ async fn event_count(pool: &PgPool, operation_id: &str) -> i64 {
     operations::events(pool, operation_id).await.unwrap().len() as i64
 }
 
+async fn milestone_count(pool: &PgPool, operation_id: &str) -> usize {
+    operations::progress_since(pool, operation_id, 0, 100)
+        .await
+        .unwrap()
+        .len()
+}
+
 #[tokio::test]
 async fn finished_operations_older_than_the_retention_go_with_their_events_and_younger_ones_stay()
 -> anyhow::Result<()> {
@@ -99,11 +115,13 @@ async fn finished_operations_older_than_the_retention_go_with_their_events_and_y
     for id in &old {
         assert!(!exists(pool, id).await, "{id} was kept");
         assert_eq!(event_count(pool, id).await, 0, "events of {id} were kept");
+        assert_eq!(milestone_count(pool, id).await, 0, "progress of {id} kept");
     }
     for (id, events) in young.iter().zip(young_events) {
         assert!(exists(pool, id).await, "{id} was pruned");
         assert_eq!(event_count(pool, id).await, events);
     }
+    assert_eq!(milestone_count(pool, &young[0]).await, 1);
     // Nothing is left to prune: the next pass deletes nothing and is due after the interval.
     let again = pruner().run_once(pool, None).await?;
     assert!(!again.deleted_anything(), "{again:?}");

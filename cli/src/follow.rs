@@ -2,24 +2,43 @@
 //! heartbeats, and the end of the operation) and refreshed every second anyway; returns when the
 //! operation ends, with its outcome as the result. On a terminal it is a progress bar; otherwise
 //! (a log file, CI, a pipe) one plain line on stderr whenever the status, the whole percent or the
-//! message changes. While the operation is PENDING and no active worker takes its type, it says so
-//! once.
+//! message changes. Milestones the worker kept (a training's epochs) are shown each, in order — a
+//! line above the bar on a terminal —, even those that ended between two reads. While the operation
+//! is PENDING and no active worker takes its type, it says so once.
 
 use std::{io::IsTerminal, time::Duration};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use ktrdr::{
     notify::{self, Wakeup},
-    operations::{self, Operation, Status},
+    operations::{self, Operation, ProgressRecord, Status},
     workers,
 };
 use sqlx::PgPool;
+
+/// Kept milestones read at a time.
+const MILESTONES_PER_READ: i64 = 500;
 
 pub async fn follow(pool: &PgPool, operation_id: &str) -> anyhow::Result<Operation> {
     let (mut wakeups, listener) = notify::spawn_listener(pool.clone(), &[notify::PROGRESS]);
     let mut display = Display::new();
     let mut warned_no_taker = false;
+    let mut milestone_seq = 0;
     let finished = loop {
+        // Milestones first: the operation read after them is never older than they are.
+        loop {
+            let records =
+                operations::progress_since(pool, operation_id, milestone_seq, MILESTONES_PER_READ)
+                    .await?;
+            let read = records.len() as i64;
+            for record in records {
+                milestone_seq = record.seq;
+                display.milestone(&record);
+            }
+            if read < MILESTONES_PER_READ {
+                break;
+            }
+        }
         let op = operations::get(pool, operation_id).await?;
         display.show(&op);
         if op.status.is_terminal() {
@@ -81,20 +100,30 @@ impl Display {
                 bar.set_position((op.progress_percent * 10.0) as u64);
                 bar.set_message(format!("{} {detail}", op.status));
             }
-            Display::Lines { last } => {
-                let line = format!(
-                    "{} {:>3.0}% {detail}",
-                    op.status,
-                    op.progress_percent.floor()
+            Display::Lines { .. } => self.line(op.status, op.progress_percent, detail),
+        }
+    }
+
+    /// A kept milestone: its own line, also on a terminal (above the bar).
+    fn milestone(&mut self, record: &ProgressRecord) {
+        let detail = record.progress_message.as_deref().unwrap_or_default();
+        match self {
+            Display::Bar(bar) => bar.println(format!("{:>3.0}% {detail}", record.progress_percent)),
+            Display::Lines { .. } => self.line(Status::Running, record.progress_percent, detail),
+        }
+    }
+
+    /// One plain line, unless it repeats the last.
+    fn line(&mut self, status: Status, percent: f32, detail: &str) {
+        if let Display::Lines { last } = self {
+            let line = format!("{status} {:>3.0}% {detail}", percent.floor());
+            if last.as_deref() != Some(line.as_str()) {
+                eprintln!(
+                    "{} {}",
+                    chrono::Utc::now().format("%H:%M:%S"),
+                    line.trim_end()
                 );
-                if last.as_deref() != Some(line.as_str()) {
-                    eprintln!(
-                        "{} {}",
-                        chrono::Utc::now().format("%H:%M:%S"),
-                        line.trim_end()
-                    );
-                    *last = Some(line);
-                }
+                *last = Some(line);
             }
         }
     }

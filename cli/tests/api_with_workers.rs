@@ -2,7 +2,8 @@
 //! ktrdr-worker`): the orphan scenario exactly as an HTTP user scripts it — start a training, see it
 //! RUNNING, `kill -9` its worker, poll until FAILED with the orphan detector's message — and the
 //! progress stream of `GET /operations/{id}/progress`, which delivers every progress the worker
-//! writes and ends with the operation.
+//! writes and every epoch of a training — also to a follower that connects after the end — and
+//! ends with the operation.
 
 mod support;
 
@@ -30,13 +31,16 @@ fn worker(url: &str, id: &str, args: &[&str]) -> WorkerProcess {
     WorkerProcess::spawn(&worker_binary(), url, &args, SHORT_TIMEOUTS)
 }
 
-/// A strategies directory of its own holding `long.yaml`: the example strategy with more epochs
-/// than the test will wait for; removed when dropped.
+/// A strategies directory of its own holding `training.yaml`: the example strategy with `epochs`
+/// epochs and no early stopping; removed when dropped.
 struct Strategies(PathBuf);
 
 impl Strategies {
-    fn with_a_long_training() -> Self {
-        let dir = std::env::temp_dir().join(format!("ktrdr-api-strategies-{}", std::process::id()));
+    fn with_epochs(epochs: u32) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "ktrdr-api-strategies-{}-{epochs}",
+            std::process::id()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         let example = concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -44,10 +48,10 @@ impl Strategies {
         );
         let yaml = std::fs::read_to_string(example).unwrap();
         assert!(yaml.contains("epochs: 50") && yaml.contains("patience: 8"));
-        let long = yaml
-            .replace("epochs: 50", "epochs: 100000")
+        let strategy = yaml
+            .replace("epochs: 50", &format!("epochs: {epochs}"))
             .replace("patience: 8", "patience: 100000");
-        std::fs::write(dir.join("long.yaml"), long).unwrap();
+        std::fs::write(dir.join("training.yaml"), strategy).unwrap();
         Self(dir)
     }
 }
@@ -98,7 +102,8 @@ async fn a_training_whose_worker_is_killed_fails_as_an_orphan_over_http() -> any
     let test_db = TestDatabase::create().await?;
     let url = test_db.url();
     store_bars(&test_db.pool).await?;
-    let strategies = Strategies::with_a_long_training();
+    // More epochs than the test waits for.
+    let strategies = Strategies::with_epochs(100_000);
     let dir = strategies.0.display().to_string();
     let api = ApiServer::start(url, &[("KTRDR_STRATEGIES_DIR", &dir)]).await;
     let victim = worker(url, "victim", &["--types", "training", "--no-ticker"]);
@@ -107,7 +112,7 @@ async fn a_training_whose_worker_is_killed_fails_as_an_orphan_over_http() -> any
     let (status, body) = api
         .post(
             "/api/v1/training/start",
-            &json!({"strategy_path": "long.yaml", "max_attempts": 1}),
+            &json!({"strategy_path": "training.yaml", "max_attempts": 1}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -243,5 +248,76 @@ async fn the_progress_stream_delivers_every_step_and_ends_with_the_operation() -
     seen.dedup();
     // The last step's progress and the completion come together: the end event carries it.
     assert_eq!(seen, (1..steps).collect::<Vec<i64>>(), "{text}");
+    Ok(())
+}
+
+/// Reads a progress stream to its end (it must end by itself when the operation does).
+async fn read_stream(response: reqwest::Response) -> Vec<(String, Value)> {
+    assert_eq!(response.status(), 200);
+    let mut text = String::new();
+    let mut body = response.bytes_stream();
+    let read = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(chunk) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the stream did not end: {text}");
+    parse_events(&text)
+}
+
+/// The epochs of a stream's `progress` events, in the order sent, and its `end` event.
+fn epochs_and_end(events: &[(String, Value)]) -> (Vec<u64>, Value) {
+    let (last_name, last) = events.last().expect("events");
+    assert_eq!(last_name, "end", "{events:?}");
+    assert_eq!(events.iter().filter(|(name, _)| name == "end").count(), 1);
+    let epochs = events
+        .iter()
+        .filter(|(name, _)| name == "progress")
+        .filter_map(|(_, data)| data["progress"]["epoch"].as_u64())
+        .collect();
+    (epochs, last.clone())
+}
+
+#[tokio::test]
+async fn the_progress_stream_delivers_every_epoch_of_a_training_even_to_a_late_follower()
+-> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let url = test_db.url();
+    store_bars(&test_db.pool).await?;
+    // Epochs of a few milliseconds each: many end between two reads of the stream, far inside
+    // the worker's half-second gap between ordinary progress writes.
+    let epochs = 12;
+    let strategies = Strategies::with_epochs(epochs);
+    let dir = strategies.0.display().to_string();
+    let api = ApiServer::start(url, &[("KTRDR_STRATEGIES_DIR", &dir)]).await;
+    let (status, body) = api
+        .post(
+            "/api/v1/training/start",
+            &json!({"strategy_path": "training.yaml"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["data"]["operation_id"].as_str().unwrap().to_string();
+    let progress_url = api.url(&format!("/api/v1/operations/{id}/progress"));
+    let early = api.client.get(&progress_url).send().await?;
+    let _worker = worker(url, "trainer", &["--types", "training"]);
+
+    let (early_epochs, end) = epochs_and_end(&read_stream(early).await);
+    assert_eq!(end["status"], "COMPLETED", "{end}");
+    let history: Vec<u64> = end["result"]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| record["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(history.len(), epochs as usize, "{end}");
+    assert_eq!(early_epochs, history, "every epoch, once each, in order");
+
+    // Opened after the end: the kept epochs are replayed, then the end.
+    let late = api.client.get(&progress_url).send().await?;
+    let (late_epochs, late_end) = epochs_and_end(&read_stream(late).await);
+    assert_eq!(late_epochs, history);
+    assert_eq!(late_end["operation_id"], id.as_str());
     Ok(())
 }

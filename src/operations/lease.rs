@@ -226,18 +226,50 @@ impl Lease {
         lease_seconds: f64,
         progress: &Progress,
     ) -> Result<HeartbeatVerdict> {
-        let verdict: String =
-            sqlx::query_scalar("SELECT ktrdr.heartbeat($1, $2, $3, $4, $5, $6, $7)")
-                .bind(&self.operation_id)
-                .bind(&self.worker_id)
-                .bind(self.attempt)
-                .bind(lease_seconds)
-                .bind(progress.percent)
-                .bind(&progress.message)
-                .bind(&progress.details)
-                .fetch_one(executor)
-                .await?;
-        heartbeat_verdict("heartbeat", &verdict)
+        self.beat(executor, Beat::Heartbeat, lease_seconds, progress)
+            .await
+    }
+
+    /// A heartbeat whose progress is a milestone (a training's epoch end): also kept, in order, for
+    /// followers ([`progress_since`](super::progress_since)).
+    pub async fn record_progress(
+        &self,
+        executor: impl PgExecutor<'_>,
+        lease_seconds: f64,
+        progress: &Progress,
+    ) -> Result<HeartbeatVerdict> {
+        self.beat(executor, Beat::Milestone, lease_seconds, progress)
+            .await
+    }
+
+    async fn beat(
+        &self,
+        executor: impl PgExecutor<'_>,
+        beat: Beat,
+        lease_seconds: f64,
+        progress: &Progress,
+    ) -> Result<HeartbeatVerdict> {
+        let (function, sql) = match beat {
+            Beat::Heartbeat => (
+                "heartbeat",
+                "SELECT ktrdr.heartbeat($1, $2, $3, $4, $5, $6, $7)",
+            ),
+            Beat::Milestone => (
+                "record_progress",
+                "SELECT ktrdr.record_progress($1, $2, $3, $4, $5, $6, $7)",
+            ),
+        };
+        let verdict: String = sqlx::query_scalar(sql)
+            .bind(&self.operation_id)
+            .bind(&self.worker_id)
+            .bind(self.attempt)
+            .bind(lease_seconds)
+            .bind(progress.percent)
+            .bind(&progress.message)
+            .bind(&progress.details)
+            .fetch_one(executor)
+            .await?;
+        heartbeat_verdict(function, &verdict)
     }
 
     /// running → completed with `result`.
@@ -312,6 +344,13 @@ impl Lease {
             .await?;
         fence_verdict(function, &verdict)
     }
+}
+
+/// Which heartbeat function a beat calls.
+#[derive(Clone, Copy)]
+enum Beat {
+    Heartbeat,
+    Milestone,
 }
 
 fn heartbeat_verdict(function: &str, verdict: &str) -> Result<HeartbeatVerdict> {

@@ -5,6 +5,7 @@
 mod cancel;
 mod lease;
 mod params_limits;
+mod progress_history;
 mod query;
 mod retry;
 mod status;
@@ -19,6 +20,7 @@ pub use lease::{
 pub use params_limits::{
     MAX_PARAMS_BYTES, MAX_PARAMS_DEPTH, check_params_limits, check_params_text_depth,
 };
+pub use progress_history::{ProgressRecord, progress_since};
 pub use query::{
     ListFilter, Operation, OperationEvent, children, count, events, get, list, resolve_id,
 };

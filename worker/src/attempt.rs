@@ -87,6 +87,7 @@ pub async fn run(
     } = claimed;
     let attempts_left = lease.attempt < max_attempts;
     let (progress_tx, mut progress_rx) = watch::channel(Progress::default());
+    let (milestone_tx, mut milestone_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(StopRequest::None);
     let mut job = tokio::spawn({
         let ctx = JobContext::new(
@@ -94,6 +95,7 @@ pub async fn run(
             pool.clone(),
             stores.clone(),
             progress_tx,
+            milestone_tx,
             stop_rx,
         );
         async move { jobs::run(&operation_type, params, ctx).await }
@@ -110,23 +112,35 @@ pub async fn run(
     let mut written_at = Instant::now();
 
     let outcome = loop {
-        let send_heartbeat = tokio::select! {
+        let beat = tokio::select! {
             outcome = &mut job => break outcome,
-            _ = heartbeat.tick() => true,
-            _ = check_now.notified() => true,
-            _ = tokio::time::sleep_until(written_at + PROGRESS_MIN_INTERVAL), if progress_dirty => true,
-            Ok(()) = progress_rx.changed() => { progress_dirty = true; false }
+            Some(milestone) = milestone_rx.recv() => Beat::Milestone(milestone),
+            _ = heartbeat.tick() => Beat::Latest,
+            _ = check_now.notified() => Beat::Latest,
+            _ = tokio::time::sleep_until(written_at + PROGRESS_MIN_INTERVAL), if progress_dirty => Beat::Latest,
+            Ok(()) = progress_rx.changed() => { progress_dirty = true; Beat::None }
             Ok(()) = shutdown.changed(), if *stop_tx.borrow() == StopRequest::None => {
                 let _ = stop_tx.send(StopRequest::Shutdown);
-                false
+                Beat::None
             }
         };
-        if !send_heartbeat {
-            continue;
-        }
-        let progress = progress_rx.borrow_and_update().clone();
-        (progress_dirty, written_at) = (false, Instant::now());
-        let verdict = lease.heartbeat(pool, lease_seconds, &progress).await;
+        let verdict = match beat {
+            Beat::None => continue,
+            Beat::Latest => {
+                let progress = progress_rx.borrow_and_update().clone();
+                (progress_dirty, written_at) = (false, Instant::now());
+                lease.heartbeat(pool, lease_seconds, &progress).await
+            }
+            Beat::Milestone(milestone) => {
+                written_at = Instant::now();
+                // The milestone is the latest progress too, unless the job reported since.
+                if *progress_rx.borrow() == milestone {
+                    progress_rx.borrow_and_update();
+                    progress_dirty = false;
+                }
+                lease.record_progress(pool, lease_seconds, &milestone).await
+            }
+        };
         if verdict.is_ok() {
             ktrdr::db::outage::reached();
         }
@@ -158,6 +172,12 @@ pub async fn run(
 
     drop(slot);
     let ended = outcome.unwrap_or_else(|panic| Err(JobEnd::crashed("the job", panic)));
+    if let Some(last) = write_last_milestones(&lease, pool, lease_seconds, &mut milestone_rx).await
+        && *progress_rx.borrow() == last
+    {
+        progress_rx.borrow_and_update();
+        progress_dirty = false;
+    }
     // A failed or stopped operation shows how far it got: write the job's last progress if it is
     // not written yet — briefly, since the outcome must not wait on a database that is away.
     let unwritten = progress_dirty || progress_rx.has_changed().unwrap_or(false);
@@ -287,6 +307,41 @@ fn log_reported(lease: &Lease, answer: Reported) {
     } else {
         tracing::info!(operation_id = %id, ?answer, "reported");
     }
+}
+
+/// What one turn of an attempt's loop writes.
+enum Beat {
+    None,
+    /// A heartbeat with the job's latest progress.
+    Latest,
+    /// A heartbeat with a milestone, kept.
+    Milestone(Progress),
+}
+
+/// Milestones the job reported just before it ended are written before its outcome, so that a
+/// follower sees every epoch of a completed training — briefly: the outcome must not wait on a
+/// database that is away (the rest are dropped at the first write that fails). Returns the last
+/// one written.
+async fn write_last_milestones(
+    lease: &Lease,
+    pool: &PgPool,
+    lease_seconds: f64,
+    milestones: &mut mpsc::UnboundedReceiver<Progress>,
+) -> Option<Progress> {
+    let mut written = None;
+    while let Ok(milestone) = milestones.try_recv() {
+        let write = lease.record_progress(pool, lease_seconds, &milestone);
+        match tokio::time::timeout(LAST_PROGRESS_WAIT, write).await {
+            Ok(Ok(HeartbeatVerdict::Continue | HeartbeatVerdict::Cancel)) => {
+                written = Some(milestone)
+            }
+            _ => {
+                tracing::warn!(operation_id = %lease.operation_id, "last progress not written");
+                break;
+            }
+        }
+    }
+    written
 }
 
 #[cfg(test)]

@@ -1,18 +1,20 @@
 //! `GET /api/v1/operations/{id}/progress`: `--follow` over HTTP, as server-sent events. Each change
 //! of the operation's status or progress is one `progress` event; when the operation ends, one
-//! `end` event carries the whole operation and the stream closes. Woken by LISTEN on
-//! `ktrdr_progress` (one listener per server, fanned out to the streams) and, because notifications
-//! can be lost and a listener can hang, re-read every [`POLL`] anyway. A stream also closes when the
-//! server shuts down.
+//! `end` event carries the whole operation and the stream closes. Milestones — a training's epochs —
+//! are kept by the worker (`ktrdr.operation_progress`), and the stream sends every one in order,
+//! from the first, however late it connects and however close together they came; other progress
+//! is sent as last read. Woken by LISTEN on `ktrdr_progress` (one listener per server, fanned out to
+//! the streams) and, because notifications can be lost and a listener can hang, re-read every
+//! [`POLL`] anyway. A stream also closes when the server shuts down.
 
-use std::{convert::Infallible, time::Duration};
+use std::{collections::VecDeque, convert::Infallible, time::Duration};
 
 use axum::{
     extract::{Path, State},
     response::sse::{Event, KeepAlive, Sse},
 };
 use futures::{Stream, stream};
-use ktrdr::operations::{self, Operation};
+use ktrdr::operations::{self, Operation, ProgressRecord, Status};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
@@ -27,6 +29,9 @@ use super::{
 
 /// How often a stream re-reads its operation without a notification.
 const POLL: Duration = Duration::from_secs(1);
+
+/// Kept milestones read at a time; a stream with more to send reads on without waiting.
+const MILESTONES_PER_READ: i64 = 500;
 
 /// The payload of a `progress` event.
 #[derive(Debug, PartialEq, Serialize, ToSchema)]
@@ -56,11 +61,32 @@ impl From<&Operation> for ProgressEvent {
     }
 }
 
+impl ProgressEvent {
+    /// A kept milestone of `op`, recorded while it ran.
+    fn milestone(op: &Operation, record: ProgressRecord) -> Self {
+        Self {
+            operation_id: op.operation_id.clone(),
+            status: Status::Running.into(),
+            attempt: record.attempt,
+            worker_id: op.worker_id.clone(),
+            progress_percent: record.progress_percent,
+            progress_message: record.progress_message,
+            progress: record.progress,
+        }
+    }
+}
+
 struct Follow {
     state: AppState,
     operation_id: String,
     wakeups: broadcast::Receiver<String>,
     shutdown: watch::Receiver<bool>,
+    /// Milestones read, not yet sent.
+    milestones: VecDeque<ProgressEvent>,
+    /// The last milestone read.
+    milestone_seq: i64,
+    /// More milestones than one read holds are waiting: read on before sending the operation.
+    behind: bool,
     /// The operation as last read, not yet sent.
     fresh: Option<Operation>,
     last_sent: Option<ProgressEvent>,
@@ -81,16 +107,19 @@ pub async fn progress(
     validate::id("operation_id", &id)?;
     // Subscribed before the first read: a change after it wakes the stream.
     let wakeups = state.progress.subscribe();
-    let first = operations::get(&state.pool, &id).await?;
-    let follow = Follow {
+    let mut follow = Follow {
         shutdown: state.shutdown.clone(),
         state,
         operation_id: id,
         wakeups,
-        fresh: Some(first),
+        milestones: VecDeque::new(),
+        milestone_seq: 0,
+        behind: false,
+        fresh: None,
         last_sent: None,
         ended: false,
     };
+    follow.read().await?;
     Ok(Sse::new(stream::unfold(follow, next_event)).keep_alive(KeepAlive::default()))
 }
 
@@ -100,21 +129,26 @@ async fn next_event(mut follow: Follow) -> Option<(Result<Event, Infallible>, Fo
         if follow.ended || *follow.shutdown.borrow() {
             return None;
         }
+        if let Some(event) = follow.milestones.pop_front() {
+            if let Some(sent) = follow.send(event) {
+                return Some((Ok(sent), follow));
+            }
+            continue;
+        }
         if let Some(op) = follow.fresh.take() {
             if op.status.is_terminal() {
                 follow.ended = true;
                 return Some((Ok(json_event("end", &OperationView::from(op))), follow));
             }
-            let event = ProgressEvent::from(&op);
-            if follow.last_sent.as_ref() != Some(&event) {
-                let sent = json_event("progress", &event);
-                follow.last_sent = Some(event);
+            if let Some(sent) = follow.send(ProgressEvent::from(&op)) {
                 return Some((Ok(sent), follow));
             }
         }
-        follow.wait().await;
-        match operations::get(&follow.state.pool, &follow.operation_id).await {
-            Ok(op) => follow.fresh = Some(op),
+        if !follow.behind {
+            follow.wait().await;
+        }
+        match follow.read().await {
+            Ok(()) => {}
             Err(err) if err.is_transient() => {
                 // The database is away: keep the stream, try again at the next poll.
                 tracing::warn!("progress stream: {err}");
@@ -129,6 +163,42 @@ async fn next_event(mut follow: Follow) -> Option<(Result<Event, Infallible>, Fo
 }
 
 impl Follow {
+    /// Reads the milestones kept since the last read, then the operation (in this order, so that
+    /// the operation is never older than the milestones before it).
+    async fn read(&mut self) -> ktrdr::Result<()> {
+        let pool = &self.state.pool;
+        let records = operations::progress_since(
+            pool,
+            &self.operation_id,
+            self.milestone_seq,
+            MILESTONES_PER_READ,
+        )
+        .await?;
+        let op = operations::get(pool, &self.operation_id).await?;
+        self.behind = records.len() as i64 == MILESTONES_PER_READ;
+        if let Some(last) = records.last() {
+            self.milestone_seq = last.seq;
+        }
+        self.milestones.extend(
+            records
+                .into_iter()
+                .map(|r| ProgressEvent::milestone(&op, r)),
+        );
+        // Sent once the milestones before it are: it may already be the last of them.
+        self.fresh = (!self.behind).then_some(op);
+        Ok(())
+    }
+
+    /// `event` as a `progress` event, unless it repeats the last one sent.
+    fn send(&mut self, event: ProgressEvent) -> Option<Event> {
+        if self.last_sent.as_ref() == Some(&event) {
+            return None;
+        }
+        let sent = json_event("progress", &event);
+        self.last_sent = Some(event);
+        Some(sent)
+    }
+
     /// Until a notification names this operation (or the listener reconnected, or fell behind),
     /// the poll interval passed, or the server shuts down.
     async fn wait(&mut self) {

@@ -1,11 +1,12 @@
 //! What a running job is given: its lease (for fenced writes such as checkpoints), the pool (to read
-//! inputs), the stores to write artifacts and checkpoints to, a progress channel, and the stop
-//! request of a cancel or shutdown.
+//! inputs), the stores to write artifacts and checkpoints to, two progress channels (the latest
+//! progress, written at most every half second, and milestones, each written and kept), and the
+//! stop request of a cancel or shutdown.
 
 use ktrdr::operations::{Lease, Progress};
 use ktrdr_trading::market_data::{self, Bar, BarRange};
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::{JobEnd, JobResult};
 use crate::stores::Stores;
@@ -28,6 +29,7 @@ pub struct JobContext {
     /// Where models and checkpoint artifacts go (checked writable when the worker started).
     pub stores: Stores,
     progress: watch::Sender<Progress>,
+    milestones: mpsc::UnboundedSender<Progress>,
     stop: watch::Receiver<StopRequest>,
 }
 
@@ -37,6 +39,7 @@ impl JobContext {
         pool: PgPool,
         stores: Stores,
         progress: watch::Sender<Progress>,
+        milestones: mpsc::UnboundedSender<Progress>,
         stop: watch::Receiver<StopRequest>,
     ) -> Self {
         Self {
@@ -44,17 +47,25 @@ impl JobContext {
             pool,
             stores,
             progress,
+            milestones,
             stop,
         }
     }
 
+    /// The latest progress: only the newest is written, with the heartbeats and at most every
+    /// half second, none for an operation that ends sooner.
     pub fn report(&self, progress: Progress) {
         self.progress.send_replace(progress);
     }
 
-    /// A handle for reporting progress from a blocking thread.
-    pub fn progress_sender(&self) -> watch::Sender<Progress> {
-        self.progress.clone()
+    /// A handle for reporting milestones (a training's epochs) from a blocking thread: each one is
+    /// written as it comes, in order, and kept in `ktrdr.operation_progress`, so that followers
+    /// see every one.
+    pub fn milestone_sender(&self) -> MilestoneSender {
+        MilestoneSender {
+            latest: self.progress.clone(),
+            kept: self.milestones.clone(),
+        }
     }
 
     /// The stop request standing now, without waiting.
@@ -86,5 +97,21 @@ pub async fn load_bars(ctx: &JobContext, range: &BarRange<'_>) -> JobResult<Vec<
         ))),
         Ok(bars) => Ok(bars),
         Err(err) => Err(JobEnd::from_error("cannot load market data", err)),
+    }
+}
+
+/// Reports milestones from any thread.
+pub struct MilestoneSender {
+    latest: watch::Sender<Progress>,
+    kept: mpsc::UnboundedSender<Progress>,
+}
+
+impl MilestoneSender {
+    /// `milestone` is kept, and is the latest progress too: the heartbeats that follow repeat it
+    /// rather than an older one.
+    pub fn send(&self, milestone: Progress) {
+        self.latest.send_replace(milestone.clone());
+        // Refused only when the attempt was abandoned: nobody reads it then.
+        let _ = self.kept.send(milestone);
     }
 }

@@ -82,7 +82,7 @@ impl Job for Training {
         let resumed_from_epoch = resume.as_ref().map(|c| c.state.next_epoch);
 
         let stop = Arc::new(AtomicBool::new(false));
-        let progress = ctx.progress_sender();
+        let milestones = ctx.milestone_sender();
         let strategy = params.strategy.clone();
         let runtime = tokio::runtime::Handle::current();
         let mut work = tokio::task::spawn_blocking({
@@ -102,7 +102,8 @@ impl Job for Training {
                     device,
                     &policy,
                     &mut |record| {
-                        progress.send_replace(Progress {
+                        // Each epoch is kept: `--follow` and the progress stream show every one.
+                        milestones.send(Progress {
                             percent: ((record.epoch + 1) * 100 / epochs) as f32,
                             message: Some(format!(
                                 "epoch {}/{epochs}: loss {:.4}, val loss {:.4}, val accuracy {:.3}",

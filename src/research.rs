@@ -3,6 +3,8 @@
 //! session: a row of `ktrdr.researches` with its `agent_research` operation and its children; the
 //! database advances it ([`crate::maintenance::research`]), nothing here decides a transition.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -165,28 +167,54 @@ pub async fn list(pool: &PgPool, active_only: bool, limit: i64) -> Result<Vec<Re
         .bind(limit)
         .fetch_all(pool)
         .await?;
+    let ids: Vec<&str> = researches.iter().map(|r| r.operation_id.as_str()).collect();
+    let mut children = children_of(pool, &ids).await?;
     for research in &mut researches {
-        research.children = children(pool, &research.operation_id).await?;
+        research.children = children.remove(&research.operation_id).unwrap_or_default();
     }
     Ok(researches)
 }
 
 /// The children of a research, in the order they were started.
 pub async fn children(pool: &PgPool, research_id: &str) -> Result<Vec<ResearchChild>> {
-    let rows = sqlx::query_as(
-        "SELECT c.operation_id,
+    Ok(children_of(pool, &[research_id])
+        .await?
+        .remove(research_id)
+        .unwrap_or_default())
+}
+
+/// The children of several researches in one query, by research id, each in the order started.
+async fn children_of(
+    pool: &PgPool,
+    research_ids: &[&str],
+) -> Result<HashMap<String, Vec<ResearchChild>>> {
+    #[derive(FromRow)]
+    struct Row {
+        research_id: String,
+        #[sqlx(flatten)]
+        child: ResearchChild,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT c.research_id, c.operation_id,
                 CASE c.phase WHEN 'designing' THEN 'agent_design' WHEN 'training' THEN 'training'
                              WHEN 'backtesting' THEN 'backtesting' ELSE 'agent_assessment' END
                     AS operation_type,
                 c.phase, c.attempt, o.status, o.error_message
          FROM ktrdr.research_children c
          LEFT JOIN ktrdr.operations o ON o.operation_id = c.operation_id
-         WHERE c.research_id = $1 ORDER BY c.created_at, c.attempt",
+         WHERE c.research_id = ANY($1) ORDER BY c.research_id, c.created_at, c.attempt",
     )
-    .bind(research_id)
+    .bind(research_ids)
     .fetch_all(pool)
     .await?;
-    Ok(rows)
+    let mut by_research: HashMap<String, Vec<ResearchChild>> = HashMap::new();
+    for row in rows {
+        by_research
+            .entry(row.research_id)
+            .or_default()
+            .push(row.child);
+    }
+    Ok(by_research)
 }
 
 /// What cancelling a research did.

@@ -355,6 +355,36 @@ async fn overrides_naming_no_threshold_are_refused_with_the_known_ones() {
 }
 
 #[tokio::test]
+async fn a_listed_research_carries_its_own_children_and_no_others() {
+    let db = database().await;
+    let pool = &db.pool;
+    let first = trigger(pool, ResearchRequest::default()).await;
+    // The first research designs and moves on to training: two children; the second has one.
+    complete_child(pool, "agent_design", design_result()).await;
+    advance(pool).await;
+    let second = trigger(pool, ResearchRequest::default()).await;
+
+    let listed = research::list(pool, true, 10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    for r in &listed {
+        let alone = research::get(pool, &r.operation_id).await.unwrap();
+        let ids = |children: &[research::ResearchChild]| {
+            children
+                .iter()
+                .map(|c| (c.operation_id.clone(), c.phase.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&r.children), ids(&alone.children), "{}", r.operation_id);
+    }
+    let phases = |id: &str| -> Vec<String> {
+        let r = listed.iter().find(|r| r.operation_id == id).unwrap();
+        r.children.iter().map(|c| c.phase.clone()).collect()
+    };
+    assert_eq!(phases(&first), ["designing", "training"]);
+    assert_eq!(phases(&second), ["designing"]);
+}
+
+#[tokio::test]
 async fn the_capacity_is_training_plus_backtesting_workers_plus_one() {
     let db = database().await;
     let pool = &db.pool;

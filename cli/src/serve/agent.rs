@@ -186,19 +186,14 @@ pub async fn trigger(
     }))
 }
 
-async fn with_children(state: &AppState, mut r: Research) -> Result<ResearchView, ApiError> {
-    r.children = research::children(&state.pool, &r.operation_id).await?;
-    Ok(r.into())
-}
-
 #[utoipa::path(get, path = "/api/v1/agent/status", tag = "research",
     responses((status = 200, description = "Every active research, with its children", body = Success<Vec<ResearchView>>)))]
 pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let mut views = Vec::new();
-    for r in research::list(&state.pool, true, MAX_LIMIT).await? {
-        views.push(with_children(&state, r).await?);
-    }
-    Ok(ok(views))
+    let researches = research::list(&state.pool, true, MAX_LIMIT).await?;
+    Ok(ok(researches
+        .into_iter()
+        .map(ResearchView::from)
+        .collect::<Vec<_>>()))
 }
 
 #[utoipa::path(get, path = "/api/v1/agent/researches/{operation_id}", tag = "research",
@@ -214,7 +209,7 @@ pub async fn show(
 ) -> Result<Response, ApiError> {
     validate::id("operation_id", &id)?;
     let r = research::get(&state.pool, &id).await?;
-    Ok(ok(with_children(&state, r).await?))
+    Ok(ok(ResearchView::from(r)))
 }
 
 #[utoipa::path(post, path = "/api/v1/agent/cancel/{operation_id}", tag = "research",

@@ -30,6 +30,16 @@ impl LoginRole {
         })
     }
 
+    /// A login `name` with `password` that something else (the command under test) created in
+    /// `test_db`'s server: dropped with this value, like one made by [`LoginRole::create`].
+    pub fn adopt(test_db: &crate::TestDatabase, name: &str, password: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            password: password.to_string(),
+            database: database_of(test_db),
+        }
+    }
+
     /// The test database's URL with this login and its password.
     pub fn url(&self) -> Result<String> {
         crate::server_url_as(

@@ -38,6 +38,9 @@ pub enum Error {
     /// PostgreSQL could not be reached, or refused the login; the cause says what to fix. (The
     /// cause is part of the message, not a source: printed with its causes, the error stays one
     /// line.)
+    /// The login lacks a right the request needs (SQLSTATE 42501 where the caller words it).
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("cannot connect to PostgreSQL at {target}: {cause}")]
     Unreachable {
         target: String,
@@ -60,6 +63,7 @@ impl Error {
             Error::Migration(_) => "MIGRATION",
             Error::NotMigrated(_) => "NOT_MIGRATED",
             Error::NotLeader(_) => "NOT_LEADER",
+            Error::PermissionDenied(_) => "PERMISSION_DENIED",
             Error::Unreachable { .. } => "UNREACHABLE",
             Error::Database(_) => "DATABASE",
         }

@@ -124,7 +124,7 @@ fn restore_default_sigpipe() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let migrate_first = !cli.no_migrate;
     match cli.command {
-        Command::Db(command) => db::run(command).await,
+        Command::Db(command) => db::run(command, migrate_first).await,
         Command::Migrate(args) => migrate::run(args).await,
         Command::Ops(command) => ops::run(command, migrate_first).await,
         Command::Status(args) => ops::run(ops::OpsCommand::Show(args), migrate_first).await,

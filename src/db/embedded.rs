@@ -1,19 +1,25 @@
 //! The project-local PostgreSQL cluster used when no `DATABASE_URL` is set.
 //!
-//! It lives under `.ktrdr/` (or `$KTRDR_HOME`): `pgdata/` (the cluster), `postgres.log`, `port`.
-//! It is created with the machine's own `initdb` and run with `pg_ctl`, listening on 127.0.0.1 only,
-//! with trust authentication for the `ktrdr` superuser and a `ktrdr` database. Creating and starting
-//! are serialised by a file lock, so several processes starting together set it up once. PostgreSQL
+//! It lives under `.ktrdr/` (or `$KTRDR_HOME`): `pgdata/` (the cluster), `postgres.log`, `port`,
+//! `password`. It is created with the machine's own `initdb` and run with `pg_ctl`, listening on
+//! 127.0.0.1 only, with password (SCRAM-SHA-256) authentication for the `ktrdr` superuser and a
+//! `ktrdr` database. The password is generated at creation and kept in `password`, which only its
+//! owner can read (mode 0600); the cluster's URL carries it. A cluster made before passwords (trust
+//! authentication in `pg_hba.conf`) is converted on its next start. Creating and starting are
+//! serialised by a file lock, so several processes starting together set it up once. PostgreSQL
 //! refuses to run as root; when we are root, the server runs as the `postgres` system user.
 
 use std::{
     ffi::CString,
-    fs::{self, File},
-    io::{Read, Seek, SeekFrom},
+    fs::{self, File, OpenOptions},
+    io::{Read, Seek, SeekFrom, Write},
     net::TcpListener,
+    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::{Command, Output, Stdio},
 };
+
+use rand::{Rng, distr::Alphanumeric};
 
 use crate::{Error, Result};
 
@@ -22,6 +28,9 @@ pub const HOME_DIR_NAME: &str = ".ktrdr";
 const SUPERUSER: &str = "ktrdr";
 const DATABASE: &str = "ktrdr";
 const INITIALIZED_MARKER: &str = "initialized";
+const PASSWORD_FILE: &str = "password";
+/// Length of the generated password: 32 letters and digits, about 190 bits.
+const PASSWORD_LENGTH: usize = 32;
 
 /// How a restart stops the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,12 +107,36 @@ impl EmbeddedCluster {
             .map_err(|_| Error::Embedded(format!("{} does not hold a port number", path.display())))
     }
 
-    /// URL of the `ktrdr` database.
+    /// The file holding the superuser's password (mode 0600).
+    pub fn password_file(&self) -> PathBuf {
+        self.home.join(PASSWORD_FILE)
+    }
+
+    /// URL of the `ktrdr` database, with the password (percent-encoded) once the cluster has one.
     pub fn url(&self) -> Result<String> {
-        Ok(format!(
+        let mut url = url::Url::parse(&format!(
             "postgres://{SUPERUSER}@127.0.0.1:{}/{DATABASE}",
             self.port()?
         ))
+        .expect("a valid URL");
+        if let Some(password) = self.password()? {
+            url.set_password(Some(&password))
+                .expect("a URL with a host takes a password");
+        }
+        Ok(url.to_string())
+    }
+
+    /// The password in [`Self::password_file`], `None` for a cluster made before passwords.
+    fn password(&self) -> Result<Option<String>> {
+        let path = self.password_file();
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text.lines().next().unwrap_or_default().to_string())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(Error::Embedded(format!(
+                "cannot read {}: {err}",
+                path.display()
+            ))),
+        }
     }
 
     pub fn status(&self) -> Result<ClusterState> {
@@ -130,6 +163,9 @@ impl EmbeddedCluster {
         }
         if self.status()? != ClusterState::Running {
             self.pg_ctl_checked(&["start", "-w", "-t", "60", "-l", &self.log_file_arg()])?;
+        }
+        if self.trusts_logins()? {
+            self.convert_to_passwords()?;
         }
         if !self.home.join(INITIALIZED_MARKER).exists() {
             self.create_database()?;
@@ -175,19 +211,39 @@ impl EmbeddedCluster {
                 })?;
             }
         }
+        let password = self.write_new_password()?;
+        // initdb reads the password from a file; when it runs as postgres, from a copy postgres
+        // owns (the password file stays readable by its owner only), removed again at once.
+        let pwfile = if running_as_root() {
+            let copy = self.home.join("password.initdb");
+            write_private_file(&copy, &password)?;
+            let owner = postgres_system_user()?;
+            std::os::unix::fs::chown(&copy, Some(owner.0), Some(owner.1)).map_err(|err| {
+                Error::Embedded(format!("cannot hand {} to postgres: {err}", copy.display()))
+            })?;
+            copy
+        } else {
+            self.password_file()
+        };
+        let pwfile_arg = format!("--pwfile={}", pwfile.display());
         let mut args = vec![
             "-D",
             data_dir.to_str().expect("utf-8 path"),
             "-U",
             SUPERUSER,
-            "--auth=trust",
+            "--auth=scram-sha-256",
+            &pwfile_arg,
             "--encoding=UTF8",
             "--locale=C",
         ];
         if self.ephemeral {
             args.push("--no-sync");
         }
-        let output = self.run("initdb", &args)?;
+        let output = self.run("initdb", &args);
+        if pwfile != self.password_file() {
+            let _ = fs::remove_file(&pwfile);
+        }
+        let output = output?;
         if !output.status.success() {
             return Err(Error::Embedded(format!(
                 "initdb failed: {}",
@@ -212,11 +268,100 @@ impl EmbeddedCluster {
         Ok(())
     }
 
+    /// Generates a password and writes it to [`Self::password_file`], created with mode 0600 (never
+    /// readable by others, not even for a moment).
+    fn write_new_password(&self) -> Result<String> {
+        let password: String = rand::rng()
+            .sample_iter(Alphanumeric)
+            .take(PASSWORD_LENGTH)
+            .map(char::from)
+            .collect();
+        write_private_file(&self.password_file(), &password)?;
+        Ok(password)
+    }
+
+    /// Whether `pg_hba.conf` lets anyone in without a password: a cluster made before passwords.
+    fn trusts_logins(&self) -> Result<bool> {
+        let hba = self.data_dir().join("pg_hba.conf");
+        let text = fs::read_to_string(&hba)
+            .map_err(|err| Error::Embedded(format!("cannot read {}: {err}", hba.display())))?;
+        Ok(text.lines().any(|line| hba_method(line) == Some("trust")))
+    }
+
+    /// Converts a running cluster made with trust authentication: gives the superuser a password
+    /// (the one in the password file, generated if there is none), switches `pg_hba.conf` to
+    /// SCRAM-SHA-256 and restarts the server, which drops its connections. Each step can be
+    /// repeated, so a conversion cut short is finished on the next start.
+    fn convert_to_passwords(&self) -> Result<()> {
+        let password = match self.password()? {
+            Some(password) => password,
+            None => self.write_new_password()?,
+        };
+        eprintln!(
+            "ktrdr: converting the embedded cluster in {} from trust to password authentication              (password in {}); its open connections are dropped",
+            self.home.display(),
+            self.password_file().display()
+        );
+        let port = self.port()?.to_string();
+        let sql = format!(
+            "SET password_encryption = 'scram-sha-256';
+ALTER ROLE {SUPERUSER} PASSWORD '{}';
+",
+            password.replace('\'', "''")
+        );
+        let args = [
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            SUPERUSER,
+            "-d",
+            "postgres",
+            "-f",
+            "-",
+        ];
+        let output = self.run_client("psql", &args, None, Some(&sql))?;
+        if !output.status.success() {
+            return Err(Error::Embedded(format!(
+                "cannot set the superuser's password: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        let hba = self.data_dir().join("pg_hba.conf");
+        let text = fs::read_to_string(&hba)
+            .map_err(|err| Error::Embedded(format!("cannot read {}: {err}", hba.display())))?;
+        let converted: String = text
+            .lines()
+            .map(|line| match hba_method(line) {
+                Some("trust") => {
+                    let at = line.rfind("trust").expect("the method is on the line");
+                    format!(
+                        "{}scram-sha-256{}\n",
+                        &line[..at],
+                        &line[at + "trust".len()..]
+                    )
+                }
+                _ => format!("{line}\n"),
+            })
+            .collect();
+        fs::write(&hba, converted)
+            .map_err(|err| Error::Embedded(format!("cannot write {}: {err}", hba.display())))?;
+        self.pg_ctl_checked(&["restart", "-w", "-m", "fast", "-l", &self.log_file_arg()])
+    }
+
     fn create_database(&self) -> Result<()> {
         let port = self.port()?.to_string();
-        let output = self.run(
+        let password = self.password()?;
+        let output = self.run_client(
             "createdb",
             &["-h", "127.0.0.1", "-p", &port, "-U", SUPERUSER, DATABASE],
+            password.as_deref(),
+            None,
         )?;
         let stderr = String::from_utf8_lossy(&output.stderr);
         if !output.status.success() && !stderr.contains("already exists") {
@@ -261,6 +406,42 @@ impl EmbeddedCluster {
             .args(args)
             .output()
             .map_err(|err| Error::Embedded(format!("cannot run {}: {err}", binary.display())))
+    }
+
+    /// Runs a client program (psql, createdb) as ourselves, with `password` in `PGPASSWORD` and
+    /// `input` on its standard input.
+    fn run_client(
+        &self,
+        program: &str,
+        args: &[&str],
+        password: Option<&str>,
+        input: Option<&str>,
+    ) -> Result<Output> {
+        let binary = self.bin_dir.join(program);
+        let cannot_run = |err: std::io::Error| {
+            Error::Embedded(format!("cannot run {}: {err}", binary.display()))
+        };
+        let mut command = Command::new(&binary);
+        command
+            .args(args)
+            .env_remove("PGPASSWORD")
+            .env_remove("PGPASSFILE")
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(password) = password {
+            command.env("PGPASSWORD", password);
+        }
+        let mut child = command.spawn().map_err(cannot_run)?;
+        if let Some(input) = input {
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            stdin.write_all(input.as_bytes()).map_err(cannot_run)?;
+        }
+        child.wait_with_output().map_err(cannot_run)
     }
 
     fn lock(&self) -> Result<File> {
@@ -394,6 +575,50 @@ fn postgres_system_user() -> Result<(u32, u32)> {
     }
     // SAFETY: entry is non-null and points to a valid passwd record.
     Ok(unsafe { ((*entry).pw_uid, (*entry).pw_gid) })
+}
+
+/// Writes `text` and a newline to a new file at `path` that only its owner can read: created with
+/// mode 0600 (an older file is removed first, so the mode is never a left-over one).
+fn write_private_file(path: &Path, text: &str) -> Result<()> {
+    let cannot =
+        |err: std::io::Error| Error::Embedded(format!("cannot write {}: {err}", path.display()));
+    match fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(cannot(err)),
+        _ => {}
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(cannot)?;
+    file.write_all(format!("{text}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(cannot)
+}
+
+/// The authentication method of a `pg_hba.conf` line, `None` for comments, blank lines and
+/// includes. The method follows the address (host lines) or the user (local lines); options may
+/// follow it.
+fn hba_method(line: &str) -> Option<&str> {
+    let fields: Vec<&str> = line.split('#').next()?.split_whitespace().collect();
+    let method_at = match *fields.first()? {
+        "local" => 3,
+        kind if kind.starts_with("host") => {
+            // An address with a separate netmask takes two fields.
+            if fields.get(3).is_some_and(|address| !address.contains('/'))
+                && fields
+                    .get(4)
+                    .is_some_and(|mask| mask.parse::<std::net::IpAddr>().is_ok())
+            {
+                5
+            } else {
+                4
+            }
+        }
+        _ => return None,
+    };
+    fields.get(method_at).copied()
 }
 
 /// The last `bytes` bytes of a text file, for error messages.

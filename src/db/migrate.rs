@@ -21,8 +21,16 @@ refinery::embed_migrations!("migrations");
 /// The sql/ files, in application order: (file name, contents).
 const SQL_BUNDLE: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/sql_bundle.rs"));
 
+/// The text of one sql/ file of the bundle, by file name.
+pub(crate) fn sql_file(name: &str) -> Option<&'static str> {
+    SQL_BUNDLE
+        .iter()
+        .find(|(file, _)| *file == name)
+        .map(|(_, sql)| *sql)
+}
+
 /// Key of the advisory lock held while migrating ("ktrdr" in ASCII).
-const MIGRATION_LOCK_KEY: i64 = 0x006b_7472_6472;
+pub(crate) const MIGRATION_LOCK_KEY: i64 = 0x006b_7472_6472;
 const HISTORY_TABLE: &str = "ktrdr.refinery_schema_history";
 
 /// What one `migrate` call changed.

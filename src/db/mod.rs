@@ -7,6 +7,7 @@ mod connect_failure;
 pub mod embedded;
 mod migrate;
 pub mod outage;
+pub mod roles;
 pub mod scratch;
 
 pub(crate) use connect::connect_single;

@@ -1,18 +1,24 @@
 //! Every panel of the provisioned Grafana dashboard (grafana/provisioning/dashboards/ktrdr.json)
 //! runs its SQL — Grafana's macros substituted as Grafana expands them for PostgreSQL — as a
 //! `ktrdr_reader` login on a database holding real operations: a training and a backtest of its
-//! model run by a real worker, a queued dummy, and an orphan its ticker settled. Each query must return
-//! rows with the columns the panel names.
+//! model run by a real worker, a queued dummy, an orphan its ticker settled, and two researches
+//! that worker's ticker advanced — one completed, one stopped by its training gate. Each query must
+//! return rows with the columns the panel names.
 
 mod support;
 
+use ktrdr::research::ResearchRequest;
 use ktrdr_testkit::{LoginRole, TestDatabase};
 use ktrdr_trading::kinds::BacktestParams;
 use serde_json::{Value, json};
 use sqlx::{Column, Row};
 use support::{
-    completed, example_strategy, finished, spawn_worker, store_synthetic_bars, submit,
-    training_params,
+    completed, example_strategy, finished,
+    research::{
+        AGENT_TYPES, TRAINING_TYPES, given_strategy, research_completed, research_ended, trigger,
+        worker_registered,
+    },
+    spawn_named_worker, store_synthetic_bars, submit, training_params,
 };
 
 /// Grafana's PostgreSQL macros, over the dashboard's default range (the last 6 hours).
@@ -45,11 +51,34 @@ async fn every_panel_returns_rows_with_its_columns_as_the_reader() -> anyhow::Re
     let pool = &test_db.pool;
     store_synthetic_bars(pool, (2022, 1), (2022, 4), 11).await;
     let orphan = ktrdr_testkit::running_dummy(pool, "gone", 0.5).await?;
-    let _worker = spawn_worker(
+    let types = format!("{TRAINING_TYPES},{AGENT_TYPES}");
+    let _worker = spawn_named_worker(
         test_db.url(),
-        &["--types", "training,backtesting"],
+        "panels",
+        &["--types", &types],
         &[("ORPHAN_CHECK_INTERVAL_SECONDS", "0.5")],
     );
+    // Researches are refused while no worker could run their children.
+    worker_registered(pool, "panels").await;
+    let researched = trigger(
+        pool,
+        ResearchRequest {
+            strategy: Some(given_strategy(2)),
+            bypass_gates: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    // No test accuracy beats the baseline by a whole 1.0: the training gate stops this one.
+    let gated = trigger(
+        pool,
+        ResearchRequest {
+            strategy: Some(given_strategy(2)),
+            gate_overrides: Some(json!({"training": {"accuracy_margin": 1.0}})),
+            ..Default::default()
+        },
+    )
+    .await;
     let training = submit(pool, "training", training_params(2, 1)).await;
     // No worker runs dummies: this one stays in the queue.
     submit(pool, "dummy", json!({"steps": 2, "step_ms": 10})).await;
@@ -58,12 +87,19 @@ async fn every_panel_returns_rows_with_its_columns_as_the_reader() -> anyhow::Re
     let backtest = submit(pool, "backtesting", backtest).await;
     completed(pool, &backtest).await;
     finished(pool, &orphan.lease.operation_id).await;
+    research_completed(pool, &researched).await;
+    let gated = research_ended(pool, &gated).await;
+    assert_eq!(
+        gated.outcome.as_deref(),
+        Some("failed_training_gate"),
+        "{gated:?}"
+    );
 
     let dashboard: Value = serde_json::from_str(include_str!(
         "../../grafana/provisioning/dashboards/ktrdr.json"
     ))?;
     let panels = dashboard["panels"].as_array().expect("panels");
-    assert!(panels.len() >= 10);
+    assert!(panels.len() >= 16);
     let reader = LoginRole::create(&test_db, "ktrdr_reader").await?;
     let as_reader = reader.pool().await?;
     for panel in panels {
@@ -86,6 +122,25 @@ async fn every_panel_returns_rows_with_its_columns_as_the_reader() -> anyhow::Re
             );
         }
     }
+    // The research panels count what happened: one research through, one stopped at its gate.
+    let outcomes: Vec<(String, Option<f64>, Option<f64>)> = sqlx::query_as(
+        "SELECT o.outcome, e.test_accuracy, e.sharpe
+         FROM ktrdr.research_outcomes o JOIN ktrdr.research_experiments e USING (research_id)
+         ORDER BY o.outcome",
+    )
+    .fetch_all(&as_reader)
+    .await?;
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert_eq!(outcomes[0].0, "completed");
+    assert!(
+        outcomes[0].1.is_some() && outcomes[0].2.is_some(),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1].0, "failed_training_gate");
+    assert!(
+        outcomes[1].1.is_some() && outcomes[1].2.is_none(),
+        "{outcomes:?}"
+    );
     as_reader.close().await;
     Ok(())
 }

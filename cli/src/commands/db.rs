@@ -1,4 +1,5 @@
-//! `ktrdr db up|down|status|url`: the embedded cluster (or, with DATABASE_URL, the configured server).
+//! `ktrdr db up|down|status|url`: the embedded cluster (or, with DATABASE_URL, the configured server);
+//! `ktrdr db roles` (in `db_roles`): ktrdr's group roles and their logins, on either.
 
 use clap::Subcommand;
 use ktrdr::{
@@ -7,7 +8,10 @@ use ktrdr::{
 };
 use serde_json::json;
 
-use crate::output::{self, JsonArgs};
+use crate::{
+    commands::db_roles::{self, RolesArgs},
+    output::{self, JsonArgs},
+};
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -20,11 +24,15 @@ pub enum DbCommand {
     /// Print the database URL, password included (for psql, DATABASE_URL, scripts); every other
     /// command masks the password.
     Url(JsonArgs),
+    /// Apply ktrdr's roles (ktrdr_worker, ktrdr_reader, ktrdr_admin) and their grants again, and
+    /// show what each may do and its members; with --create-login, add a login to one.
+    Roles(RolesArgs),
 }
 
-pub async fn run(command: DbCommand) -> anyhow::Result<()> {
+pub async fn run(command: DbCommand, migrate_first: bool) -> anyhow::Result<()> {
     let external = config::database_url_from_env();
     match command {
+        DbCommand::Roles(args) => db_roles::run(args, migrate_first).await?,
         DbCommand::Up(args) => {
             let (kind, url) = match &external {
                 Some(url) => {

@@ -7,6 +7,7 @@ pub mod checkpoints;
 pub mod completions;
 pub mod data;
 pub mod db;
+pub mod db_roles;
 pub mod health;
 pub mod migrate;
 pub mod ops;

@@ -85,10 +85,27 @@ pub fn generate_password() -> String {
         .collect()
 }
 
+const CONNECT_AS_OWNER: &str =
+    "connect as the owner of the ktrdr schema (who ran `ktrdr migrate`) or a superuser";
+
 /// Applies sql/95_roles.sql again — creates missing group roles, re-grants every right — under the
 /// migration lock, so it never interleaves with a `ktrdr migrate`.
 pub async fn apply(pool: &PgPool) -> Result<()> {
     ensure_migrated(pool).await?;
+    // Checked first: a non-owner's REVOKEs would only warn, once per function, before the error.
+    let (user, owns): (String, bool) = sqlx::query_as(
+        "SELECT current_user::text,
+                pg_has_role(current_user, n.nspowner, 'USAGE')
+                    OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+         FROM pg_namespace n WHERE n.nspname = 'ktrdr'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !owns {
+        return Err(Error::PermissionDenied(format!(
+            "cannot apply the roles: {user} does not own the ktrdr schema — {CONNECT_AS_OWNER}"
+        )));
+    }
     let sql = migrate::sql_file("95_roles.sql").expect("sql/95_roles.sql is in the bundle");
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -100,8 +117,7 @@ pub async fn apply(pool: &PgPool) -> Result<()> {
         .await
         .map_err(|err| match permission_message(&err) {
             Some(message) => Error::PermissionDenied(format!(
-                "cannot apply the roles: {message} — connect as the owner of the ktrdr schema \
-                 (who ran `ktrdr migrate`) or a superuser"
+                "cannot apply the roles: {message} — {CONNECT_AS_OWNER}"
             )),
             None => err.into(),
         })?;

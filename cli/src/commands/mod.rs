@@ -9,6 +9,7 @@ pub mod data;
 pub mod db;
 pub mod health;
 pub mod migrate;
+pub mod models;
 pub mod ops;
 pub mod results;
 pub mod ticker;

@@ -101,8 +101,9 @@ pub struct TrainingRun {
     /// SHA-256 of the best model's parameter values (little-endian f32, in name order): equal for
     /// runs that ended with the same weights.
     pub parameters_sha256: String,
-    /// The sampled test rows with the best model's probabilities and predictions.
-    pub test_predictions: TestPredictions,
+    /// The sampled test rows with the best model's probabilities and predictions (boxed: the
+    /// other ends of a run are small).
+    pub test_predictions: Box<TestPredictions>,
     /// The state after the last epoch (history and best epoch included): resuming from it skips
     /// straight to the evaluation, so a run whose model could not be stored need not train again.
     pub final_checkpoint: TrainingCheckpoint,
@@ -428,7 +429,7 @@ pub fn train(
             strategy.model.hidden_layers.len(),
         )?,
         parameters_sha256: ktrdr::artifacts::hex_sha256(&parameter_bytes),
-        test_predictions: test_predictions(prepared, &predicted, &probabilities),
+        test_predictions: Box::new(test_predictions(prepared, &predicted, &probabilities)),
         final_checkpoint,
     }))
 }

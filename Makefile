@@ -19,10 +19,12 @@ demo: build
 	@scripts/demo.sh
 
 ## make test: every test against a real PostgreSQL (DATABASE_URL, else the embedded cluster), and the
-## examples in the crates' docs (nextest does not run those); chromium for the HTML page test.
+## examples in the crates' docs (nextest does not run those); chromium for the HTML page test, and
+## safetensors + numpy (.venv-export/) for the model-export check (cli/tests/model_export.rs).
 test: libtorch
 	@scripts/ensure-postgres.sh
 	@scripts/ensure-chromium.sh
+	@scripts/ensure-python-export-venv.sh
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast && $(CARGO) test --workspace --doc; \
 	else \

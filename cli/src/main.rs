@@ -16,8 +16,8 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::commands::{
-    agent, backtest, checkpoints, completions, data, db, health, migrate, ops, results, ticker,
-    train, validate, workers,
+    agent, backtest, checkpoints, completions, data, db, health, migrate, models, ops, results,
+    ticker, train, validate, workers,
 };
 
 /// ktrdr: PostgreSQL-coordinated jobs for training and backtesting trading models.
@@ -63,6 +63,9 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// Results of a training or backtest: metrics, history, trades.
     Results(results::ResultsArgs),
+    /// Trained models: export one as safetensors + JSON, to run without ktrdr.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     /// Checkpoints: list, show, delete, stats, cleanup.
     #[command(subcommand)]
     Checkpoints(checkpoints::CheckpointsCommand),
@@ -136,6 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(args, migrate_first).await,
         Command::Backtest(args) => backtest::run(args, migrate_first).await,
         Command::Results(args) => results::run(args, migrate_first).await,
+        Command::Models(command) => models::run(command, migrate_first).await,
         Command::Checkpoints(command) => checkpoints::run(command, migrate_first).await,
         Command::Health(args) => health::run(args, migrate_first).await,
         Command::Ticker(args) => ticker::run(args, migrate_first).await,

@@ -164,6 +164,7 @@ fn training_result() -> TrainingResult {
                 size_bytes: 100,
             },
             safetensors: None,
+            test_predictions: None,
             store: "database".into(),
         },
         split: Some(SplitDates {

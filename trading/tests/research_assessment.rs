@@ -71,6 +71,7 @@ fn training(confusion: [[u64; 3]; 3], val_accuracy: f64) -> TrainingResult {
             weights: artifact.clone(),
             metadata: artifact,
             safetensors: None,
+            test_predictions: None,
             store: "database".into(),
         },
         split: None,

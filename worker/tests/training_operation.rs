@@ -48,7 +48,44 @@ async fn training_runs_end_to_end_and_stores_its_model() -> anyhow::Result<()> {
         metadata["feature_names"].as_array().unwrap().len() as u64,
         result["features"].as_u64().unwrap()
     );
+    let layers = metadata["architecture"]["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{}", metadata["architecture"]);
+    assert_eq!(layers[2]["out_features"], 3);
+    stores_its_test_predictions(&store, &result).await?;
     same_weights_in_safetensors(&store, &result).await
+}
+
+/// `test_predictions.json`: every test row (fewer than 1000), its raw features and probabilities
+/// that sum to 1, and the predicted classes adding up to the confusion matrix's columns.
+async fn stores_its_test_predictions(store: &ArtifactStore, result: &Value) -> anyhow::Result<()> {
+    let artifact: ArtifactRef =
+        serde_json::from_value(result["model"]["test_predictions"].clone())?;
+    let predictions: ktrdr_trading::kinds::TestPredictions =
+        serde_json::from_slice(&store.get(&artifact).await?)?;
+    let test_rows = result["bars"]["test"].as_u64().unwrap() as usize;
+    assert_eq!(predictions.test_rows, test_rows);
+    assert_eq!(predictions.predicted.len(), test_rows);
+    assert_eq!(predictions.timestamps.len(), test_rows);
+    let features = result["features"].as_u64().unwrap() as usize;
+    assert!(predictions.inputs.iter().all(|row| row.len() == features));
+    for p in &predictions.probabilities {
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{p:?}");
+    }
+    for class in 0..3 {
+        let column: u64 = result["confusion_matrix"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row[class].as_u64().unwrap())
+            .sum();
+        let count = predictions
+            .predicted
+            .iter()
+            .filter(|&&p| p == class)
+            .count();
+        assert_eq!(count as u64, column, "class {class}");
+    }
+    Ok(())
 }
 
 /// The model's safetensors artifact holds the `.ot` weights under PyTorch's names: the example's

@@ -10,6 +10,7 @@ pub mod db;
 pub mod db_roles;
 pub mod health;
 pub mod migrate;
+pub mod models;
 pub mod ops;
 pub mod results;
 pub mod ticker;

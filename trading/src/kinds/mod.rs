@@ -4,6 +4,7 @@
 
 mod backtesting;
 pub mod evaluation;
+pub mod model_files;
 mod reproducibility;
 mod research;
 pub mod sample;
@@ -15,6 +16,7 @@ use serde_json::Value;
 
 pub use backtesting::{BacktestParams, BacktestResult, Backtesting};
 pub use evaluation::ClassMetrics;
+pub use model_files::{ModelArchitecture, TestPredictions};
 pub use reproducibility::Reproducibility;
 pub use research::{
     AgentAssessment, AgentDesign, AgentResearch, AssessmentParams, DesignParams, DesignResult,

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::{ClassMetrics, Reproducibility, SplitDates, check_run, deserialize_params};
+use super::{
+    ClassMetrics, ModelArchitecture, Reproducibility, SplitDates, check_run, deserialize_params,
+};
 use crate::{
     Error, Result,
     features::Scaler,
@@ -91,6 +93,10 @@ pub struct ModelArtifacts {
     /// export`; absent from trainings made before it was stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub safetensors: Option<ArtifactRef>,
+    /// A sample of the test part with ktrdr's probabilities (`model_files::TestPredictions`), for
+    /// `ktrdr models export`; absent from trainings made before it was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_predictions: Option<ArtifactRef>,
     /// The store, described for people (`database` or a directory).
     pub store: String,
 }
@@ -105,6 +111,10 @@ pub struct ModelMetadata {
     pub scaler: Scaler,
     /// The model's output classes, in order.
     pub classes: Vec<String>,
+    /// The network, layer by layer (`model_files::ModelArchitecture`); absent from trainings made
+    /// before it was stored, whose architecture follows from `strategy.model` all the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<ModelArchitecture>,
 }
 
 /// Result of a `training` operation (contract: these JSON field names).

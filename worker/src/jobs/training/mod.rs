@@ -1,11 +1,12 @@
 //! The `training` operation: a strategy's MLP trained with tch on its market data.
 //!
 //! Loads the bars, builds features and labels (`ktrdr::features`), trains on a blocking thread (see
-//! `trainer`), reports progress after every epoch, stores the best model — weights and a metadata
-//! document with the scaler, feature names and the strategy — in the artifact store, and returns the
-//! per-epoch history, test accuracy, confusion matrix and class balance, with what makes them
-//! readable: the split's dates, the baseline, per-class figures, warnings and the reproducibility
-//! block.
+//! `trainer`), reports progress after every epoch, stores the best model — weights (tch `.ot` and
+//! safetensors), a metadata document with the scaler, feature names, architecture and the strategy,
+//! and a sample of the test part with the model's probabilities (`test_predictions.json`, for
+//! `ktrdr models export`) — in the artifact store, and returns the per-epoch history, test
+//! accuracy, confusion matrix and class balance, with what makes them readable: the split's dates,
+//! the baseline, per-class figures, warnings and the reproducibility block.
 //!
 //! Checkpoints: every `checkpoint_interval` epochs (or 300 s), and on a cancel or a shutdown, the
 //! state at the last epoch boundary is saved (see `super::checkpointing`); an operation that has a
@@ -32,8 +33,8 @@ use ktrdr::{checkpoints::CheckpointKind, operations::Progress};
 use ktrdr_trading::{
     features::LABEL_NAMES,
     kinds::{
-        ModelArtifacts, ModelMetadata, SplitRows, Training, TrainingParams, TrainingResult,
-        evaluation,
+        ModelArchitecture, ModelArtifacts, ModelMetadata, SplitRows, Training, TrainingParams,
+        TrainingResult, evaluation,
     },
 };
 use serde_json::json;
@@ -157,6 +158,11 @@ impl Job for Training {
             feature_names: prepared.feature_names.clone(),
             scaler: prepared.scaler.clone(),
             classes: LABEL_NAMES.map(String::from).to_vec(),
+            architecture: Some(ModelArchitecture::of(
+                &params.strategy.model,
+                prepared.feature_names.len(),
+                &LABEL_NAMES.map(String::from),
+            )),
         };
         let key = |name: &str| format!("models/{}/{name}", ctx.lease.operation_id);
         let store = &ctx.stores.artifacts;
@@ -171,9 +177,15 @@ impl Job for Training {
                     &serde_json::to_vec(&metadata).expect("JSON"),
                 )
                 .await?;
-            Ok::<_, ktrdr::Error>((weights, safetensors, metadata))
+            let predictions = store
+                .put(
+                    &key("test_predictions.json"),
+                    &serde_json::to_vec(&run.test_predictions).expect("JSON"),
+                )
+                .await?;
+            Ok::<_, ktrdr::Error>((weights, safetensors, metadata, predictions))
         };
-        let (weights, safetensors, metadata) = match stored.await {
+        let (weights, safetensors, metadata, predictions) = match stored.await {
             Ok(stored) => stored,
             Err(err) => {
                 // Keep the training: resuming goes straight to storing the model again.
@@ -217,6 +229,7 @@ impl Job for Training {
                 weights,
                 metadata,
                 safetensors: Some(safetensors),
+                test_predictions: Some(predictions),
                 store: store.describe(),
             },
             split: Some(prepared.split_dates),

@@ -13,9 +13,10 @@ use std::{
     panic::{AssertUnwindSafe, catch_unwind},
 };
 
+use chrono::{DateTime, Utc};
 use ktrdr_trading::{
-    features::{self, Scaler},
-    kinds::{DateRange, EpochRecord, SplitDates},
+    features::{self, LABEL_NAMES, Scaler},
+    kinds::{DateRange, EpochRecord, SplitDates, TestPredictions, model_files},
     market_data::Bar,
     strategy::Strategy,
 };
@@ -74,6 +75,17 @@ pub struct Prepared {
     pub split_dates: SplitDates,
     /// Fraction of the rows on which each fuzzy set is active (`features::set_activity`).
     pub set_activity: BTreeMap<String, f64>,
+    /// The test rows whose predictions are stored with the model, unscaled.
+    pub test_sample: TestSample,
+}
+
+/// The rows of the test part that `test_predictions.json` holds (`model_files::test_sample_rows`):
+/// their index in the test part, their bars' times, and their features before scaling — what a
+/// reader of the exported model feeds it.
+pub struct TestSample {
+    pub rows: Vec<usize>,
+    pub timestamps: Vec<DateTime<Utc>>,
+    pub inputs: Vec<Vec<f32>>,
 }
 
 pub struct TrainingRun {
@@ -89,6 +101,9 @@ pub struct TrainingRun {
     /// SHA-256 of the best model's parameter values (little-endian f32, in name order): equal for
     /// runs that ended with the same weights.
     pub parameters_sha256: String,
+    /// The sampled test rows with the best model's probabilities and predictions (boxed: the
+    /// other ends of a run are small).
+    pub test_predictions: Box<TestPredictions>,
     /// The state after the last epoch (history and best epoch included): resuming from it skips
     /// straight to the evaluation, so a run whose model could not be stored need not train again.
     pub final_checkpoint: TrainingCheckpoint,
@@ -140,12 +155,25 @@ pub fn prepare(strategy: &Strategy, bars: &[Bar]) -> Result<Prepared, String> {
         validation: dates(&validation),
         test: dates(&test),
     };
+    let sample_rows = model_files::test_sample_rows(test.len());
+    let sample_timestamps = sample_rows.iter().map(|&r| at(test.start + r)).collect();
     let features::FeatureMatrix {
         names,
         mut data,
         bar_index,
     } = matrix;
     let scaler = Scaler::fit(&data[..train.end * cols], cols);
+    let test_sample = TestSample {
+        inputs: sample_rows
+            .iter()
+            .map(|&r| {
+                let row = test.start + r;
+                data[row * cols..(row + 1) * cols].to_vec()
+            })
+            .collect(),
+        timestamps: sample_timestamps,
+        rows: sample_rows,
+    };
     scaler.transform(&mut data);
     let y: Vec<i64> = bar_index.iter().map(|&i| i64::from(labels[i])).collect();
     let mut class_balance = [0usize; 3];
@@ -166,6 +194,7 @@ pub fn prepare(strategy: &Strategy, bars: &[Bar]) -> Result<Prepared, String> {
         class_balance,
         split_dates,
         set_activity,
+        test_sample,
     })
 }
 
@@ -366,9 +395,15 @@ pub fn train(
 
     restore(&parameters, &best_weights);
     let x_test = prepared.test.0.to_device(device);
-    let predicted = no_grad(|| model.forward(&x_test, None).argmax(-1, false));
+    let (predicted, probabilities) = no_grad(|| {
+        let logits = model.forward(&x_test, None);
+        (logits.argmax(-1, false), logits.softmax(-1, Kind::Float))
+    });
     let predicted: Vec<i64> =
         Vec::try_from(predicted.to_device(Device::Cpu)).expect("predictions are i64");
+    let probabilities: Vec<f32> =
+        Vec::try_from(probabilities.flatten(0, -1).to_device(Device::Cpu))
+            .expect("probabilities are f32");
     let truth: Vec<i64> = Vec::try_from(&prepared.test.1).expect("labels are i64");
     let mut confusion_matrix = [[0u64; 3]; 3];
     for (&t, &p) in truth.iter().zip(&predicted) {
@@ -394,8 +429,34 @@ pub fn train(
             strategy.model.hidden_layers.len(),
         )?,
         parameters_sha256: ktrdr::artifacts::hex_sha256(&parameter_bytes),
+        test_predictions: Box::new(test_predictions(prepared, &predicted, &probabilities)),
         final_checkpoint,
     }))
+}
+
+/// The sampled test rows with what the model answered for the whole test part: `predicted` (one
+/// class index per row) and `probabilities` (row-major, one row of classes per row).
+fn test_predictions(
+    prepared: &Prepared,
+    predicted: &[i64],
+    probabilities: &[f32],
+) -> TestPredictions {
+    let sample = &prepared.test_sample;
+    let classes = CLASSES as usize;
+    TestPredictions {
+        sample: model_files::test_sample_description(predicted.len()),
+        test_rows: predicted.len(),
+        features: prepared.feature_names.clone(),
+        classes: LABEL_NAMES.map(String::from).to_vec(),
+        timestamps: sample.timestamps.clone(),
+        inputs: sample.inputs.clone(),
+        probabilities: sample
+            .rows
+            .iter()
+            .map(|&r| probabilities[r * classes..(r + 1) * classes].to_vec())
+            .collect(),
+        predicted: sample.rows.iter().map(|&r| predicted[r] as usize).collect(),
+    }
 }
 
 /// Copies of the weights and Adam's state as an epoch begins: what a failure checkpoint holds,

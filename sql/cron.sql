@@ -12,6 +12,9 @@
 -- lease expiry instead). `ktrdr health` then shows the orphan detector running with scheduler
 -- pg_cron. Run workers with --no-ticker: pg_cron's calls carry no leader epoch, so they are not
 -- fenced against a ticker's (sql/82_leadership.sql). Re-applying this file replaces the jobs.
+-- With password authentication (the embedded cluster's SCRAM, any production server), set
+-- cron.use_background_workers = on: otherwise pg_cron logs in over libpq with no password, and
+-- every job fails to connect.
 CREATE EXTENSION IF NOT EXISTS pg_cron;
 
 -- Orphan detection and expiry of outage reconciliations (sql/88_scheduled_maintenance.sql).

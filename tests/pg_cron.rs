@@ -13,7 +13,11 @@ async fn pg_cron_detects_an_orphan_with_no_ticker_and_health_says_so() -> anyhow
     let cluster = TempCluster::start()?;
     let conf = cluster.cluster.data_dir().join("postgresql.conf");
     let mut settings = std::fs::read_to_string(&conf)?;
-    settings.push_str("shared_preload_libraries = 'pg_cron'\ncron.database_name = 'ktrdr'\n");
+    // Background workers: pg_cron's default is to log in over libpq, which the cluster's
+    // password authentication refuses (pg_cron has no password to give).
+    settings.push_str(
+        "shared_preload_libraries = 'pg_cron'\ncron.database_name = 'ktrdr'\ncron.use_background_workers = on\n",
+    );
     std::fs::write(&conf, settings)?;
     cluster.restart_server().await?;
     let pool = &cluster.migrated_pool().await?;

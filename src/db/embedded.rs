@@ -298,7 +298,7 @@ impl EmbeddedCluster {
             None => self.write_new_password()?,
         };
         eprintln!(
-            "ktrdr: converting the embedded cluster in {} from trust to password authentication              (password in {}); its open connections are dropped",
+            "ktrdr: converting the embedded cluster in {} from trust to password authentication (password in {}); its open connections are dropped",
             self.home.display(),
             self.password_file().display()
         );

@@ -1,8 +1,9 @@
-# Multi-stage build of the two product binaries from a clean clone. The build stage installs
+# Multi-stage build of the product binaries from a clean clone. The build stage installs
 # libtorch with the project's own script (torch==2.13.0 from PyPI); the runtime stage carries the
 # binaries and exactly the shared libraries `ldd` finds them needing outside the base image, in
-# /opt/ktrdr/lib, with the worker's RUNPATH rewritten to $ORIGIN/../lib (patchelf), so nothing
-# needs LD_LIBRARY_PATH. scripts/check-runtime-image.sh lays out the same files and runs them.
+# /opt/ktrdr/lib, with ktrdr-worker-torch's RUNPATH rewritten to $ORIGIN/../lib (patchelf), so
+# nothing needs LD_LIBRARY_PATH. (ktrdr-worker links no libtorch; asked for training or backtesting
+# it execs ktrdr-worker-torch beside it.) scripts/check-runtime-image.sh lays out the same files and runs them.
 #
 #   docker build -t ktrdr .                                   # CPU (libtorch's CUDA stubs only)
 #   docker build --build-arg RUNTIME_BASE=nvidia/cuda:13.0.0-runtime-ubuntu24.04 -t ktrdr:cuda .
@@ -17,7 +18,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN scripts/ensure-libtorch.sh \
- && cargo build --release --locked -p ktrdr-cli -p ktrdr-worker \
+ && cargo build --release --locked -p ktrdr-cli -p ktrdr-worker -p ktrdr-worker-torch \
  && scripts/runtime-layout.sh target/release /out
 
 FROM ${RUNTIME_BASE}

@@ -56,7 +56,7 @@ bench: build
 ## --duration S, --workers N). A one-minute run is part of make test (bench/tests/chaos.rs).
 chaos: libtorch
 	@scripts/ensure-postgres.sh
-	$(CARGO) build --release -p ktrdr-bench -p ktrdr-worker
+	$(CARGO) build --release -p ktrdr-bench -p ktrdr-worker -p ktrdr-worker-torch
 	target/release/ktrdr-bench chaos $(CHAOS_ARGS)
 
 ## make quality: formatting, lints, and the SQL applied to a scratch database by the tests.

@@ -16,8 +16,9 @@ bench=target/release/ktrdr-bench
 epochs="${BENCH_EPOCHS:-5}"
 export PYTHONPATH=".libtorch:.libtorch/python-deps${PYTHONPATH:+:$PYTHONPATH}"
 
-# The benchmark starts the release ktrdr-worker for its resume-latency cycles.
-[ -x "$bench" ] && [ -x target/release/ktrdr-worker ] || cargo build --release -p ktrdr-bench -p ktrdr-worker
+# The benchmark starts the release ktrdr-worker (which execs ktrdr-worker-torch) for its
+# resume-latency cycles.
+[ -x "$bench" ] && [ -x target/release/ktrdr-worker-torch ] || cargo build --release -p ktrdr-bench -p ktrdr-worker -p ktrdr-worker-torch
 
 if ! python3 -c 'import torch' >/dev/null 2>&1; then
   echo "Installing the CUDA libraries torch's Python module loads into .libtorch/python-deps …" >&2

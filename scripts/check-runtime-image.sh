@@ -2,8 +2,9 @@
 # Proves the runtime image's files without a Docker engine: lays out what the Dockerfile's runtime
 # stage carries (scripts/runtime-layout.sh) in a scratch root together with only the base image's
 # system libraries (libc, libm, libstdc++, libgcc_s …, all in debian:bookworm-slim), then, chrooted
-# there with an empty environment (no LD_LIBRARY_PATH), runs `ktrdr-worker --version`, `ktrdr
-# --version`, and a worker that completes a one-epoch training. A library missing from the layout,
+# there with an empty environment (no LD_LIBRARY_PATH), runs `ktrdr-worker --version`,
+# `ktrdr-worker-torch --version`, `ktrdr --version`, and a `ktrdr-worker --types training` (which
+# execs ktrdr-worker-torch) that completes a one-epoch training. A library missing from the layout,
 # or a RUNPATH pointing back at the build machine, fails here. Needs root (chroot), the built
 # binaries (BIN_DIR, default target/debug) and a PostgreSQL at DATABASE_URL.
 set -euo pipefail
@@ -26,7 +27,7 @@ trap cleanup EXIT
 
 scripts/runtime-layout.sh "$bin_dir" "$root/opt/ktrdr"
 # The base image's part: the system libraries the binaries link, nothing from .libtorch.
-for lib in $(ldd "$root/opt/ktrdr/bin/ktrdr-worker" "$root/opt/ktrdr/bin/ktrdr" | awk '/=> \/(usr\/)?lib/ {print $3}' | sort -u) /lib64/ld-linux-x86-64.so.2; do
+for lib in $(ldd "$root/opt/ktrdr/bin/ktrdr-worker-torch" "$root/opt/ktrdr/bin/ktrdr-worker" "$root/opt/ktrdr/bin/ktrdr" | awk '/=> \/(usr\/)?lib/ {print $3}' | sort -u) /lib64/ld-linux-x86-64.so.2; do
   mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib"
 done
 mkdir -p "$root/tmp" "$root/work" "$root/etc" && chmod 1777 "$root/tmp"
@@ -35,11 +36,15 @@ echo "hosts: files" > "$root/etc/nsswitch.conf"
 mkdir -p "$root/proc" && mount -t proc proc "$root/proc"
 # And the devices every container has (libtorch seeds from /dev/urandom).
 mkdir -p "$root/dev" && mknod -m 666 "$root/dev/null" c 1 3 && mknod -m 666 "$root/dev/urandom" c 1 9
-runpath=$(patchelf --print-rpath "$root/opt/ktrdr/bin/ktrdr-worker")
-[ "$runpath" = '$ORIGIN/../lib' ] || { echo "check-runtime-image: ktrdr-worker's RUNPATH is $runpath" >&2; exit 1; }
+runpath=$(patchelf --print-rpath "$root/opt/ktrdr/bin/ktrdr-worker-torch")
+[ "$runpath" = '$ORIGIN/../lib' ] || { echo "check-runtime-image: ktrdr-worker-torch's RUNPATH is $runpath" >&2; exit 1; }
+if ldd "$root/opt/ktrdr/bin/ktrdr-worker" | grep -q torch; then
+  echo "check-runtime-image: ktrdr-worker links libtorch; only ktrdr-worker-torch may" >&2; exit 1
+fi
 in_root() { env -i HOME=/work KTRDR_HOME=/work/.ktrdr "$(command -v chroot)" "$root" "$@"; }
 in_root_db() { env -i HOME=/work KTRDR_HOME=/work/.ktrdr DATABASE_URL="$DATABASE_URL_IN_ROOT" "$(command -v chroot)" "$root" "$@"; }
 in_root /opt/ktrdr/bin/ktrdr-worker --version
+in_root /opt/ktrdr/bin/ktrdr-worker-torch --version
 in_root /opt/ktrdr/bin/ktrdr --version
 
 psql "$DATABASE_URL" -qc "CREATE DATABASE $db"

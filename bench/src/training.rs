@@ -32,7 +32,7 @@ use crate::stats::median;
 
 mod with_database;
 
-use ktrdr_worker::jobs::{
+use ktrdr_worker_torch::{
     backtesting,
     training::{
         checkpoint::TrainingCheckpoint,
@@ -305,7 +305,7 @@ fn checkpoint_cost(
 ) -> (CheckpointCost, TrainingCheckpoint) {
     use std::collections::BTreeMap;
 
-    use ktrdr_worker::jobs::training::{adam::Adam, checkpoint::TrainState, model::Mlp};
+    use ktrdr_worker_torch::training::{adam::Adam, checkpoint::TrainState, model::Mlp};
     let vs = tch::nn::VarStore::new(Device::Cpu);
     let _model = Mlp::new(
         &vs.root(),

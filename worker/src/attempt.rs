@@ -17,7 +17,7 @@ use tokio::{
 };
 
 use crate::{
-    jobs::{self, JobContext, JobEnd, JobResult, StopRequest},
+    jobs::{JobContext, JobEnd, JobResult, Jobs, StopRequest},
     outbox::Report,
     reporter::Reporter,
     settings::{OnShutdown, WorkerSettings},
@@ -38,6 +38,8 @@ pub struct Shared {
     pub reporter: Reporter,
     /// Where jobs write, proven writable at start.
     pub stores: Stores,
+    /// The job kinds this binary runs.
+    pub jobs: Jobs,
 }
 
 /// One of the worker's `--concurrency` slots, held while a job computes. Dropping it tells the claim
@@ -77,6 +79,7 @@ pub async fn run(
         settings,
         reporter,
         stores,
+        ..
     } = &*shared;
     let ClaimedOperation {
         lease,
@@ -98,7 +101,8 @@ pub async fn run(
             milestone_tx,
             stop_rx,
         );
-        async move { jobs::run(&operation_type, params, ctx).await }
+        let shared = shared.clone();
+        async move { shared.jobs.run(&operation_type, params, ctx).await }
     });
 
     let lease_seconds = settings.lease.orphan_timeout_seconds;

@@ -26,6 +26,7 @@ use tokio::{
 use crate::{
     attempt::{self, JobSlot, Shared},
     claim_ahead::ClaimAhead,
+    jobs::Jobs,
     reporter::Reporter,
     settings::WorkerSettings,
     stores::Stores,
@@ -39,9 +40,10 @@ const MAX_UNREPORTED: usize = 4000;
 /// slots do not idle through a claim's round trip and commit.
 const MAX_CLAIMS_IN_FLIGHT: usize = 2;
 
-pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
-    if let Some(threads) = settings.torch_threads {
-        tch::set_num_threads(threads);
+/// Runs the worker with `jobs` until SIGTERM/SIGINT; `jobs` must run every type of `settings`.
+pub async fn run(pool: PgPool, settings: WorkerSettings, jobs: Jobs) -> anyhow::Result<()> {
+    if let Some(missing) = settings.types.iter().find(|t| !jobs.runs(t)) {
+        anyhow::bail!("this worker binary cannot run '{missing}' operations");
     }
     // Before registering: a worker that could not store what it computes must claim nothing.
     let stores = Stores::open(&pool, &settings.outbox).await?;
@@ -88,6 +90,7 @@ pub async fn run(pool: PgPool, settings: WorkerSettings) -> anyhow::Result<()> {
             settings: settings.clone(),
             reporter: Reporter::spawn(pool.clone(), settings.worker_id.clone()),
             stores,
+            jobs,
         }),
         identity: identity.clone(),
         ahead: ClaimAhead::new(

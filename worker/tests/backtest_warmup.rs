@@ -8,7 +8,7 @@ use ktrdr_trading::{
     market_data::{Bar, SynthSpec, Timeframe, synthesize},
     strategy::Strategy,
 };
-use ktrdr_worker::jobs::{
+use ktrdr_worker_torch::{
     backtesting::predict_with,
     training::trainer::{self, CheckpointPolicy, TrainEnd},
 };

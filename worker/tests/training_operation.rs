@@ -113,7 +113,7 @@ async fn same_weights_in_safetensors(store: &ArtifactStore, result: &Value) -> a
     assert_eq!(exported.tensor("layers.2.weight")?.shape()[0], 3);
     assert_eq!(variables.len(), 6);
     for (name, tensor) in &variables {
-        let renamed = ktrdr_worker::jobs::training::export::pytorch_name(name, 2).unwrap();
+        let renamed = ktrdr_worker_torch::training::export::pytorch_name(name, 2).unwrap();
         let view = exported.tensor(&renamed)?;
         let shape: Vec<usize> = tensor.size().iter().map(|&d| d as usize).collect();
         assert_eq!(view.shape(), shape.as_slice(), "{name}");

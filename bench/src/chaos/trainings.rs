@@ -12,7 +12,7 @@ use ktrdr_trading::{
     market_data::{self, SynthSpec},
     strategy::Strategy,
 };
-use ktrdr_worker::jobs::training::trainer::{self, CheckpointPolicy, TrainEnd};
+use ktrdr_worker_torch::training::trainer::{self, CheckpointPolicy, TrainEnd};
 use sqlx::PgPool;
 
 const CHECKPOINT_EVERY_EPOCHS: usize = 10;

@@ -29,9 +29,8 @@ use ktrdr_trading::{
 use serde::Serialize;
 
 use super::median;
-use ktrdr_worker::jobs::{
-    checkpointing::CheckpointSaver, training::checkpoint::TrainingCheckpoint,
-};
+use ktrdr_worker::jobs::checkpointing::CheckpointSaver;
+use ktrdr_worker_torch::training::checkpoint::TrainingCheckpoint;
 
 /// Checkpoint saves timed per store.
 const SAVES: usize = 20;
@@ -215,7 +214,7 @@ impl Worker {
             .spawn()
             .with_context(|| {
                 format!(
-                    "cannot start {} (build it: `cargo build --release -p ktrdr-worker`)",
+                    "cannot start {} (build it: `cargo build --release -p ktrdr-worker -p ktrdr-worker-torch`)",
                     exe.display()
                 )
             })?;

@@ -6,7 +6,7 @@
 //! that puts them together with the features, the scaler and the strategy.
 //!
 //! The architecture is derived, never guessed: [`ModelArchitecture::of`] follows exactly what the
-//! worker builds from the strategy's `model` section (`worker/src/jobs/training/model.rs`), and
+//! worker builds from the strategy's `model` section (`worker-torch/src/training/model.rs`), and
 //! [`ModelArchitecture::check_shapes`] holds it against the shapes the weights really have.
 
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! A model that cannot be allocated is refused when it is validated — by `ktrdr validate`, at
 //! submit, and by the worker — instead of failing inside libtorch after it was claimed.
 //!
-//! The estimate follows what the worker's trainer holds (worker/src/jobs/training/trainer.rs):
+//! The estimate follows what the worker's trainer holds (worker-torch/src/training/trainer.rs):
 //! [`PARAMETER_COPIES`] float32 copies of every parameter, and for one batch the activations of
 //! every layer that autograd keeps for the backward pass. It leaves out the data set, whose size
 //! depends on the bars found when the training runs.

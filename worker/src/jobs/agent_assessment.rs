@@ -9,25 +9,24 @@
 
 use ktrdr::operations::{self, Status};
 use ktrdr_trading::{
-    kinds::{AgentAssessment, AssessmentParams},
+    kinds::AssessmentParams,
     research::{self, Assessment, AssessmentContext},
 };
 use sqlx::PgPool;
 
 use super::{
-    Job, JobContext, JobEnd, JobResult,
+    JobContext, JobEnd, JobResult,
     research_commands::{self, ExternalCommand},
 };
 
-impl Job for AgentAssessment {
-    async fn run(params: AssessmentParams, mut ctx: JobContext) -> JobResult<Assessment> {
-        let context = assessment_context(&ctx.pool, &params).await?;
-        let assessed = match research_commands::assessor().map_err(JobEnd::fatal)? {
-            Some(command) => run_external(command, context, &mut ctx).await?,
-            None => research::assess(&context).map_err(|err| err.to_string()),
-        };
-        assessed.map_err(JobEnd::fatal)
-    }
+/// The `agent_assessment` job.
+pub async fn run(params: AssessmentParams, mut ctx: JobContext) -> JobResult<Assessment> {
+    let context = assessment_context(&ctx.pool, &params).await?;
+    let assessed = match research_commands::assessor().map_err(JobEnd::fatal)? {
+        Some(command) => run_external(command, context, &mut ctx).await?,
+        None => research::assess(&context).map_err(|err| err.to_string()),
+    };
+    assessed.map_err(JobEnd::fatal)
 }
 
 /// The assessor command, on a blocking thread; a cancel or shutdown stops waiting for it.

@@ -12,7 +12,7 @@
 
 use ktrdr::operations::Progress;
 use ktrdr_trading::{
-    kinds::{AgentDesign, DesignParams, DesignResult, TrainingParams},
+    kinds::{DesignParams, DesignResult, TrainingParams},
     market_data::{self, BarRange},
     research::{self, Design, DesignContext, ExperimentSummary, SeriesRange},
     strategy,
@@ -20,34 +20,33 @@ use ktrdr_trading::{
 use sqlx::PgPool;
 
 use super::{
-    Job, JobContext, JobEnd, JobResult,
+    JobContext, JobEnd, JobResult,
     research_commands::{self, ExternalCommand},
 };
 
 /// Experiments of the research memory a design is shown, best first.
 const EXPERIMENTS_SHOWN: i64 = 50;
 
-impl Job for AgentDesign {
-    async fn run(params: DesignParams, mut ctx: JobContext) -> JobResult<DesignResult> {
-        let context = design_context(&ctx.pool, &params)
-            .await
-            .map_err(|err| JobEnd::from_error("cannot read the design context", err))?;
-        ctx.report(Progress {
-            percent: 10.0,
-            message: Some(format!("designing (cycle {})", params.cycle)),
-            details: None,
-        });
-        let designed = match research_commands::designer().map_err(JobEnd::fatal)? {
-            Some(command) => run_external(command, context, &mut ctx).await?,
-            None => run_built_in(&params, context, &ctx).await?,
-        };
-        let design = designed.map_err(JobEnd::fatal)?;
-        let training_params = training_params(&design, &params).map_err(JobEnd::fatal)?;
-        Ok(DesignResult {
-            design,
-            training_params,
-        })
-    }
+/// The `agent_design` job.
+pub async fn run(params: DesignParams, mut ctx: JobContext) -> JobResult<DesignResult> {
+    let context = design_context(&ctx.pool, &params)
+        .await
+        .map_err(|err| JobEnd::from_error("cannot read the design context", err))?;
+    ctx.report(Progress {
+        percent: 10.0,
+        message: Some(format!("designing (cycle {})", params.cycle)),
+        details: None,
+    });
+    let designed = match research_commands::designer().map_err(JobEnd::fatal)? {
+        Some(command) => run_external(command, context, &mut ctx).await?,
+        None => run_built_in(&params, context, &ctx).await?,
+    };
+    let design = designed.map_err(JobEnd::fatal)?;
+    let training_params = training_params(&design, &params).map_err(JobEnd::fatal)?;
+    Ok(DesignResult {
+        design,
+        training_params,
+    })
 }
 
 /// The built-in designer over the training window's bars, on a blocking thread.

@@ -1,18 +1,19 @@
-//! The computations a worker runs, one [`Job`] per kind of `ktrdr_trading::kinds::ALL`. A job gets
-//! its typed params and a [`JobContext`] (report progress, learn that it must stop) and ends with its
+//! The computations a worker runs, one per kind of `ktrdr_trading::kinds::ALL`, gathered in the
+//! [`Jobs`] of a worker binary: `ktrdr-worker` runs the kinds that need no libtorch, and
+//! `ktrdr-worker-torch` (crate `ktrdr-worker-torch`) adds training and backtesting. A job gets its
+//! typed params and a [`JobContext`] (report progress, learn that it must stop) and ends with its
 //! kind's typed result or a [`JobEnd`]; it never touches the operation's row itself — the attempt
 //! around it (see `attempt.rs`) does all fenced writes.
 
 mod agent_assessment;
 mod agent_design;
-pub mod backtesting;
 pub mod checkpointing;
 mod context;
 mod dummy;
 pub mod panics;
-mod reproducibility;
 pub mod research_commands;
-pub mod training;
+
+use std::pin::Pin;
 
 use ktrdr::job_kinds::{Dummy, JobKind};
 use ktrdr_trading::kinds::{AgentAssessment, AgentDesign, Backtesting, Training};
@@ -64,16 +65,8 @@ impl JobEnd {
     }
 }
 
-/// The computation of one job kind.
-pub trait Job: JobKind {
-    fn run(
-        params: Self::Params,
-        ctx: JobContext,
-    ) -> impl Future<Output = JobResult<Self::Result>> + Send;
-}
-
-/// Operation types this build can run: the arms of [`run`], the kinds of `ktrdr_trading::kinds::ALL`
-/// but `agent_research`, which the database advances and no worker runs.
+/// Operation types a ktrdr worker runs: the kinds of `ktrdr_trading::kinds::ALL` but
+/// `agent_research`, which the database advances and no worker runs.
 pub const TYPES: &[&str] = &[
     Dummy::NAME,
     Training::NAME,
@@ -82,33 +75,74 @@ pub const TYPES: &[&str] = &[
     AgentAssessment::NAME,
 ];
 
-/// Runs the job for `operation_type` (one of [`TYPES`]: the worker claims no other). Params that could
-/// not be read from the row fail the operation for good: trying again reads the same row.
-pub async fn run(
-    operation_type: &str,
-    params: Result<Value, String>,
-    ctx: JobContext,
-) -> JobResult<Value> {
-    let params = &params.map_err(JobEnd::fatal)?;
-    match operation_type {
-        Dummy::NAME => run_kind::<Dummy>(params, ctx).await,
-        Training::NAME => run_kind::<Training>(params, ctx).await,
-        Backtesting::NAME => run_kind::<Backtesting>(params, ctx).await,
-        AgentDesign::NAME => run_kind::<AgentDesign>(params, ctx).await,
-        AgentAssessment::NAME => run_kind::<AgentAssessment>(params, ctx).await,
-        other => Err(JobEnd::Failed {
-            message: format!("this worker cannot run operations of type '{other}'"),
-            retryable: true,
-        }),
-    }
+/// The types whose jobs need libtorch: only the `ktrdr-worker-torch` binary runs them, so that a
+/// worker of the other types starts without loading it (a fifth of a second per process).
+pub const TORCH_TYPES: &[&str] = &[Training::NAME, Backtesting::NAME];
+
+/// A job's computation, type-erased: params as stored, result as stored.
+type RunJob = Box<
+    dyn Fn(Value, JobContext) -> Pin<Box<dyn Future<Output = JobResult<Value>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The job kinds one worker binary can run, each with its computation.
+pub struct Jobs {
+    kinds: Vec<(&'static str, RunJob)>,
 }
 
-/// Decodes the params (a failure is fatal: trying again cannot mend them), runs the job, and
-/// encodes its result.
-async fn run_kind<K: Job>(params: &Value, ctx: JobContext) -> JobResult<Value> {
-    let params = K::parse_params(params).map_err(|err| JobEnd::fatal(err.to_string()))?;
-    let result = K::run(params, ctx).await?;
-    Ok(serde_json::to_value(result).expect("a job's result serializes"))
+impl Jobs {
+    /// The kinds that need no libtorch: `dummy`, `agent_design`, `agent_assessment`.
+    pub fn without_torch() -> Self {
+        Self { kinds: Vec::new() }
+            .with::<Dummy, _, _>(dummy::run)
+            .with::<AgentDesign, _, _>(agent_design::run)
+            .with::<AgentAssessment, _, _>(agent_assessment::run)
+    }
+
+    /// Adds kind `K`, computed by `run`. Its params are decoded first (a failure is fatal: trying
+    /// again reads the same row) and its result encoded after.
+    pub fn with<K, F, Fut>(mut self, run: F) -> Self
+    where
+        K: JobKind,
+        K::Params: Send + 'static,
+        F: Fn(K::Params, JobContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = JobResult<K::Result>> + Send + 'static,
+    {
+        let run: RunJob = Box::new(move |params, ctx| {
+            let params = K::parse_params(&params).map_err(|err| JobEnd::fatal(err.to_string()));
+            let job = params.map(|params| run(params, ctx));
+            Box::pin(async move {
+                let result = job?.await?;
+                Ok(serde_json::to_value(result).expect("a job's result serializes"))
+            })
+        });
+        self.kinds.push((K::NAME, run));
+        self
+    }
+
+    /// Whether `operation_type` is one of these kinds.
+    pub fn runs(&self, operation_type: &str) -> bool {
+        self.kinds.iter().any(|(name, _)| *name == operation_type)
+    }
+
+    /// Runs the job for `operation_type` (the worker claims only its kinds). Params that could not
+    /// be read from the row fail the operation for good: trying again reads the same row.
+    pub async fn run(
+        &self,
+        operation_type: &str,
+        params: Result<Value, String>,
+        ctx: JobContext,
+    ) -> JobResult<Value> {
+        let params = params.map_err(JobEnd::fatal)?;
+        match self.kinds.iter().find(|(name, _)| *name == operation_type) {
+            Some((_, run)) => run(params, ctx).await,
+            None => Err(JobEnd::Failed {
+                message: format!("this worker cannot run operations of type '{operation_type}'"),
+                retryable: true,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -116,7 +150,7 @@ mod tests {
     use ktrdr::job_kinds::JobKind;
     use ktrdr_trading::kinds::AgentResearch;
 
-    use super::TYPES;
+    use super::{Jobs, TORCH_TYPES, TYPES};
 
     #[test]
     fn the_worker_runs_exactly_the_known_kinds() {
@@ -125,5 +159,13 @@ mod tests {
             .filter(|name| *name != AgentResearch::NAME)
             .collect();
         assert_eq!(TYPES, known.as_slice());
+    }
+
+    #[test]
+    fn the_worker_without_torch_runs_every_other_kind() {
+        let jobs = Jobs::without_torch();
+        for kind in TYPES {
+            assert_eq!(jobs.runs(kind), !TORCH_TYPES.contains(kind), "{kind}");
+        }
     }
 }

@@ -20,12 +20,12 @@ use ktrdr_trading::{
     market_data::Bar,
     strategy::Strategy,
 };
+use ktrdr_worker::jobs::panics;
 use rand::{SeedableRng, seq::SliceRandom};
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Reduction, Tensor, nn, no_grad};
 
 use super::{
-    super::panics,
     adam::{Adam, clip_gradients},
     checkpoint::{TrainState, TrainingCheckpoint},
     model::{self, CLASSES, Mlp},
@@ -838,7 +838,7 @@ mod tests {
                     .contains("can't allocate memory: you tried to allocate 4398046511104 bytes"),
             "{message}"
         );
-        assert!(super::panics::is_allocation_failure(&message), "{message}");
+        assert!(panics::is_allocation_failure(&message), "{message}");
         assert!(
             !message.contains('\n') && !message.contains("\\n"),
             "{message}"

@@ -21,7 +21,7 @@ use ktrdr_trading::{
     backtest::{BacktestConfig, BacktestState, Backtester, Prediction, Signal},
     features::{self, Scaler},
     kinds::{
-        BacktestParams, BacktestResult, Backtesting, DateRange, ModelMetadata, Overlap, SplitDates,
+        BacktestParams, BacktestResult, DateRange, ModelMetadata, Overlap, SplitDates,
         TrainingResult, WindowSource, completed_training,
     },
     market_data::{self, Bar, BarRange, Calendar, Timeframe, WithHistory},
@@ -30,11 +30,12 @@ use ktrdr_trading::{
 use serde_json::json;
 use tch::{Device, Kind, Tensor, nn, no_grad};
 
-use super::{
-    Job, JobContext, JobEnd, JobResult,
+use ktrdr_worker::jobs::{
+    JobContext, JobEnd, JobResult,
     checkpointing::{CheckpointSaver, Snapshot},
-    training::model::Mlp,
 };
+
+use crate::training::model::Mlp;
 
 const CHUNK: usize = 500;
 /// Checkpoint every this many bars unless the params say otherwise…
@@ -42,137 +43,136 @@ const CHECKPOINT_EVERY_BARS: usize = 10_000;
 /// …or this often.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
-impl Job for Backtesting {
-    async fn run(params: BacktestParams, mut ctx: JobContext) -> JobResult<BacktestResult> {
-        let (training, metadata, weights) = load_model(&ctx, &params).await?;
-        let window = Window::choose(&params, training.split.as_ref());
-        let range = BarRange {
-            start: window.start,
-            end: window.end,
-            ..params.bars()
-        };
-        let (symbol, timeframe) = (range.symbol.to_string(), range.timeframe);
-        let history = params.strategy.training_data.history_required;
-        let loaded = load_with_history(&ctx, &range, history).await?;
-        let calendar = match Calendar::of_series(&ctx.pool, &range).await {
-            Ok(calendar) => calendar.expect("the window's bars are in the series"),
-            Err(err) => return Err(JobEnd::from_error("cannot measure the calendar", err)),
-        };
-        let reproducibility = super::reproducibility::reproducibility(
-            Device::Cpu,
+/// The `backtesting` job: trades the model over its window, from its last checkpoint, if any.
+pub async fn run(params: BacktestParams, mut ctx: JobContext) -> JobResult<BacktestResult> {
+    let (training, metadata, weights) = load_model(&ctx, &params).await?;
+    let window = Window::choose(&params, training.split.as_ref());
+    let range = BarRange {
+        start: window.start,
+        end: window.end,
+        ..params.bars()
+    };
+    let (symbol, timeframe) = (range.symbol.to_string(), range.timeframe);
+    let history = params.strategy.training_data.history_required;
+    let loaded = load_with_history(&ctx, &range, history).await?;
+    let calendar = match Calendar::of_series(&ctx.pool, &range).await {
+        Ok(calendar) => calendar.expect("the window's bars are in the series"),
+        Err(err) => return Err(JobEnd::from_error("cannot measure the calendar", err)),
+    };
+    let reproducibility = crate::reproducibility::reproducibility(
+        Device::Cpu,
+        &loaded.bars,
+        metadata.strategy.training.seed,
+    );
+    // Features and the forward pass over every bar, warm-up included: CPU work for a blocking
+    // thread, not for the runtime that heartbeats this worker's operations.
+    let predicted = tokio::task::spawn_blocking(move || {
+        let predictions = predict_with(
+            &metadata.strategy,
+            &metadata.feature_names,
+            &metadata.scaler,
+            &weights,
             &loaded.bars,
-            metadata.strategy.training.seed,
         );
-        // Features and the forward pass over every bar, warm-up included: CPU work for a blocking
-        // thread, not for the runtime that heartbeats this worker's operations.
-        let predicted = tokio::task::spawn_blocking(move || {
-            let predictions = predict_with(
-                &metadata.strategy,
-                &metadata.feature_names,
-                &metadata.scaler,
-                &weights,
-                &loaded.bars,
-            );
-            (loaded, predictions)
-        })
-        .await;
-        let (loaded, all_predictions) = match predicted {
-            Ok((loaded, Ok(predictions))) => (loaded, predictions),
-            Ok((_, Err(message))) => return Err(JobEnd::fatal(message)),
-            Err(panic) => return Err(JobEnd::crashed("prediction", panic)),
-        };
-        let bars = loaded.window();
-        let predictions = &all_predictions[loaded.warmup..];
-        let sample = window.assess(training.split.as_ref(), bars);
-        let mut warnings = sample.warnings.clone();
-        if calendar.is_short() {
-            warnings.push(format!(
-                "periods per year ({:.1}) measured over {:.0} days of {symbol} {timeframe}, less \
-                 than a year: weekends and holidays at the edges make the annualised figures rough",
-                calendar.periods_per_year,
-                (calendar.last - calendar.first).as_seconds_f64() / 86_400.0
-            ));
-        }
-
-        let strategy = &params.strategy;
-        let config = BacktestConfig {
-            periods_per_year: calendar.periods_per_year,
-            ..backtest_config(strategy, timeframe, params.initial_capital)
-        };
-        let saver = CheckpointSaver::for_job(&ctx);
-        let resume = saver
-            .load::<BacktestState>()
-            .await?
-            .map(|saved| saved.state);
-        let resumed_from_bar = resume.as_ref().map(|state| state.next_bar);
-        let mut backtester = match resume {
-            Some(state) => match Backtester::resume(bars, predictions, config, state) {
-                Ok(backtester) => backtester,
-                // The engine's error says how the state does not fit these bars.
-                Err(err) => return Err(saver.unusable(&err.to_string()).await),
-            },
-            None => Backtester::new(bars, predictions, config)
-                .map_err(|err| JobEnd::fatal(err.to_string()))?,
-        };
-        // No artifact: indicators and predictions are recomputed on resume; the engine state is JSON.
-        let snapshot = |state: &BacktestState| Snapshot {
-            unit: "bar",
-            unit_value: state.next_bar,
-            state: serde_json::to_value(state).expect("serializable state"),
-            artifact: None,
-        };
-        let every_bars = params
-            .checkpoint_interval_bars
-            .unwrap_or(CHECKPOINT_EVERY_BARS);
-        let mut last_checkpoint = (backtester.next_bar(), std::time::Instant::now());
-        while !backtester.is_finished() {
-            let next = backtester.next_bar() + CHUNK;
-            backtester.run_until(next);
-            let state = backtester.state();
-            let done = state.next_bar.min(bars.len());
-            ctx.report(Progress {
-                percent: (done * 100 / bars.len()) as f32,
-                message: Some(format!(
-                    "bar {done}/{}: equity {:.2}",
-                    bars.len(),
-                    state.equity
-                )),
-                details: Some(json!({ "bar": done, "bars": bars.len(), "equity": state.equity })),
-            });
-            if checkpoint_due(last_checkpoint, done, every_bars) && !backtester.is_finished() {
-                saver.save(CheckpointKind::Periodic, snapshot(state)).await;
-                last_checkpoint = (done, std::time::Instant::now());
-            }
-            tokio::select! {
-                biased;
-                request = ctx.stop_requested() => {
-                    return Err(saver.stop(request, snapshot(backtester.state())).await);
-                }
-                _ = tokio::task::yield_now() => {}
-            }
-        }
-        Ok(BacktestResult {
-            strategy: strategy.name.clone(),
-            model: params.model,
-            symbol,
-            timeframe,
-            metrics: backtester.finish(),
-            resumed_from_bar,
-            checkpoints_saved: saver.saved(),
-            checkpoint_save_failures: saver.failed(),
-            window: Some(DateRange {
-                start: bars[0].ts,
-                end: bars[bars.len() - 1].ts,
-            }),
-            window_source: Some(window.source),
-            in_sample: sample.in_sample,
-            overlap: sample.overlap,
-            warmup_bars: loaded.warmup,
-            calendar: Some(calendar),
-            warnings,
-            reproducibility: Some(reproducibility),
-        })
+        (loaded, predictions)
+    })
+    .await;
+    let (loaded, all_predictions) = match predicted {
+        Ok((loaded, Ok(predictions))) => (loaded, predictions),
+        Ok((_, Err(message))) => return Err(JobEnd::fatal(message)),
+        Err(panic) => return Err(JobEnd::crashed("prediction", panic)),
+    };
+    let bars = loaded.window();
+    let predictions = &all_predictions[loaded.warmup..];
+    let sample = window.assess(training.split.as_ref(), bars);
+    let mut warnings = sample.warnings.clone();
+    if calendar.is_short() {
+        warnings.push(format!(
+            "periods per year ({:.1}) measured over {:.0} days of {symbol} {timeframe}, less \
+             than a year: weekends and holidays at the edges make the annualised figures rough",
+            calendar.periods_per_year,
+            (calendar.last - calendar.first).as_seconds_f64() / 86_400.0
+        ));
     }
+
+    let strategy = &params.strategy;
+    let config = BacktestConfig {
+        periods_per_year: calendar.periods_per_year,
+        ..backtest_config(strategy, timeframe, params.initial_capital)
+    };
+    let saver = CheckpointSaver::for_job(&ctx);
+    let resume = saver
+        .load::<BacktestState>()
+        .await?
+        .map(|saved| saved.state);
+    let resumed_from_bar = resume.as_ref().map(|state| state.next_bar);
+    let mut backtester = match resume {
+        Some(state) => match Backtester::resume(bars, predictions, config, state) {
+            Ok(backtester) => backtester,
+            // The engine's error says how the state does not fit these bars.
+            Err(err) => return Err(saver.unusable(&err.to_string()).await),
+        },
+        None => Backtester::new(bars, predictions, config)
+            .map_err(|err| JobEnd::fatal(err.to_string()))?,
+    };
+    // No artifact: indicators and predictions are recomputed on resume; the engine state is JSON.
+    let snapshot = |state: &BacktestState| Snapshot {
+        unit: "bar",
+        unit_value: state.next_bar,
+        state: serde_json::to_value(state).expect("serializable state"),
+        artifact: None,
+    };
+    let every_bars = params
+        .checkpoint_interval_bars
+        .unwrap_or(CHECKPOINT_EVERY_BARS);
+    let mut last_checkpoint = (backtester.next_bar(), std::time::Instant::now());
+    while !backtester.is_finished() {
+        let next = backtester.next_bar() + CHUNK;
+        backtester.run_until(next);
+        let state = backtester.state();
+        let done = state.next_bar.min(bars.len());
+        ctx.report(Progress {
+            percent: (done * 100 / bars.len()) as f32,
+            message: Some(format!(
+                "bar {done}/{}: equity {:.2}",
+                bars.len(),
+                state.equity
+            )),
+            details: Some(json!({ "bar": done, "bars": bars.len(), "equity": state.equity })),
+        });
+        if checkpoint_due(last_checkpoint, done, every_bars) && !backtester.is_finished() {
+            saver.save(CheckpointKind::Periodic, snapshot(state)).await;
+            last_checkpoint = (done, std::time::Instant::now());
+        }
+        tokio::select! {
+            biased;
+            request = ctx.stop_requested() => {
+                return Err(saver.stop(request, snapshot(backtester.state())).await);
+            }
+            _ = tokio::task::yield_now() => {}
+        }
+    }
+    Ok(BacktestResult {
+        strategy: strategy.name.clone(),
+        model: params.model,
+        symbol,
+        timeframe,
+        metrics: backtester.finish(),
+        resumed_from_bar,
+        checkpoints_saved: saver.saved(),
+        checkpoint_save_failures: saver.failed(),
+        window: Some(DateRange {
+            start: bars[0].ts,
+            end: bars[bars.len() - 1].ts,
+        }),
+        window_source: Some(window.source),
+        in_sample: sample.in_sample,
+        overlap: sample.overlap,
+        warmup_bars: loaded.warmup,
+        calendar: Some(calendar),
+        warnings,
+        reproducibility: Some(reproducibility),
+    })
 }
 
 /// The bars a backtest trades: the range its params give, else the model's test period, else

@@ -3,6 +3,12 @@
 -- Operations that become pending are announced on channel ktrdr_operation_pending (payload: the id) so
 -- idle workers wake without waiting for their poll timer; operations that end, on ktrdr_progress
 -- (where heartbeats announce progress), so `--follow` sees the end at once.
+--
+-- The two hot paths, claim_operations and complete_operations, write the same history rows (and
+-- notifications) themselves, in the statement that changes the status, and set
+-- ktrdr.events_recorded to 'on' for that statement only: the UPDATE trigger then leaves that
+-- statement to them. (Through the trigger — transition tables, a join of old and new rows, a
+-- second statement — the history cost a quarter of a no-op operation's database time.)
 
 CREATE OR REPLACE FUNCTION ktrdr.record_inserted_operations()
 RETURNS trigger LANGUAGE plpgsql AS $$
@@ -19,6 +25,9 @@ END $$;
 CREATE OR REPLACE FUNCTION ktrdr.record_status_changes()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('ktrdr.events_recorded', true) = 'on' THEN
+        RETURN NULL; -- the statement wrote its history itself
+    END IF;
     INSERT INTO ktrdr.operation_events (operation_id, from_status, to_status, attempt, worker_id, actor, reason)
     SELECT n.operation_id, o.status, n.status, n.attempt, n.worker_id,
            coalesce(nullif(current_setting('ktrdr.actor', true), ''), session_user),

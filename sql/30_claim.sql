@@ -19,7 +19,7 @@ BEGIN
     IF p_limit IS NULL OR p_limit < 1 OR p_limit > 10000 THEN
         RAISE EXCEPTION 'limit must be in [1, 10000], got %', p_limit USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM ktrdr.set_event_context(p_worker_id, 'claimed');
+    PERFORM set_config('ktrdr.events_recorded', 'on', true);
     RETURN QUERY
     -- One index scan of operations_claimable per type (its order is the claim order), merged: a claim
     -- reads only the rows it may hand out, however many are pending. (`operation_type = ANY (types)`
@@ -38,19 +38,29 @@ BEGIN
         ) candidate
         ORDER BY candidate.priority DESC, candidate.submit_seq
         LIMIT p_limit
+    ), claimed AS (
+        -- The picked rows are updated by their physical address (a TID scan), not joined back on
+        -- the key, which the planner did as a hash join over the whole table for large batches.
+        -- The address is stable here: the rows are locked by this statement, so nobody else can
+        -- update (and so move) them before it commits.
+        UPDATE ktrdr.operations o
+        SET status = 'running',
+            worker_id = p_worker_id,
+            attempt = o.attempt + 1,
+            started_at = now(),
+            heartbeat_at = now(),
+            lease_expires_at = now() + v_lease,
+            version = o.version + 1
+        WHERE o.ctid = ANY (ARRAY(SELECT picked.ctid FROM picked))
+        RETURNING o.operation_id, o.operation_type, o.params, o.attempt, o.max_attempts,
+                  o.lease_expires_at
+    ), recorded AS (
+        -- The status history of the claims (see sql/10_events.sql): every picked row was pending.
+        INSERT INTO ktrdr.operation_events
+            (operation_id, from_status, to_status, attempt, worker_id, actor, reason)
+        SELECT c.operation_id, 'pending', 'running', c.attempt, p_worker_id, p_worker_id, 'claimed'
+        FROM claimed c
     )
-    -- The picked rows are updated by their physical address (a TID scan), not joined back on the
-    -- key, which the planner did as a hash join over the whole table for large batches. The
-    -- address is stable here: the rows are locked by this statement, so nobody else can update
-    -- (and so move) them before it commits.
-    UPDATE ktrdr.operations o
-    SET status = 'running',
-        worker_id = p_worker_id,
-        attempt = o.attempt + 1,
-        started_at = now(),
-        heartbeat_at = now(),
-        lease_expires_at = now() + v_lease,
-        version = o.version + 1
-    WHERE o.ctid = ANY (ARRAY(SELECT picked.ctid FROM picked))
-    RETURNING o.operation_id, o.operation_type, o.params, o.attempt, o.max_attempts, o.lease_expires_at;
+    SELECT * FROM claimed;
+    PERFORM set_config('ktrdr.events_recorded', 'off', true);
 END $$;

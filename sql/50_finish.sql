@@ -39,16 +39,17 @@ END $$;
 CREATE OR REPLACE FUNCTION ktrdr.complete_operations(
     p_worker_id text, p_operation_ids text[], p_attempts integer[], p_results jsonb[])
 RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+    v_done text[];
 BEGIN
     IF cardinality(p_operation_ids) <> cardinality(p_attempts)
        OR cardinality(p_operation_ids) <> cardinality(p_results) THEN
         RAISE EXCEPTION 'operation_ids, attempts and results must have the same length'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM ktrdr.set_event_context(p_worker_id, 'completed');
-    RETURN QUERY
+    PERFORM set_config('ktrdr.events_recorded', 'on', true);
     WITH owned AS (
-        SELECT o.row_id, b.result
+        SELECT o.row_id, o.status AS from_status, b.result
         FROM unnest(p_operation_ids, p_attempts, p_results) AS b (operation_id, attempt, result)
         CROSS JOIN LATERAL (
             SELECT o.ctid AS row_id, o.worker_id, o.attempt, o.status
@@ -66,13 +67,24 @@ BEGIN
             version = o.version + 1
         FROM owned t
         WHERE o.ctid = t.row_id
-        RETURNING o.operation_id
+        RETURNING o.operation_id, o.attempt, t.from_status
+    ), recorded AS (
+        -- The status history of the completions (see sql/10_events.sql).
+        INSERT INTO ktrdr.operation_events
+            (operation_id, from_status, to_status, attempt, worker_id, actor, reason)
+        SELECT d.operation_id, d.from_status, 'completed', d.attempt, p_worker_id,
+               coalesce(nullif(p_worker_id, ''), session_user), 'completed'
+        FROM done d
     ), dropped AS (
         DELETE FROM ktrdr.checkpoints c USING done d WHERE c.operation_id = d.operation_id
     )
+    SELECT coalesce(array_agg(d.operation_id), '{}') INTO v_done FROM done d;
+    PERFORM set_config('ktrdr.events_recorded', 'off', true);
+    PERFORM pg_notify('ktrdr_progress', id) FROM unnest(v_done) AS id;
+    RETURN QUERY
     SELECT b.operation_id FROM unnest(p_operation_ids) AS b (operation_id)
     EXCEPT ALL
-    SELECT d.operation_id FROM done d;
+    SELECT unnest(v_done);
 END $$;
 
 -- fail_operation: the attempt failed with p_error. With attempts left (attempt < max_attempts) and

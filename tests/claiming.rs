@@ -215,3 +215,62 @@ async fn a_row_whose_params_cannot_be_decoded_is_claimed_alone_with_the_reason()
     }
     Ok(())
 }
+
+/// Claims and batch completions write their status history in their own statement and switch the
+/// history trigger off for that statement only: a status change made later in the same
+/// transaction, by hand, is still recorded.
+#[tokio::test]
+async fn claims_and_batch_completions_record_history_and_leave_the_trigger_on() -> anyhow::Result<()>
+{
+    let pool = &TestDatabase::create().await?.pool;
+    ktrdr_testkit::submit_dummies(pool, 3).await?;
+    let login: String = sqlx::query_scalar("SELECT session_user::text")
+        .fetch_one(pool)
+        .await?;
+    let mut tx = pool.begin().await?;
+    let claimed = operations::claim(&mut *tx, "w1", &["dummy".into()], 2, 30.0).await?;
+    assert_eq!(claimed.len(), 2);
+    sqlx::query("UPDATE ktrdr.operations SET status = 'cancelled' WHERE status = 'pending'")
+        .execute(&mut *tx)
+        .await?;
+    let items: Vec<_> = claimed
+        .iter()
+        .map(|op| (op.lease.clone(), json!({})))
+        .collect();
+    let refused = operations::complete_batch(&mut *tx, "w1", &items).await?;
+    assert!(refused.is_empty(), "{refused:?}");
+    sqlx::query("UPDATE ktrdr.operations SET status = 'failed' WHERE operation_id = $1")
+        .bind(&claimed[0].lease.operation_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+
+    // (transition, actor, reason, worker), oldest first; submissions left out.
+    let history: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT from_status || '->' || to_status, actor, reason, worker_id
+         FROM ktrdr.operation_events WHERE from_status IS NOT NULL ORDER BY event_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    let event = |transition: &str, actor: &str, reason: Option<&str>, worker: Option<&str>| {
+        (
+            transition.to_string(),
+            actor.to_string(),
+            reason.map(String::from),
+            worker.map(String::from),
+        )
+    };
+    let w1 = Some("w1");
+    assert_eq!(
+        history,
+        [
+            event("pending->running", "w1", Some("claimed"), w1),
+            event("pending->running", "w1", Some("claimed"), w1),
+            event("pending->cancelled", &login, None, None),
+            event("running->completed", "w1", Some("completed"), w1),
+            event("running->completed", "w1", Some("completed"), w1),
+            event("completed->failed", &login, None, w1),
+        ]
+    );
+    Ok(())
+}

@@ -9,7 +9,8 @@ use crate::{
     Error, Result,
     maintenance::{
         CheckpointCleanerConfig, OrphanDetectorConfig, PrunerConfig, ReconciliationExpirerConfig,
-        ResearchAdvancerConfig, checkpoint_cleanup, orphans, pruning, research,
+        ResearchAdvancerConfig, VacuumConfig, checkpoint_cleanup, orphans, pruning, research,
+        vacuum,
     },
 };
 
@@ -143,6 +144,9 @@ pub struct TickerSettings {
     /// KTRDR_RETENTION_DAYS (default 30; 0 keeps everything); batches and interval as the
     /// service's defaults.
     pub pruning: PrunerConfig,
+    /// KTRDR_VACUUM_DEAD_ROWS (default 20,000; 0 turns it off) and KTRDR_VACUUM_INTERVAL_SECONDS
+    /// (default 10).
+    pub vacuum: VacuumConfig,
     /// AGENT_POLL_INTERVAL_SECONDS (default 2).
     pub research: ResearchAdvancerConfig,
 }
@@ -188,6 +192,18 @@ impl TickerSettings {
                     pruning::INTERVAL_RANGE_SECONDS,
                 )?),
                 ..PrunerConfig::default()
+            },
+            vacuum: VacuumConfig {
+                dead_rows: number_from_env(
+                    "KTRDR_VACUUM_DEAD_ROWS",
+                    vacuum::DEAD_ROWS_DEFAULT,
+                    vacuum::DEAD_ROWS_RANGE,
+                )?,
+                interval: Duration::from_secs_f64(number_from_env(
+                    "KTRDR_VACUUM_INTERVAL_SECONDS",
+                    vacuum::INTERVAL_DEFAULT.as_secs_f64(),
+                    vacuum::INTERVAL_RANGE_SECONDS,
+                )?),
             },
             research: ResearchAdvancerConfig {
                 poll_interval: Duration::from_secs_f64(number_from_env(

@@ -10,6 +10,9 @@
 //! - [`pruning`] — finished operations older than KTRDR_RETENTION_DAYS deleted with their status
 //!   history, in small batches, and workers not heard from for as long; the pass recorded for
 //!   `ktrdr health`. SQL: `ktrdr.prune_operations`, `ktrdr.record_pruning` (sql/86_pruning.sql).
+//! - [`vacuum`] — `VACUUM ktrdr.operations` once it holds KTRDR_VACUUM_DEAD_ROWS dead row versions,
+//!   so that claims do not step over the index entries of every operation claimed since
+//!   autovacuum last came round. SQL: the VACUUM statement itself (it cannot run in a function).
 //! - [`research`] — every active research moved one step (start a child, apply a gate, replace an
 //!   orphaned design, end it); also at once when a research's child ends. SQL:
 //!   `ktrdr.advance_researches` (sql/88_research.sql).
@@ -35,6 +38,7 @@ pub mod pruning;
 pub mod reconciliation;
 pub mod research;
 pub mod scheduled_settings;
+pub mod vacuum;
 
 use std::time::Duration;
 
@@ -49,6 +53,7 @@ pub use reconciliation::{
     ReconciliationExpirer, ReconciliationExpirerConfig, ReconciliationReport,
 };
 pub use research::{ResearchAdvancer, ResearchAdvancerConfig, ResearchReport};
+pub use vacuum::{VacuumConfig, VacuumOutcome, VacuumReport, Vacuumer};
 
 /// One maintenance service, as the ticker schedules it.
 #[derive(Debug, Clone)]
@@ -57,14 +62,15 @@ pub enum Service {
     Reconciliation(ReconciliationExpirer),
     CheckpointCleanup(CheckpointCleaner),
     Pruning(Pruner),
+    Vacuum(Vacuumer),
     Research(ResearchAdvancer),
 }
 
 impl Service {
     /// Every service a ticker runs, validated, in the order it runs those due at the same time:
-    /// orphan detection first, as the one whose delay workers and users notice; pruning last, as
-    /// the one nothing waits for (and after the cleanup, whose deleted checkpoints free operations
-    /// for it). The cleanup deletes from the store checkpoints are written to
+    /// orphan detection first, as the one whose delay workers and users notice; pruning and vacuum
+    /// last, as those nothing waits for (pruning after the cleanup, whose deleted checkpoints free
+    /// operations for it). The cleanup deletes from the store checkpoints are written to
     /// (`CHECKPOINT_ARTIFACTS_PATH`, else the default store), over `pool`.
     pub fn all(ticker_id: &str, settings: &TickerSettings, pool: &PgPool) -> Result<Vec<Self>> {
         Ok(vec![
@@ -75,6 +81,7 @@ impl Service {
                 ArtifactStore::for_checkpoints(pool)?,
             )?),
             Service::Pruning(Pruner::new(settings.pruning)?),
+            Service::Vacuum(Vacuumer::new(settings.vacuum)?),
             Service::Research(ResearchAdvancer::new(settings.research)?),
         ])
     }
@@ -85,6 +92,7 @@ impl Service {
             Service::Reconciliation(_) => "reconciliation",
             Service::CheckpointCleanup(_) => "checkpoint_cleanup",
             Service::Pruning(_) => "pruning",
+            Service::Vacuum(_) => "vacuum",
             Service::Research(_) => "research",
         }
     }
@@ -120,6 +128,10 @@ impl Service {
                     r.checked_at,
                     r.next_due,
                 )
+            }),
+            Service::Vacuum(vacuumer) => vacuumer.run_once(pool, fence).await.map(|r| {
+                let started = r.outcome == VacuumOutcome::Started;
+                (started, format!("{r:?}"), r.checked_at, r.next_due)
             }),
             Service::Research(advancer) => advancer.run_once(pool, fence).await.map(|r| {
                 let changed = r.advanced + r.errors > 0;
@@ -160,6 +172,7 @@ impl Service {
             Service::Reconciliation(expirer) => expirer.longest_wait(),
             Service::CheckpointCleanup(cleaner) => cleaner.longest_wait(),
             Service::Pruning(pruner) => pruner.longest_wait(),
+            Service::Vacuum(vacuumer) => vacuumer.longest_wait(),
             Service::Research(advancer) => advancer.longest_wait(),
         }
     }

@@ -7,7 +7,7 @@ use ktrdr::{
     config::{LeaseSettings, TickerSettings},
     maintenance::{
         CheckpointCleanerConfig, OrphanDetectorConfig, PrunerConfig, ReconciliationExpirerConfig,
-        ResearchAdvancerConfig,
+        ResearchAdvancerConfig, VacuumConfig,
     },
 };
 
@@ -26,6 +26,7 @@ pub fn fast_ticker_settings() -> TickerSettings {
         },
         checkpoint_cleanup: CheckpointCleanerConfig::default(),
         pruning: PrunerConfig::default(),
+        vacuum: VacuumConfig::default(),
         research: ResearchAdvancerConfig {
             poll_interval: Duration::from_millis(200),
         },

@@ -7,7 +7,8 @@
 //! the earliest lease expiry its last pass saw (so an orphan is detected moments after its lease
 //! lapses, not on a fixed scan), the reconciliation expiry just after the earliest deadline, the
 //! checkpoint cleanup every CHECKPOINT_CLEANUP_INTERVAL_HOURS, pruning every hour (every second while
-//! a backlog lasts, so that its bounded passes and the other services take turns), the research
+//! a backlog lasts, so that its bounded passes and the other services take turns), the vacuum check
+//! every KTRDR_VACUUM_INTERVAL_SECONDS (the vacuum itself runs in the background), the research
 //! service every AGENT_POLL_INTERVAL_SECONDS — and at once when a child of a research ends: the
 //! leader listens on [`notify::RESEARCH`] (a lost notification delays a step by one poll at most).
 //! Every service is due when leadership begins.

@@ -29,31 +29,28 @@ async fn run_dummies(pool: &PgPool, count: i32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// (dead row versions, vacuums so far) of ktrdr.operations, from the statistics.
+/// (dead row versions, vacuums so far) of ktrdr.operations, from fresh statistics.
 async fn vacuum_stats(pool: &PgPool) -> (i64, i64) {
+    let mut connection = pool.acquire().await.expect("a connection");
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(&mut *connection)
+        .await
+        .expect("clearing the statistics snapshot");
     sqlx::query_as(
         "SELECT n_dead_tup, vacuum_count FROM pg_stat_user_tables
          WHERE relid = 'ktrdr.operations'::regclass",
     )
-    .fetch_one(pool)
+    .fetch_one(&mut *connection)
     .await
     .expect("the table's statistics")
 }
 
-/// Waits until the statistics count at least `dead` dead row versions (backends report them
-/// shortly after their transactions end).
-async fn wait_for_dead_rows(pool: &PgPool, dead: i64) {
-    wait_for(
-        &format!("{dead} dead rows in the statistics"),
-        LIMIT,
-        || async {
-            sqlx::query("SELECT pg_stat_clear_snapshot()")
-                .execute(pool)
-                .await
-                .expect("clearing the statistics snapshot");
-            (vacuum_stats(pool).await.0 >= dead).then_some(())
-        },
-    )
+/// Waits until the statistics satisfy `condition` (backends report what they did shortly after
+/// their transactions end), naming `what` if they never do.
+async fn wait_for_stats(pool: &PgPool, what: &str, condition: impl Fn((i64, i64)) -> bool) {
+    wait_for(what, LIMIT, || async {
+        condition(vacuum_stats(pool).await).then_some(())
+    })
     .await
 }
 
@@ -70,7 +67,7 @@ async fn the_table_is_vacuumed_once_it_holds_enough_dead_rows() -> anyhow::Resul
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     run_dummies(pool, 300).await?;
-    wait_for_dead_rows(pool, 300).await;
+    wait_for_stats(pool, "300 dead rows", |(dead, _)| dead >= 300).await;
     let (_, vacuums_before) = vacuum_stats(pool).await;
 
     let report = vacuumer(1_000_000).run_once(pool, None).await?;
@@ -87,12 +84,8 @@ async fn the_table_is_vacuumed_once_it_holds_enough_dead_rows() -> anyhow::Resul
         (!vacuumer.is_vacuuming()).then_some(())
     })
     .await;
-    wait_for("the vacuum in the statistics", LIMIT, || async {
-        sqlx::query("SELECT pg_stat_clear_snapshot()")
-            .execute(pool)
-            .await
-            .expect("clearing the statistics snapshot");
-        (vacuum_stats(pool).await.1 > vacuums_before).then_some(())
+    wait_for_stats(pool, "the vacuum in the statistics", |(_, vacuums)| {
+        vacuums > vacuums_before
     })
     .await;
     Ok(())
@@ -103,7 +96,7 @@ async fn a_login_that_does_not_own_the_table_leaves_it_to_autovacuum() -> anyhow
     let test_db = TestDatabase::create().await?;
     let pool = &test_db.pool;
     run_dummies(pool, 100).await?;
-    wait_for_dead_rows(pool, 100).await;
+    wait_for_stats(pool, "100 dead rows", |(dead, _)| dead >= 100).await;
     let admin = LoginRole::create(&test_db, "ktrdr_admin").await?;
     let report = vacuumer(1).run_once(&admin.pool().await?, None).await?;
     assert_eq!(report.outcome, VacuumOutcome::NotOwner);

@@ -25,6 +25,9 @@ test: libtorch
 	@scripts/ensure-postgres.sh
 	@scripts/ensure-chromium.sh
 	@scripts/ensure-python-export-venv.sh
+	@# Every binary first: tests start ktrdr-worker, which execs ktrdr-worker-torch for training,
+	@# and cargo builds a package's binary for tests only when that package has integration tests.
+	$(CARGO) build --workspace --bins
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast && $(CARGO) test --workspace --doc; \
 	else \

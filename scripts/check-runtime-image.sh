@@ -42,7 +42,8 @@ if ldd "$root/opt/ktrdr/bin/ktrdr-worker" | grep -q torch; then
   echo "check-runtime-image: ktrdr-worker links libtorch; only ktrdr-worker-torch may" >&2; exit 1
 fi
 in_root() { env -i HOME=/work KTRDR_HOME=/work/.ktrdr "$(command -v chroot)" "$root" "$@"; }
-in_root_db() { env -i HOME=/work KTRDR_HOME=/work/.ktrdr DATABASE_URL="$DATABASE_URL_IN_ROOT" "$(command -v chroot)" "$root" "$@"; }
+# (exec: run in the background, the worker itself is $!, so the cleanup's kill reaches it.)
+in_root_db() { exec env -i HOME=/work KTRDR_HOME=/work/.ktrdr DATABASE_URL="$DATABASE_URL_IN_ROOT" "$(command -v chroot)" "$root" "$@"; }
 in_root /opt/ktrdr/bin/ktrdr-worker --version
 in_root /opt/ktrdr/bin/ktrdr-worker-torch --version
 in_root /opt/ktrdr/bin/ktrdr --version

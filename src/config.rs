@@ -31,6 +31,15 @@ where
     }
 }
 
+/// Reads a duration variable in seconds, like [`number_from_env`].
+pub fn seconds_from_env(
+    name: &str,
+    default: Duration,
+    range_seconds: RangeInclusive<f64>,
+) -> Result<Duration> {
+    number_from_env(name, default.as_secs_f64(), range_seconds).map(Duration::from_secs_f64)
+}
+
 /// Parses `raw` as the setting `name`, with the same messages as [`number_from_env`].
 pub fn parse_number<T>(name: &str, raw: &str, range: RangeInclusive<T>) -> Result<T>
 where
@@ -155,11 +164,11 @@ impl TickerSettings {
     pub fn from_env() -> Result<Self> {
         let lease = LeaseSettings::from_env()?;
         let orphan_timeout = Duration::from_secs_f64(lease.orphan_timeout_seconds);
-        let check_interval = Duration::from_secs_f64(number_from_env(
+        let check_interval = seconds_from_env(
             "ORPHAN_CHECK_INTERVAL_SECONDS",
-            orphans::CHECK_INTERVAL_DEFAULT.as_secs_f64(),
+            orphans::CHECK_INTERVAL_DEFAULT,
             orphans::CHECK_INTERVAL_RANGE_SECONDS,
-        )?);
+        )?;
         Ok(Self {
             lease,
             orphans: OrphanDetectorConfig {
@@ -186,11 +195,11 @@ impl TickerSettings {
                     pruning::RETENTION_DAYS_DEFAULT,
                     pruning::RETENTION_DAYS_RANGE,
                 )?,
-                interval: Duration::from_secs_f64(number_from_env(
+                interval: seconds_from_env(
                     "KTRDR_PRUNING_INTERVAL_SECONDS",
-                    pruning::INTERVAL_DEFAULT.as_secs_f64(),
+                    pruning::INTERVAL_DEFAULT,
                     pruning::INTERVAL_RANGE_SECONDS,
-                )?),
+                )?,
                 ..PrunerConfig::default()
             },
             vacuum: VacuumConfig {
@@ -199,18 +208,18 @@ impl TickerSettings {
                     vacuum::DEAD_ROWS_DEFAULT,
                     vacuum::DEAD_ROWS_RANGE,
                 )?,
-                interval: Duration::from_secs_f64(number_from_env(
+                interval: seconds_from_env(
                     "KTRDR_VACUUM_INTERVAL_SECONDS",
-                    vacuum::INTERVAL_DEFAULT.as_secs_f64(),
+                    vacuum::INTERVAL_DEFAULT,
                     vacuum::INTERVAL_RANGE_SECONDS,
-                )?),
+                )?,
             },
             research: ResearchAdvancerConfig {
-                poll_interval: Duration::from_secs_f64(number_from_env(
+                poll_interval: seconds_from_env(
                     "AGENT_POLL_INTERVAL_SECONDS",
-                    research::POLL_INTERVAL_DEFAULT.as_secs_f64(),
+                    research::POLL_INTERVAL_DEFAULT,
                     research::POLL_INTERVAL_RANGE_SECONDS,
-                )?),
+                )?,
             },
         })
     }

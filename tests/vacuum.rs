@@ -13,8 +13,11 @@ use sqlx::PgPool;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// Claims and completes `count` dummies: two dead row versions each.
-async fn run_dummies(pool: &PgPool, count: i32) -> anyhow::Result<()> {
+/// A database in which `count` dummies were claimed and completed (two dead row versions each),
+/// once the statistics count at least `count` dead rows.
+async fn database_with_dead_rows(count: i32) -> anyhow::Result<TestDatabase> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
     ktrdr_testkit::submit_dummies(pool, count).await?;
     let claimed = operations::claim(pool, "w", &["dummy".into()], count, 60.0).await?;
     let done: Vec<_> = claimed
@@ -26,7 +29,9 @@ async fn run_dummies(pool: &PgPool, count: i32) -> anyhow::Result<()> {
             .await?
             .is_empty()
     );
-    Ok(())
+    let dead = i64::from(count);
+    wait_for_stats(pool, &format!("{dead} dead rows"), |(n, _)| n >= dead).await;
+    Ok(test_db)
 }
 
 /// (dead row versions, vacuums so far) of ktrdr.operations, from fresh statistics.
@@ -64,10 +69,8 @@ fn vacuumer(dead_rows: i64) -> Vacuumer {
 
 #[tokio::test]
 async fn the_table_is_vacuumed_once_it_holds_enough_dead_rows() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
+    let test_db = database_with_dead_rows(300).await?;
     let pool = &test_db.pool;
-    run_dummies(pool, 300).await?;
-    wait_for_stats(pool, "300 dead rows", |(dead, _)| dead >= 300).await;
     let (_, vacuums_before) = vacuum_stats(pool).await;
 
     let report = vacuumer(1_000_000).run_once(pool, None).await?;
@@ -93,10 +96,7 @@ async fn the_table_is_vacuumed_once_it_holds_enough_dead_rows() -> anyhow::Resul
 
 #[tokio::test]
 async fn a_login_that_does_not_own_the_table_leaves_it_to_autovacuum() -> anyhow::Result<()> {
-    let test_db = TestDatabase::create().await?;
-    let pool = &test_db.pool;
-    run_dummies(pool, 100).await?;
-    wait_for_stats(pool, "100 dead rows", |(dead, _)| dead >= 100).await;
+    let test_db = database_with_dead_rows(100).await?;
     let admin = LoginRole::create(&test_db, "ktrdr_admin").await?;
     let report = vacuumer(1).run_once(&admin.pool().await?, None).await?;
     assert_eq!(report.outcome, VacuumOutcome::NotOwner);

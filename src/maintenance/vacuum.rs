@@ -15,8 +15,9 @@
 //! autovacuum or another vacuum of the table — on a connection of its own, outside any transaction
 //! (VACUUM cannot run in one), after the leader's fence was checked. The vacuum runs in the
 //! background (seconds on a table of a million rows, under load): the ticker's other services,
-//! orphan detection first, must not wait for it. A pass while it runs starts nothing. Only the table's owner (or a superuser) may vacuum it: a
-//! ticker that logs in as another role reports the pass as skipped and leaves it to autovacuum.
+//! orphan detection first, must not wait for it. A pass while it runs starts nothing. Only the
+//! table's owner (or a superuser) may vacuum it: a ticker that logs in as another role reports the
+//! pass as skipped and leaves it to autovacuum.
 //! `dead_rows = 0` turns the service off. (Under pg_cron, with workers on `--no-ticker`, schedule
 //! the same statement, or lower `autovacuum_naptime`.)
 
@@ -130,9 +131,8 @@ impl Vacuumer {
         let checked_at = Utc::now();
         let mut tx = leader::begin_fenced(pool, fence).await?;
         let (dead_rows, may_vacuum): (i64, bool) = sqlx::query_as(
-            "SELECT coalesce(s.n_dead_tup, 0),
-                    pg_has_role(current_user, c.relowner, 'USAGE')
-                    OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+            // (pg_has_role is true for a superuser too.)
+            "SELECT coalesce(s.n_dead_tup, 0), pg_has_role(current_user, c.relowner, 'USAGE')
              FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
              WHERE c.oid = 'ktrdr.operations'::regclass",
         )

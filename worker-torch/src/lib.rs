@@ -20,3 +20,16 @@ pub fn jobs() -> Jobs {
         .with::<Training, _, _>(training::run)
         .with::<Backtesting, _, _>(backtesting::run)
 }
+
+#[cfg(test)]
+mod tests {
+    use ktrdr_worker::jobs::TYPES;
+
+    #[test]
+    fn the_torch_worker_runs_every_kind_a_worker_runs() {
+        let jobs = super::jobs();
+        for kind in TYPES {
+            assert!(jobs.runs(kind), "{kind}");
+        }
+    }
+}

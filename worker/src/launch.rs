@@ -11,7 +11,7 @@ use std::{os::unix::process::CommandExt, path::PathBuf, process::ExitCode};
 use anyhow::Context;
 
 use crate::{
-    jobs::{Jobs, TORCH_TYPES},
+    jobs::{Jobs, TYPES},
     runner,
     settings::{Args, WorkerSettings},
 };
@@ -53,9 +53,12 @@ async fn run(
     runner::run(pool, settings, jobs).await
 }
 
-/// Whether `args` ask for a type that only [`TORCH_WORKER`] runs.
-pub fn needs_torch(args: &Args) -> bool {
-    args.types.iter().any(|t| TORCH_TYPES.contains(&t.as_str()))
+/// Whether `args` ask for a worker type that `jobs`, this binary's, do not run: one that only
+/// [`TORCH_WORKER`] runs. (A type no worker runs is refused by the settings, here.)
+pub fn needs_torch(args: &Args, jobs: &Jobs) -> bool {
+    args.types
+        .iter()
+        .any(|t| TYPES.contains(&t.as_str()) && !jobs.runs(t))
 }
 
 /// Replaces this process with [`TORCH_WORKER`] from this binary's directory, with the same

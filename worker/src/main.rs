@@ -11,9 +11,10 @@ use ktrdr_worker::{jobs::Jobs, launch, settings::Args};
 fn main() -> ExitCode {
     ktrdr::config::load_dotenv();
     let args = Args::parse();
-    if launch::needs_torch(&args) {
+    let jobs = Jobs::without_torch();
+    if launch::needs_torch(&args, &jobs) {
         let err = launch::exec_torch_worker();
         return ktrdr::logging::exit_code(Err(err));
     }
-    launch::main(args, Jobs::without_torch(), |_| {})
+    launch::main(args, jobs, |_| {})
 }

@@ -75,10 +75,6 @@ pub const TYPES: &[&str] = &[
     AgentAssessment::NAME,
 ];
 
-/// The types whose jobs need libtorch: only the `ktrdr-worker-torch` binary runs them, so that a
-/// worker of the other types starts without loading it (a fifth of a second per process).
-pub const TORCH_TYPES: &[&str] = &[Training::NAME, Backtesting::NAME];
-
 /// A job's computation, type-erased: params as stored, result as stored.
 type RunJob = Box<
     dyn Fn(Value, JobContext) -> Pin<Box<dyn Future<Output = JobResult<Value>> + Send>>
@@ -92,7 +88,9 @@ pub struct Jobs {
 }
 
 impl Jobs {
-    /// The kinds that need no libtorch: `dummy`, `agent_design`, `agent_assessment`.
+    /// The kinds that need no libtorch: `dummy`, `agent_design`, `agent_assessment`. The others of
+    /// [`TYPES`] run in `ktrdr-worker-torch`, so that a worker of these starts without loading
+    /// libtorch (a fifth of a second per process).
     pub fn without_torch() -> Self {
         Self { kinds: Vec::new() }
             .with::<Dummy, _, _>(dummy::run)
@@ -148,9 +146,9 @@ impl Jobs {
 #[cfg(test)]
 mod tests {
     use ktrdr::job_kinds::JobKind;
-    use ktrdr_trading::kinds::AgentResearch;
+    use ktrdr_trading::kinds::{AgentResearch, Backtesting, Training};
 
-    use super::{Jobs, TORCH_TYPES, TYPES};
+    use super::{Jobs, TYPES};
 
     #[test]
     fn the_worker_runs_exactly_the_known_kinds() {
@@ -165,7 +163,8 @@ mod tests {
     fn the_worker_without_torch_runs_every_other_kind() {
         let jobs = Jobs::without_torch();
         for kind in TYPES {
-            assert_eq!(jobs.runs(kind), !TORCH_TYPES.contains(kind), "{kind}");
+            let torch = [Training::NAME, Backtesting::NAME].contains(kind);
+            assert_eq!(jobs.runs(kind), !torch, "{kind}");
         }
     }
 }

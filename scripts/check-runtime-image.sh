@@ -11,6 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin_dir=${1:-target/debug}
 : "${DATABASE_URL:?set DATABASE_URL to a PostgreSQL the check may create a database on}"
+# The server's URL, kept: DATABASE_URL names the check's own database further down, and a
+# database cannot be dropped over a connection to itself.
+server_url=$DATABASE_URL
 if ! command -v patchelf >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf >/dev/null \
     || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf >/dev/null; }
@@ -19,7 +22,7 @@ root=$(mktemp -d /tmp/ktrdr-runtime-XXXXXX)
 db=ktrdr_runtime_check_$$
 cleanup() {
   [ -n "${worker_pid:-}" ] && kill "$worker_pid" 2>/dev/null || true
-  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  psql "$server_url" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   umount "$root/proc" 2>/dev/null || true
   rm -rf "$root"
 }
@@ -48,8 +51,8 @@ in_root /opt/ktrdr/bin/ktrdr-worker --version
 in_root /opt/ktrdr/bin/ktrdr-worker-torch --version
 in_root /opt/ktrdr/bin/ktrdr --version
 
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db"
-url=$(python3 -c "import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path='/$db')))" "$DATABASE_URL")
+psql "$server_url" -qc "CREATE DATABASE $db"
+url=$(python3 -c "import sys,urllib.parse as u; p=u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path='/$db')))" "$server_url")
 export DATABASE_URL=$url
 "$bin_dir/ktrdr" migrate >/dev/null
 "$bin_dir/ktrdr" --no-migrate data synth --start 2022-01-01 --end 2022-03-01 >/dev/null

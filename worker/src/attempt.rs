@@ -7,7 +7,13 @@
 //! The job's slot is freed when the job ends, not when its outcome is written: a completion goes to
 //! the [`Reporter`]'s next batch while the slot already runs the next operation.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use ktrdr::operations::{ClaimedOperation, HeartbeatVerdict, Lease, Outcome, Progress, Reported};
 use sqlx::PgPool;
@@ -31,6 +37,12 @@ const PROGRESS_MIN_INTERVAL: Duration = Duration::from_millis(500);
 /// How long the last progress of a failed or stopped job may take to write.
 const LAST_PROGRESS_WAIT: Duration = Duration::from_secs(2);
 
+/// A job that ends sooner is not logged on its own at info level: it is counted in the worker's
+/// periodic summary (its claim and completion are debug lines). One still running this long gets a
+/// "running" line, and its end one too. Two lines per operation cost a fifth of the worker's CPU
+/// at thousands of short operations a second, and said little that `ktrdr ops` does not.
+pub const QUIET_JOB: Duration = Duration::from_secs(1);
+
 /// What every attempt of one worker shares.
 pub struct Shared {
     pub pool: PgPool,
@@ -40,6 +52,8 @@ pub struct Shared {
     pub stores: Stores,
     /// The job kinds this binary runs.
     pub jobs: Jobs,
+    /// Completions of jobs shorter than [`QUIET_JOB`] since the last summary line.
+    pub quiet_completions: AtomicU64,
 }
 
 /// One of the worker's `--concurrency` slots, held while a job computes. Dropping it tells the claim
@@ -89,6 +103,7 @@ pub async fn run(
         ..
     } = claimed;
     let attempts_left = lease.attempt < max_attempts;
+    let started = Instant::now();
     let (progress_tx, mut progress_rx) = watch::channel(Progress::default());
     let (milestone_tx, mut milestone_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(StopRequest::None);
@@ -114,6 +129,7 @@ pub async fn run(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut progress_dirty = false;
     let mut written_at = Instant::now();
+    let mut announced = false;
 
     let outcome = loop {
         let beat = tokio::select! {
@@ -123,6 +139,11 @@ pub async fn run(
             _ = check_now.notified() => Beat::Latest,
             _ = tokio::time::sleep_until(written_at + PROGRESS_MIN_INTERVAL), if progress_dirty => Beat::Latest,
             Ok(()) = progress_rx.changed() => { progress_dirty = true; Beat::None }
+            _ = tokio::time::sleep_until(started + QUIET_JOB), if !announced => {
+                announced = true;
+                tracing::info!(operation_id = %lease.operation_id, attempt = lease.attempt, "running");
+                Beat::None
+            }
             Ok(()) = shutdown.changed(), if *stop_tx.borrow() == StopRequest::None => {
                 let _ = stop_tx.send(StopRequest::Shutdown);
                 Beat::None
@@ -201,6 +222,11 @@ pub async fn run(
     if let Outcome::Completed(result) = &outcome
         && let Some(answer) = reporter.complete(&lease, result).await
     {
+        if answer == Reported::Completed && started.elapsed() < QUIET_JOB {
+            shared.quiet_completions.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(operation_id = %lease.operation_id, ?answer, "reported");
+            return;
+        }
         return log_reported(&lease, answer);
     }
     report(pool, settings, &lease, outcome, &check_now).await;

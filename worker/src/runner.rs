@@ -9,7 +9,14 @@
 //! worker's registry lease on the heartbeat timer and re-registers when the registry forgot it. On
 //! SIGTERM it releases the buffered operations at once and lets the running ones stop.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use ktrdr::{
     notify::{self, Wakeup},
@@ -91,6 +98,7 @@ pub async fn run(pool: PgPool, settings: WorkerSettings, jobs: Jobs) -> anyhow::
             reporter: Reporter::spawn(pool.clone(), settings.worker_id.clone()),
             stores,
             jobs,
+            quiet_completions: AtomicU64::new(0),
         }),
         identity: identity.clone(),
         ahead: ClaimAhead::new(
@@ -138,6 +146,7 @@ pub async fn run(pool: PgPool, settings: WorkerSettings, jobs: Jobs) -> anyhow::
             _ = registry_heartbeat.tick() => {
                 let undelivered = settings.outbox.len();
                 renew_registration(&pool, &identity, lease_seconds, undelivered).await;
+                worker.log_quiet_completions();
             }
         }
         worker.claim_if_needed();
@@ -147,6 +156,7 @@ pub async fn run(pool: PgPool, settings: WorkerSettings, jobs: Jobs) -> anyhow::
     worker.finish_claims(&mut claims).await;
     worker.release_buffered();
     drain(&mut worker, settings.shutdown_timeout).await;
+    worker.log_quiet_completions();
     if let Some(ticker) = ticker {
         let _ = ticker.await;
     }
@@ -291,7 +301,7 @@ impl ClaimLoop {
             self.may_have_work = false;
         }
         for op in claimed {
-            tracing::info!(operation_id = %op.lease.operation_id, attempt = op.lease.attempt, "claimed");
+            tracing::debug!(operation_id = %op.lease.operation_id, attempt = op.lease.attempt, "claimed");
             self.ahead.push(op);
         }
         self.start_buffered();
@@ -353,6 +363,19 @@ impl ClaimLoop {
             let Shared { pool, settings, .. } = &*shared;
             attempt::report(pool, settings, &op.lease, outcome, &check_now).await;
         });
+    }
+
+    /// One line for the short operations completed since the last: their completions are logged
+    /// one by one only at debug level (see [`attempt::QUIET_JOB`]).
+    fn log_quiet_completions(&self) {
+        let completed = self.shared.quiet_completions.swap(0, Ordering::Relaxed);
+        if completed > 0 {
+            tracing::info!(
+                completed,
+                "operations completed since the last summary, each in under {} s (KTRDR_LOG=ktrdr_worker=debug logs each)",
+                attempt::QUIET_JOB.as_secs()
+            );
+        }
     }
 
     /// A cancel notification: a running attempt heartbeats now and stops; a buffered operation is

@@ -242,6 +242,47 @@ async fn sigterm_requeues_an_operation_without_checkpoint_and_deregisters() -> a
 }
 
 #[tokio::test]
+async fn short_completions_are_summed_up_and_a_long_one_gets_its_own_line() -> anyhow::Result<()> {
+    let test_db = TestDatabase::create().await?;
+    let pool = &test_db.pool;
+    let mut worker = spawn_worker(test_db.url(), &["--concurrency", "4"], &[]);
+    let short: Vec<String> =
+        futures::future::join_all((0..20).map(|_| submit(pool, json!({"steps": 1, "step_ms": 0}))))
+            .await;
+    let long = submit(pool, json!({"steps": 12, "step_ms": 100})).await;
+    for id in short.iter().chain([&long]) {
+        wait_for_status(pool, id, Status::Completed).await;
+    }
+    worker.signal(libc::SIGTERM);
+    let status = worker.wait_exit(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}");
+    let log = worker.log();
+    let own_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" INFO ") && l.contains("operation_id="))
+        .collect();
+    assert_eq!(
+        own_lines.len(),
+        2,
+        "the long operation's two lines only: {log}"
+    );
+    assert!(
+        own_lines[0].contains(" running ") && own_lines[0].contains(&long),
+        "{log}"
+    );
+    assert!(
+        own_lines[1].contains(" reported ") && own_lines[1].contains(&long),
+        "{log}"
+    );
+    let summary = log
+        .lines()
+        .find(|l| l.contains("operations completed since the last summary"))
+        .unwrap_or_else(|| panic!("no summary line: {log}"));
+    assert!(summary.ends_with("completed=20"), "{summary}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_store_it_cannot_write_stops_the_worker_before_it_claims_anything() -> anyhow::Result<()>
 {
     let test_db = TestDatabase::create().await?;

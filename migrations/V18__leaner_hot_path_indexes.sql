@@ -13,12 +13,21 @@
 --   reader asks for one operation's history in order, which (operation_id, event_id) serves. That
 --   index becomes the primary key (event_id stays unique by itself: an identity).
 --
--- On a large installation the two CREATE INDEX statements block writes to their table while they
+-- And operations_created gets the listing's whole order, (created_at DESC, submit_seq DESC): a bulk
+-- submit gives all its operations one created_at, so the old single-column index held long runs of
+-- equal keys, and each row version's entry was placed in a posting list among them (8,000 of the
+-- instructions per operation above). With submit_seq every key is distinct, and `ops list` reads
+-- the index in its exact order.
+--
+-- On a large installation the CREATE INDEX statements block writes to their table while they
 -- build (seconds per million rows); run `ktrdr migrate` when no worker is reporting.
 
-CREATE INDEX operations_unsuccessful ON ktrdr.operations (created_at DESC)
+CREATE INDEX operations_unsuccessful ON ktrdr.operations (created_at DESC, submit_seq DESC)
     WHERE status IN ('failed', 'cancelled');
 DROP INDEX ktrdr.operations_status;
+
+DROP INDEX ktrdr.operations_created;
+CREATE INDEX operations_created ON ktrdr.operations (created_at DESC, submit_seq DESC);
 
 CREATE UNIQUE INDEX operation_events_key ON ktrdr.operation_events (operation_id, event_id);
 ALTER TABLE ktrdr.operation_events

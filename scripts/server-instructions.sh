@@ -6,6 +6,8 @@
 # the SQL functions can be judged on a shared 2-core machine where throughput varies by ±15 %.
 #
 #   scripts/server-instructions.sh [ROUNDS]     # ROUNDS × 100 operations (default 20)
+#   EXTRA_SQL='DROP INDEX ktrdr.operations_created' scripts/server-instructions.sh   # try a change
+#   KEEP_PROFILE=/tmp/p.out scripts/server-instructions.sh                          # keep the profile
 #
 # Needs valgrind and PostgreSQL's server programs; builds nothing (uses target/release/ktrdr to
 # migrate). Everything happens in a throw-away cluster under a temporary directory.
@@ -32,6 +34,7 @@ as_owner "'$bin/initdb' -D '$dir/data' -U postgres --auth=trust" >/dev/null
 as_owner "'$bin/pg_ctl' -D '$dir/data' -o '-p $port -k $dir -c listen_addresses=127.0.0.1' -l '$dir/log' -w start" >/dev/null
 url="postgres://postgres@127.0.0.1:$port/postgres"
 DATABASE_URL=$url "$ktrdr" migrate >/dev/null
+[ -z "${EXTRA_SQL:-}" ] || psql -qX "$url" -v ON_ERROR_STOP=1 -c "$EXTRA_SQL" >/dev/null
 psql -qX "$url" -v ON_ERROR_STOP=1 >/dev/null <<SQL
 SELECT count(*) FROM ktrdr.submit_operations('dummy', $((rounds * 100 + 1000)), '{"steps":1,"step_ms":0}');
 VACUUM ANALYZE ktrdr.operations;

@@ -49,9 +49,11 @@ BEGIN
               AND o.completed_at < v_cutoff
               AND NOT EXISTS (SELECT 1 FROM ktrdr.checkpoints c WHERE c.operation_id = o.operation_id)
               AND NOT EXISTS (SELECT 1 FROM ktrdr.operations child WHERE child.parent_id = o.operation_id)
-              AND NOT EXISTS (SELECT 1 FROM ktrdr.operations parent
-                              WHERE parent.operation_id = o.parent_id
-                                AND parent.status IN ('pending', 'running', 'pending_reconciliation'))
+              -- The parent's status by one primary-key probe per candidate (none for the usual
+              -- NULL parent_id): as an anti-join, the planner read every active operation first.
+              AND NOT coalesce((SELECT parent.status IN ('pending', 'running', 'pending_reconciliation')
+                                FROM ktrdr.operations parent
+                                WHERE parent.operation_id = o.parent_id), false)
             ORDER BY o.completed_at
             LIMIT p_batch_size
             FOR UPDATE OF o SKIP LOCKED

@@ -1,14 +1,13 @@
 -- Views for people (psql) and dashboards (Grafana). Read-only; the functions above change state.
 
--- Queued and running operations per type and status. The two arms are the predicates of the partial
--- indexes operations_claimable and operations_leased, so the view reads only active rows however
--- long the finished history is (one `status IN (…)` would read the whole table).
+-- Queued and running operations per type and status. The two sides of the OR are the predicates of
+-- the partial indexes operations_claimable and operations_leased, so the view reads only active rows
+-- (a BitmapOr of the two) however long the finished history is; one `status IN (…)` of all three
+-- matches neither index and read the whole table.
 CREATE OR REPLACE VIEW ktrdr.queue_depth AS
 SELECT operation_type, status, count(*) AS operations, min(created_at) AS oldest_created_at
-FROM (SELECT operation_type, status, created_at FROM ktrdr.operations WHERE status = 'pending'
-      UNION ALL
-      SELECT operation_type, status, created_at FROM ktrdr.operations
-      WHERE status IN ('running', 'pending_reconciliation')) active
+FROM ktrdr.operations
+WHERE status = 'pending' OR status IN ('running', 'pending_reconciliation')
 GROUP BY operation_type, status;
 
 CREATE OR REPLACE VIEW ktrdr.workers_overview AS

@@ -85,10 +85,12 @@ const COLUMNS: &str =
                  WHERE c.operation_id = o.operation_id AND c.corrupt_reason IS NULL)) AS resumable";
 
 /// The rows a [`ListFilter`] selects, from `o` (the operations with their `resumable` column):
-/// `list` and `count` share it so a count always describes the list it stands beside.
+/// `list` and `count` share it so a count always describes the list it stands beside. The active
+/// statuses are spelled as the predicates of the partial indexes operations_claimable and
+/// operations_leased, which the planner then combines (there is no index on status alone).
 const FILTER: &str = "($1::text IS NULL OR status = $1)
            AND ($2::text IS NULL OR operation_type = $2)
-           AND (NOT $3 OR status IN ('pending', 'running', 'pending_reconciliation'))
+           AND (NOT $3 OR status = 'pending' OR status IN ('running', 'pending_reconciliation'))
            AND ($4::text IS NULL OR worker_id = $4)
            AND (NOT $5 OR resumable)
            AND ($6::text IS NULL OR parent_id = $6)";

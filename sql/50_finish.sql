@@ -72,8 +72,9 @@ BEGIN
         -- The status history of the completions (see sql/10_events.sql).
         INSERT INTO ktrdr.operation_events
             (operation_id, from_status, to_status, attempt, worker_id, actor, reason)
-        SELECT d.operation_id, d.from_status, 'completed', d.attempt, p_worker_id,
-               coalesce(nullif(p_worker_id, ''), session_user), 'completed'
+        -- (done rows are this worker's: claim_operations refuses an empty worker id.)
+        SELECT d.operation_id, d.from_status, 'completed', d.attempt, p_worker_id, p_worker_id,
+               'completed'
         FROM done d
     ), dropped AS (
         DELETE FROM ktrdr.checkpoints c USING done d WHERE c.operation_id = d.operation_id

@@ -39,7 +39,7 @@ const LAST_PROGRESS_WAIT: Duration = Duration::from_secs(2);
 
 /// A job that ends sooner is not logged on its own at info level: it is counted in the worker's
 /// periodic summary (its claim and completion are debug lines). One still running this long gets a
-/// "running" line, and its end one too. Two lines per operation cost a fifth of the worker's CPU
+/// "running" line, and so its completion a "reported" line too. Two lines per operation cost a fifth of the worker's CPU
 /// at thousands of short operations a second, and said little that `ktrdr ops` does not.
 pub const QUIET_JOB: Duration = Duration::from_secs(1);
 
@@ -103,7 +103,6 @@ pub async fn run(
         ..
     } = claimed;
     let attempts_left = lease.attempt < max_attempts;
-    let started = Instant::now();
     let (progress_tx, mut progress_rx) = watch::channel(Progress::default());
     let (milestone_tx, mut milestone_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(StopRequest::None);
@@ -129,6 +128,10 @@ pub async fn run(
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut progress_dirty = false;
     let mut written_at = Instant::now();
+    // One timer for the whole attempt (not one per turn of the loop): when it fires, the job is
+    // a long one and gets its own log lines.
+    let announce = tokio::time::sleep(QUIET_JOB);
+    tokio::pin!(announce);
     let mut announced = false;
 
     let outcome = loop {
@@ -139,7 +142,7 @@ pub async fn run(
             _ = check_now.notified() => Beat::Latest,
             _ = tokio::time::sleep_until(written_at + PROGRESS_MIN_INTERVAL), if progress_dirty => Beat::Latest,
             Ok(()) = progress_rx.changed() => { progress_dirty = true; Beat::None }
-            _ = tokio::time::sleep_until(started + QUIET_JOB), if !announced => {
+            _ = &mut announce, if !announced => {
                 announced = true;
                 tracing::info!(operation_id = %lease.operation_id, attempt = lease.attempt, "running");
                 Beat::None
@@ -222,7 +225,8 @@ pub async fn run(
     if let Outcome::Completed(result) = &outcome
         && let Some(answer) = reporter.complete(&lease, result).await
     {
-        if answer == Reported::Completed && started.elapsed() < QUIET_JOB {
+        // Short (never announced): counted for the summary, its own line only at debug level.
+        if answer == Reported::Completed && !announced {
             shared.quiet_completions.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(operation_id = %lease.operation_id, ?answer, "reported");
             return;
